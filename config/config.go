@@ -1,0 +1,147 @@
+// Package config reads, defaults and validates tollbridge's TOML
+// configuration (DESIGN.md §5).
+//
+// Every error names the file and the key at fault, for example
+// "config.toml: ticket.pow_bits: must be 0..40, got 99", and Load reports all
+// of them at once so an admin fixes the file in one go.
+package config
+
+import (
+	"time"
+)
+
+// Config is one bridge's whole configuration. Paths in it are absolute after
+// Load: relative paths in the file are taken from the file's folder.
+type Config struct {
+	// Server names the host and the mail domains the bridge serves.
+	Server Server `toml:"server"`
+	// TLS names the certificate used by every listener.
+	TLS TLS `toml:"tls"`
+	// SMTP configures submission (from mail clients) and MX (legacy inbound).
+	SMTP SMTP `toml:"smtp"`
+	// IMAP configures the mail clients' IMAP listeners.
+	IMAP IMAP `toml:"imap"`
+	// Ticket configures the HTTPS ticket API and WKD listener.
+	Ticket Ticket `toml:"ticket"`
+	// Delivery configures the outbox workers and legacy relaying.
+	Delivery Delivery `toml:"delivery"`
+	// Routes map remote ticketed domains to their base URL, ahead of DNS SRV.
+	Routes []Route `toml:"route"`
+	// Metrics configures the optional Prometheus endpoint.
+	Metrics Metrics `toml:"metrics"`
+
+	// File is the path the configuration was read from ("" for defaults).
+	File string `toml:"-"`
+}
+
+// Server names the host and the mail domains the bridge serves.
+type Server struct {
+	// Hostname is the bridge's public host name, used in SMTP greetings,
+	// Received: fields and the TLS certificate.
+	Hostname string `toml:"hostname"`
+	// Domains are the mail domains whose users live on this bridge.
+	Domains []string `toml:"domains"`
+	// DataDir holds the database, encrypted blobs and keys.
+	DataDir string `toml:"data_dir"`
+}
+
+// TLS names the certificate and key shared by every listener.
+type TLS struct {
+	// Cert is a PEM certificate chain; `bridge init` generates a self-signed
+	// one when absent.
+	Cert string `toml:"cert"`
+	// Key is the PEM private key for Cert.
+	Key string `toml:"key"`
+}
+
+// SMTP configures the SMTP listeners.
+type SMTP struct {
+	// Submission is the mail clients' listener (AUTH required, STARTTLS).
+	Submission string `toml:"submission"`
+	// SubmissionTLS is an optional implicit-TLS submission listener (RFC 8314).
+	SubmissionTLS string `toml:"submission_tls"`
+	// MX is an optional listener for legacy inbound mail to local domains.
+	MX string `toml:"mx"`
+	// MaxMessageBytes is the largest message accepted (SIZE).
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// MaxRecipients is the most RCPT TO commands per message.
+	MaxRecipients int `toml:"max_recipients"`
+	// Timeout bounds each command and each DATA transfer.
+	Timeout Duration `toml:"timeout"`
+}
+
+// IMAP configures the IMAP listeners.
+type IMAP struct {
+	// Listen is the IMAP listener (STARTTLS offered).
+	Listen string `toml:"listen"`
+	// ListenTLS is an optional implicit-TLS IMAP listener.
+	ListenTLS string `toml:"listen_tls"`
+}
+
+// Ticket configures the ticket API.
+type Ticket struct {
+	// Listen is the HTTPS listener for the ticket API and WKD.
+	Listen string `toml:"listen"`
+	// PowBits is the number of leading zero bits each proof needs.
+	PowBits int `toml:"pow_bits"`
+	// PowCount is the number of distinct proofs a ticket needs.
+	PowCount int `toml:"pow_count"`
+	// Expiry is how long a ticket lives, restarted when it becomes valid.
+	Expiry Duration `toml:"expiry"`
+	// RatePerMinute caps ticket requests per client IP and per sender hash.
+	RatePerMinute int `toml:"rate_per_minute"`
+}
+
+// Delivery configures the outbox.
+type Delivery struct {
+	// Workers is the number of concurrent deliveries.
+	Workers int `toml:"workers"`
+	// RetryFor is how long temporary failures are retried before a bounce.
+	RetryFor Duration `toml:"retry_for"`
+	// Smarthost is host:port of the relay for legacy domains; empty means
+	// direct delivery to the domain's MX.
+	Smarthost string `toml:"smarthost"`
+	// SmarthostTLS is "starttls" (default), "tls" (implicit) or "none".
+	SmarthostTLS string `toml:"smarthost_tls"`
+	// SmarthostUsername enables AUTH PLAIN at the smarthost when set.
+	SmarthostUsername string `toml:"smarthost_username"`
+	// SmarthostPasswordFile holds the smarthost password on its first line.
+	SmarthostPasswordFile string `toml:"smarthost_password_file"`
+	// SmarthostCA optionally names a PEM certificate or CA to trust for the
+	// smarthost instead of the system roots.
+	SmarthostCA string `toml:"smarthost_ca"`
+}
+
+// Route maps one remote ticketed domain to its ticket API.
+type Route struct {
+	// Domain is the remote mail domain.
+	Domain string `toml:"domain"`
+	// URL is the base URL of the domain's ticket API.
+	URL string `toml:"url"`
+	// CA optionally names a PEM certificate or CA to trust for this route.
+	CA string `toml:"ca"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is host:port for plain-HTTP /metrics; empty disables it.
+	Listen string `toml:"listen"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.Duration.String()), nil
+}
