@@ -1,0 +1,264 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openTest(t *testing.T) (*Store, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	s, err := Open(context.Background(), t.TempDir(), Options{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, clk
+}
+
+func testUser(t *testing.T, s *Store, addr string) *User {
+	t.Helper()
+	u := &User{Address: addr, AddressHash: strings.Repeat("a", 60) + addr[:4], WKDName: addr, Fingerprint: "f", PublicKey: []byte("pub"), PrivateKey: []byte("priv")}
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func putBlob(t *testing.T, s *Store, content string) BlobRef {
+	t.Helper()
+	ref, err := s.Blobs().Put(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestReopenKeepsSchemaAndData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testUser(t, s, "alice@example.org")
+	s.Close()
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.UserByAddress(ctx, "ALICE@example.org")
+	if err != nil || u.Address != "alice@example.org" {
+		t.Fatalf("user after reopen: %v %v", u, err)
+	}
+	if err := s.CreateUser(ctx, &User{Address: "alice@example.org", AddressHash: "x", WKDName: "x", PublicKey: []byte{1}, PrivateKey: []byte{1}}); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	if _, err := s.UserByAddress(ctx, "nobody@example.org"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing user: %v", err)
+	}
+}
+
+func TestTrust(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "bob@example.net")
+	if ok, _ := s.Trusts(ctx, u.ID, "h1"); ok {
+		t.Fatal("trusted before anything")
+	}
+	s.Allow(ctx, u.ID, "h1")
+	s.NoteCorrespondent(ctx, u.ID, "h2")
+	for _, h := range []string{"h1", "h2"} {
+		if ok, err := s.Trusts(ctx, u.ID, h); !ok || err != nil {
+			t.Errorf("Trusts(%s) = %v, %v", h, ok, err)
+		}
+	}
+}
+
+func TestPins(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	p, err := s.PinKey(ctx, "Carol@Example.com", "fp1", []byte("k1"))
+	if err != nil || p.Fingerprint != "fp1" {
+		t.Fatalf("pin: %v %v", p, err)
+	}
+	p, _ = s.PinKey(ctx, "carol@example.com", "fp2", []byte("k2"))
+	if p.Fingerprint != "fp1" {
+		t.Fatalf("second pin replaced the first: %v", p.Fingerprint)
+	}
+	if err := s.OfferKey(ctx, "carol@example.com", "fp2", []byte("k2")); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = s.PinnedKey(ctx, "carol@example.com")
+	if p.OfferedFingerprint != "fp2" {
+		t.Fatalf("offer not recorded: %+v", p)
+	}
+	p, err = s.AcceptOfferedKey(ctx, "carol@example.com")
+	if err != nil || p.Fingerprint != "fp2" || p.OfferedFingerprint != "" {
+		t.Fatalf("accept: %+v %v", p, err)
+	}
+	if _, err := s.AcceptOfferedKey(ctx, "carol@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("accept with nothing offered: %v", err)
+	}
+}
+
+func TestTicketLifecycle(t *testing.T) {
+	t.Parallel()
+	s, clk := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "bob@example.net")
+	tk := &Ticket{ID: "t_1", SenderHash: "s", RecipientHash: u.AddressHash, UserID: u.ID, Worktype: "pow",
+		Challenge: []byte(`{}`), Needed: 2, Expires: clk.now().Add(time.Hour)}
+	if err := s.CreateTicket(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	ref := putBlob(t, s, "catalog bytes")
+	if err := s.PutUpload(ctx, "t_1", "catalog", ref); !errors.Is(err, ErrTicketNotValid) {
+		t.Fatalf("upload before valid: %v", err)
+	}
+	got, err := s.AddProofs(ctx, "t_1", []string{"1", "1"}, 10*time.Minute)
+	if err != nil || got.Done != 1 || got.Valid {
+		t.Fatalf("first proofs: %+v %v", got, err)
+	}
+	clk.add(time.Minute)
+	got, err = s.AddProofs(ctx, "t_1", []string{"1", "2"}, 10*time.Minute)
+	if err != nil || got.Done != 2 || !got.Valid || !got.Expires.Equal(clk.now().Add(10*time.Minute)) {
+		t.Fatalf("second proofs: %+v %v", got, err)
+	}
+	if err := s.PutUpload(ctx, "t_1", "catalog", ref); err != nil {
+		t.Fatal(err)
+	}
+	hdr := putBlob(t, s, "header")
+	s.PutUpload(ctx, "t_1", "header", hdr)
+	m := &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceTicket, Trace: []byte("Received: x\r\n")}
+	if err := s.CompleteTicket(ctx, "t_1", m, map[string]string{"catalog": "catalog"}, []byte("sig"), "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteTicket(ctx, "t_1", m, nil, nil, "m2"); !errors.Is(err, ErrTicketCompleted) {
+		t.Fatalf("second complete: %v", err)
+	}
+	if err := s.PutUpload(ctx, "t_1", "catalog", ref); !errors.Is(err, ErrTicketCompleted) {
+		t.Fatalf("upload after complete: %v", err)
+	}
+	// The header upload was dropped with the ticket's uploads; the catalog
+	// lives on in the message.
+	var refs int
+	s.read.QueryRow(`SELECT refs FROM blobs WHERE hash = ?`, ref.Hash).Scan(&refs)
+	if refs != 1 {
+		t.Errorf("catalog refs = %d, want 1", refs)
+	}
+	s.read.QueryRow(`SELECT refs FROM blobs WHERE hash = ?`, hdr.Hash).Scan(&refs)
+	if refs != 0 {
+		t.Errorf("header refs = %d, want 0", refs)
+	}
+}
+
+func TestTicketExpiryAndSweep(t *testing.T) {
+	t.Parallel()
+	s, clk := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "bob@example.net")
+	s.CreateTicket(ctx, &Ticket{ID: "t_2", UserID: u.ID, Valid: true, Expires: clk.now().Add(time.Minute)})
+	ref := putBlob(t, s, "part")
+	if err := s.PutUpload(ctx, "t_2", "blocks/b1", ref); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Minute)
+	if _, err := s.CheckTicket(ctx, "t_2", true); !errors.Is(err, ErrTicketExpired) {
+		t.Fatalf("expired ticket: %v", err)
+	}
+	up, tk, err := s.SweepTickets(ctx, time.Hour)
+	if err != nil || up != 1 || tk != 0 {
+		t.Fatalf("sweep = %d %d %v", up, tk, err)
+	}
+	if _, err := s.CheckTicket(ctx, "t_2", true); !errors.Is(err, ErrTicketExpired) {
+		t.Fatalf("swept ticket still answers expired: %v", err)
+	}
+	clk.add(2 * time.Hour)
+	n, err := s.SweepBlobs(ctx, time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("SweepBlobs = %d, %v", n, err)
+	}
+	if _, err := s.Blobs().Open(ref.Hash); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("swept blob still there: %v", err)
+	}
+	if _, tk, _ = s.SweepTickets(ctx, time.Hour); tk != 1 {
+		t.Fatalf("old ticket not forgotten")
+	}
+}
+
+func TestDeliverFilesWithUIDs(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "bob@example.net")
+	events, cancel := s.Hub().Subscribe(u.ID)
+	defer cancel()
+	for i := 1; i <= 3; i++ {
+		d, err := s.DeliverMessage(ctx, &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceMX,
+			Blobs: map[string]BlobRef{"catalog": putBlob(t, s, "c"+string(rune('0'+i)))}, Mailbox: "INBOX", Auth: "none"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.UID != uint32(i) {
+			t.Fatalf("uid = %d, want %d", d.UID, i)
+		}
+		if e := <-events; e.Kind != EventNewMessage || e.UID != uint32(i) {
+			t.Fatalf("event = %+v", e)
+		}
+	}
+	// Deleting the last mailbox entry deletes the message and unreferences
+	// its blobs.
+	if _, err := s.write.Exec(`DELETE FROM mailbox_messages WHERE uid = 1`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	s.read.QueryRow(`SELECT COUNT(*) FROM messages`).Scan(&n)
+	if n != 2 {
+		t.Fatalf("messages = %d after delete", n)
+	}
+	s.read.QueryRow(`SELECT COUNT(*) FROM blobs WHERE refs = 0`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("unreferenced blobs = %d", n)
+	}
+}
+
+func TestBlobWriterAbort(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	w, err := s.Blobs().Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "half")
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(s.blobs.dir + "/tmp")
+	if len(entries) != 0 {
+		t.Fatalf("tmp not cleaned: %v", entries)
+	}
+}

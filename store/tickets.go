@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Ticket states other than "usable", in the precedence order of DESIGN
+// §3.6: unknown (ErrNotFound), completed, expired, not yet valid.
+var (
+	ErrTicketCompleted = errors.New("ticket already completed")
+	ErrTicketExpired   = errors.New("ticket expired")
+	ErrTicketNotValid  = errors.New("ticket not yet valid")
+)
+
+// Ticket is one ticket issued by this server.
+type Ticket struct {
+	ID            string
+	SenderHash    string
+	RecipientHash string
+	UserID        int64
+	Worktype      string // "" when the ticket was valid at once
+	Challenge     []byte // the worktype's challenge JSON
+	Needed, Done  int    // proofs needed and counted
+	Valid         bool
+	Expires       time.Time
+	Blocks        int
+	Attachments   int
+	Bytes         int64
+	Created       time.Time
+	ClientIP      string
+	Completed     time.Time // zero until completed
+	MessageID     string    // server's message id, set at completion
+	Receipt       []byte
+}
+
+const ticketColumns = `id, sender_hash, recipient_hash, user_id, worktype, challenge, needed, done, valid,
+	expires, blocks, attachments, bytes, created, client_ip, completed, message_id, receipt`
+
+func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
+	var t Ticket
+	var valid int
+	var expires, created, completed int64
+	err := row.Scan(&t.ID, &t.SenderHash, &t.RecipientHash, &t.UserID, &t.Worktype, &t.Challenge,
+		&t.Needed, &t.Done, &valid, &expires, &t.Blocks, &t.Attachments, &t.Bytes, &created,
+		&t.ClientIP, &completed, &t.MessageID, &t.Receipt)
+	if err != nil {
+		return nil, err
+	}
+	t.Valid = valid != 0
+	t.Expires = time.Unix(expires, 0)
+	t.Created = time.Unix(created, 0)
+	if completed != 0 {
+		t.Completed = time.Unix(completed, 0)
+	}
+	return &t, nil
+}
+
+// CreateTicket stores a new ticket; Created is set here.
+func (s *Store) CreateTicket(ctx context.Context, t *Ticket) error {
+	t.Created = s.now().Truncate(time.Second)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO tickets (id, sender_hash, recipient_hash, user_id, worktype, challenge, needed, done, valid,
+			   expires, blocks, attachments, bytes, created, client_ip)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.SenderHash, t.RecipientHash, t.UserID, t.Worktype, t.Challenge, t.Needed, boolInt(t.Valid),
+			t.Expires.Unix(), t.Blocks, t.Attachments, t.Bytes, t.Created.Unix(), t.ClientIP)
+		if err != nil {
+			return fmt.Errorf("ticket %s: %w", t.ID, err)
+		}
+		return nil
+	})
+}
+
+// Ticket loads a ticket by id.
+func (s *Store) Ticket(ctx context.Context, id string) (*Ticket, error) {
+	t, err := scanTicket(s.read.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	return t, notFound(err, "ticket "+id)
+}
+
+func (s *Store) ticketTx(ctx context.Context, tx *sql.Tx, id string) (*Ticket, error) {
+	t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	return t, notFound(err, "ticket "+id)
+}
+
+// usable checks a ticket in precedence order; needValid adds the 403 case.
+func (s *Store) usable(t *Ticket, needValid bool) error {
+	switch {
+	case !t.Completed.IsZero():
+		return fmt.Errorf("ticket %s: %w", t.ID, ErrTicketCompleted)
+	case s.unix() >= t.Expires.Unix():
+		return fmt.Errorf("ticket %s: %w", t.ID, ErrTicketExpired)
+	case needValid && !t.Valid:
+		return fmt.Errorf("ticket %s: %w", t.ID, ErrTicketNotValid)
+	}
+	return nil
+}
+
+// CheckTicket loads a ticket and checks it is open (not completed, not
+// expired) and, when needValid, valid.
+func (s *Store) CheckTicket(ctx context.Context, id string, needValid bool) (*Ticket, error) {
+	t, err := s.Ticket(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t, s.usable(t, needValid)
+}
+
+// AddProofs counts the given (already verified) proofs toward a ticket,
+// once each, and makes the ticket valid with a fresh expiry when enough
+// have been counted. It returns the ticket as it now stands.
+func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expiry time.Duration) (*Ticket, error) {
+	var t *Ticket
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if t, err = s.ticketTx(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := s.usable(t, false); err != nil || t.Valid {
+			return err
+		}
+		for _, p := range proofs {
+			res, err := tx.ExecContext(ctx, `INSERT INTO ticket_proofs (ticket_id, proof) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, p)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			t.Done += int(n)
+		}
+		if t.Done >= t.Needed {
+			t.Valid = true
+			t.Expires = s.now().Add(expiry).Truncate(time.Second)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tickets SET done = ?, valid = ?, expires = ? WHERE id = ?`,
+			t.Done, boolInt(t.Valid), t.Expires.Unix(), id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ticket %s proofs: %w", id, err)
+	}
+	return t, nil
+}
+
+// PutUpload records an uploaded, committed blob under name for a valid open
+// ticket, replacing an earlier upload of the same name.
+func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		t, err := s.ticketTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.usable(t, true); err != nil {
+			return err
+		}
+		if err := s.registerBlob(ctx, tx, ref); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO ticket_uploads (ticket_id, name, blob, size) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (ticket_id, name) DO UPDATE SET blob = excluded.blob, size = excluded.size`,
+			id, name, ref.Hash, ref.Size)
+		if err != nil {
+			return fmt.Errorf("ticket %s upload %s: %w", id, name, err)
+		}
+		return nil
+	})
+}
+
+// Uploads returns a ticket's uploads by name.
+func (s *Store) Uploads(ctx context.Context, id string) (map[string]BlobRef, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT name, blob, size FROM ticket_uploads WHERE ticket_id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("ticket %s uploads: %w", id, err)
+	}
+	defer rows.Close()
+	m := map[string]BlobRef{}
+	for rows.Next() {
+		var name string
+		var ref BlobRef
+		if err := rows.Scan(&name, &ref.Hash, &ref.Size); err != nil {
+			return nil, fmt.Errorf("ticket %s uploads: %w", id, err)
+		}
+		m[name] = ref
+	}
+	return m, rows.Err()
+}
+
+// CompleteTicket delivers the ticket's message to its user in the same
+// transaction that marks the ticket completed, so a message is stored once
+// or not at all. m.Blobs maps message blob names ("catalog", part ids) to
+// upload names; the caller has checked every size and hash.
+func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, uploads map[string]string, receipt []byte, messageID string) error {
+	var delivered *Delivered
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		t, err := s.ticketTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.usable(t, true); err != nil {
+			return err
+		}
+		current, err := uploadsTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		m.Blobs = map[string]BlobRef{}
+		for name, upload := range uploads {
+			ref, ok := current[upload]
+			if !ok {
+				return fmt.Errorf("upload %s: %w", upload, ErrNotFound)
+			}
+			m.Blobs[name] = ref
+		}
+		if delivered, err = s.insertMessage(ctx, tx, m); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tickets SET completed = ?, message_id = ?, receipt = ? WHERE id = ?`,
+			s.unix(), messageID, receipt, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ticket %s complete: %w", id, err)
+	}
+	s.hub.publish(delivered.event())
+	return nil
+}
+
+func uploadsTx(ctx context.Context, tx *sql.Tx, id string) (map[string]BlobRef, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, blob, size FROM ticket_uploads WHERE ticket_id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[string]BlobRef{}
+	for rows.Next() {
+		var name string
+		var ref BlobRef
+		if err := rows.Scan(&name, &ref.Hash, &ref.Size); err != nil {
+			return nil, err
+		}
+		m[name] = ref
+	}
+	return m, rows.Err()
+}
+
+// SweepTickets deletes the uploads of open tickets that have expired (parts
+// that never complete go once their ticket expires), and forgets tickets
+// that expired or completed more than keep ago (until then they still
+// answer 410 or 409). It returns how many uploads and tickets went.
+func (s *Store) SweepTickets(ctx context.Context, keep time.Duration) (uploads, tickets int64, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM ticket_uploads WHERE ticket_id IN (SELECT id FROM tickets WHERE completed = 0 AND expires <= ?)`,
+			s.unix())
+		if err != nil {
+			return err
+		}
+		uploads, _ = res.RowsAffected()
+		old := s.now().Add(-keep).Unix()
+		res, err = tx.ExecContext(ctx,
+			`DELETE FROM tickets WHERE (completed = 0 AND expires < ?) OR (completed != 0 AND completed < ?)`, old, old)
+		if err != nil {
+			return err
+		}
+		tickets, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("sweep tickets: %w", err)
+	}
+	return uploads, tickets, nil
+}
