@@ -1,0 +1,204 @@
+package ticketserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// header is the part of the per-recipient header (DESIGN §3.3) the server
+// checks at completion; the seal package owns the full type.
+type header struct {
+	Version        int    `json:"version"`
+	From           string `json:"from"`
+	To             string `json:"to"`
+	KeyFingerprint string `json:"key_fingerprint"`
+	EncryptedKey   string `json:"encrypted_key"`
+	Catalog        *struct {
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+	} `json:"catalog"`
+	Parts []struct {
+		ID     string `json:"id"`
+		Kind   string `json:"kind"`
+		Size   int64  `json:"size"`
+		SHA256 string `json:"sha256"`
+	} `json:"parts"`
+}
+
+// incomplete is the 422 of a complete whose header, catalog or part is
+// missing or does not match.
+func incomplete(part, format string, args ...any) *apiError {
+	e := errorf(http.StatusUnprocessableEntity, format, args...)
+	e.extra = map[string]any{"part": part}
+	return e
+}
+
+// handleComplete is POST /v1/tickets/{id}/complete.
+func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []string) {
+	ctx := r.Context()
+	deadline(w, jsonDeadline)
+	t, err := s.store.CheckTicket(ctx, segs[0], true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ups, err := s.store.Uploads(ctx, t.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw, h, err := s.readHeader(ctx, t, ups)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	names, err := checkParts(h, ups)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	receipt, err := s.receipt(ctx, t, raw)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.store.Now()
+	msgID := newID("m_")
+	m := &store.NewMessage{
+		UserID: t.UserID, Header: raw, Source: store.SourceTicket, Received: now,
+		Trace: []byte(s.received(clientIP(r), msgID, now)),
+	}
+	if err := s.store.CompleteTicket(ctx, t.ID, m, names, receipt, msgID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.metrics.MessagesReceived != nil {
+		s.metrics.MessagesReceived()
+	}
+	s.log.Info("message received", "ticket", t.ID, "message", msgID, "parts", len(h.Parts), "ip", clientIP(r))
+	reply(w, http.StatusAccepted, map[string]any{
+		"message_id": msgID, "received": now.Unix(), "receipt": base64.StdEncoding.EncodeToString(receipt),
+	})
+}
+
+// readHeader loads and checks the uploaded header against the ticket and
+// the recipient's key.
+func (s *Server) readHeader(ctx context.Context, t *store.Ticket, ups map[string]store.BlobRef) ([]byte, *header, error) {
+	ref, ok := ups["header"]
+	if !ok {
+		return nil, nil, incomplete("header", "header not uploaded")
+	}
+	f, err := s.store.Blobs().Open(ref.Hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxHeaderBytes+1))
+	f.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	var h header
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, nil, incomplete("header", "header: malformed JSON: %v", err)
+	}
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case h.Version != 1:
+		return nil, nil, incomplete("header", "header: version %d, want 1", h.Version)
+	case h.From != t.SenderHash:
+		return nil, nil, incomplete("header", "header: from does not match the ticket's sender")
+	case h.To != t.RecipientHash:
+		return nil, nil, incomplete("header", "header: to does not match the ticket's recipient")
+	case h.KeyFingerprint != u.Fingerprint:
+		return nil, nil, incomplete("header", "header: key_fingerprint %q is not the recipient's key %s", h.KeyFingerprint, u.Fingerprint)
+	case h.Catalog == nil:
+		return nil, nil, incomplete("header", "header: catalog: required")
+	}
+	if pkesk, err := base64.StdEncoding.DecodeString(h.EncryptedKey); err != nil || len(pkesk) < 4 {
+		return nil, nil, incomplete("header", "header: encrypted_key: not a base64 PKESK packet")
+	}
+	return raw, &h, nil
+}
+
+// checkParts matches the header's catalog and parts to the uploads and
+// returns the message's blob names mapped to upload names.
+func checkParts(h *header, ups map[string]store.BlobRef) (map[string]string, error) {
+	names := map[string]string{"catalog": "catalog"}
+	if err := matches("catalog", ups["catalog"], h.Catalog.Size, h.Catalog.SHA256); err != nil {
+		return nil, err
+	}
+	for _, p := range h.Parts {
+		if !partID.MatchString(p.ID) || p.ID == "catalog" || names[p.ID] != "" {
+			return nil, incomplete("header", "header: part id %q invalid or repeated", p.ID)
+		}
+		var upload string
+		switch p.Kind {
+		case "block":
+			upload = "blocks/" + p.ID
+		case "attachment":
+			upload = "attachments/" + p.ID
+		default:
+			return nil, incomplete("header", "header: part %s: kind %q, want block or attachment", p.ID, p.Kind)
+		}
+		if err := matches(p.ID, ups[upload], p.Size, p.SHA256); err != nil {
+			return nil, err
+		}
+		names[p.ID] = upload
+	}
+	return names, nil
+}
+
+func matches(part string, ref store.BlobRef, size int64, sum string) error {
+	switch {
+	case ref.Hash == "":
+		return incomplete(part, "%s not uploaded", part)
+	case ref.Size != size:
+		return incomplete(part, "%s: uploaded %d bytes, header says %d", part, ref.Size, size)
+	case ref.Hash != sum:
+		return incomplete(part, "%s: uploaded bytes have sha256 %s, header says %q", part, ref.Hash, sum)
+	}
+	return nil
+}
+
+// receipt signs the header bytes with the recipient domain's receipt key.
+func (s *Server) receipt(ctx context.Context, t *store.Ticket, raw []byte) ([]byte, error) {
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if err != nil {
+		return nil, err
+	}
+	_, domain := keyring.SplitAddress(u.Address)
+	key := s.cfg.ReceiptKeys[domain]
+	if key == nil {
+		return nil, fmt.Errorf("no receipt key for domain %s", domain)
+	}
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, key, bytes.NewReader(raw), nil); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	return sig.Bytes(), nil
+}
+
+// received is the Received: field put in front of the message for the
+// recipient's mail client (RFC 5321 §4.4).
+func (s *Server) received(ip, id string, now time.Time) string {
+	if strings.Contains(ip, ":") {
+		ip = "IPv6:" + ip
+	}
+	return fmt.Sprintf("Received: from [%s] by %s with tollbridge id %s;\r\n\t%s\r\n",
+		ip, s.cfg.Hostname, id, now.UTC().Format(time.RFC1123Z))
+}

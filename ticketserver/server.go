@@ -1,0 +1,215 @@
+// Package ticketserver serves the ticketed protocol's HTTPS API (DESIGN.md
+// §3.2–3.3) and the Web Key Directory of the bridge's local users (§3.1):
+// remote servers ask for a ticket, do the work it demands, upload a sealed
+// message's header, catalog and parts, and complete it into the
+// recipient's store.
+package ticketserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/pow"
+	"tollbridge/store"
+)
+
+// Config is what the server needs from the bridge's configuration.
+type Config struct {
+	Hostname string
+	Domains  []string
+	// Difficulty of the work asked of untrusted senders.
+	Difficulty pow.Difficulty
+	// Expiry is a ticket's lifetime, restarted when it becomes valid.
+	Expiry time.Duration
+	// RatePerMinute caps ticket requests per client IP and per sender hash;
+	// 0 disables the limit.
+	RatePerMinute int
+	// MaxMessageBytes bounds a message's announced and uploaded size.
+	MaxMessageBytes int64
+	// ReceiptKeys sign delivery receipts, one per local domain (the key of
+	// receipts@DOMAIN, published by WKD).
+	ReceiptKeys map[string]*openpgp.Entity
+	// Extra, when set, serves any path the API does not own (mail client
+	// autoconfiguration, for instance).
+	Extra http.Handler
+}
+
+// Server is the ticket API.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	works   *pow.Registry
+	log     *slog.Logger
+	byIP    *limiter
+	bySend  *limiter
+	metrics Metrics
+}
+
+// Metrics counts what the server did; fields may be nil.
+type Metrics struct {
+	TicketsIssued    func()
+	TicketsValidated func()
+	MessagesReceived func()
+}
+
+// New returns a ticket API server over st offering the worktypes in works.
+func New(st *store.Store, works *pow.Registry, cfg Config, log *slog.Logger, m Metrics) *Server {
+	return &Server{
+		cfg: cfg, store: st, works: works, log: log, metrics: m,
+		byIP:   newLimiter(cfg.RatePerMinute, st.Now),
+		bySend: newLimiter(cfg.RatePerMinute, st.Now),
+	}
+}
+
+// Serve accepts HTTPS connections on ln until ctx is done, then shuts down
+// gracefully (in-flight requests get up to 10 seconds).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	err := srv.ServeTLS(ln, "", "")
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// apiError is an HTTP error answered as JSON {"error": …} (plus extras).
+type apiError struct {
+	status int
+	msg    string
+	extra  map[string]any
+	header http.Header
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// ServeHTTP routes a request. Paths are matched by hand so that wrong
+// methods and unknown paths get the protocol's JSON errors.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == "/v1/tickets" || strings.HasPrefix(path, "/v1/tickets/"):
+		s.routeTickets(w, r, strings.Split(strings.TrimPrefix(path, "/v1/tickets"), "/")[1:])
+	case strings.HasPrefix(path, "/.well-known/openpgpkey/"):
+		s.serveWKD(w, r)
+	case s.cfg.Extra != nil:
+		s.cfg.Extra.ServeHTTP(w, r)
+	default:
+		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s", path))
+	}
+}
+
+// routeTickets dispatches /v1/tickets[/{id}[/…]]; segs are the path
+// segments after /v1/tickets.
+func (s *Server) routeTickets(w http.ResponseWriter, r *http.Request, segs []string) {
+	method := func(m string, h func(http.ResponseWriter, *http.Request, []string)) {
+		if r.Method != m {
+			w.Header().Set("Allow", m)
+			s.fail(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed, use %s", r.Method, m))
+			return
+		}
+		h(w, r, segs)
+	}
+	switch {
+	case len(segs) == 0:
+		method(http.MethodPost, s.handleRequest)
+	case len(segs) == 1 && segs[0] != "":
+		method(http.MethodPost, s.handleWork)
+	case len(segs) == 2 && segs[1] == "complete":
+		method(http.MethodPost, s.handleComplete)
+	case len(segs) == 2 && (segs[1] == "header" || segs[1] == "catalog"),
+		len(segs) == 3 && (segs[1] == "blocks" || segs[1] == "attachments"):
+		method(http.MethodPut, s.handleUpload)
+	default:
+		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s", r.URL.Path))
+	}
+}
+
+// reply writes v as a JSON answer.
+func reply(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// fail answers err: an *apiError as itself, a store ticket state as its
+// status, anything else as a logged 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = errorf(http.StatusNotFound, "unknown ticket")
+	case errors.Is(err, store.ErrTicketCompleted):
+		ae = errorf(http.StatusConflict, "ticket already completed")
+	case errors.Is(err, store.ErrTicketExpired):
+		ae = errorf(http.StatusGone, "ticket expired")
+	case errors.Is(err, store.ErrTicketNotValid):
+		ae = errorf(http.StatusForbidden, "ticket not yet valid: do the work first")
+	default:
+		id := newID("e_")
+		s.log.Error("ticket api", "method", r.Method, "path", r.URL.Path, "err", err, "id", id)
+		ae = errorf(http.StatusInternalServerError, "internal error (id %s)", id)
+	}
+	for k, v := range ae.header {
+		w.Header()[k] = v
+	}
+	body := map[string]any{}
+	for k, v := range ae.extra {
+		body[k] = v
+	}
+	body["error"] = ae.msg
+	reply(w, ae.status, body)
+}
+
+// clientIP is the remote address without port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// deadline bounds the rest of a request's reading and writing.
+func deadline(w http.ResponseWriter, d time.Duration) {
+	rc := http.NewResponseController(w)
+	t := time.Now().Add(d)
+	rc.SetReadDeadline(t)
+	rc.SetWriteDeadline(t)
+}

@@ -1,0 +1,248 @@
+package ticketserver
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"tollbridge/pow"
+	"tollbridge/store"
+)
+
+// Bounds on what a client may send.
+const (
+	maxJSONBody  = 64 << 10  // ticket requests
+	maxWorkBody  = 256 << 10 // proof posts
+	maxParts     = 1000      // blocks + attachments of one message
+	jsonDeadline = 30 * time.Second
+)
+
+// ticketRequest is the body of POST /v1/tickets. Pointers tell a missing
+// field from a zero one: every field but subscription_id is required.
+type ticketRequest struct {
+	Sender         *string  `json:"sender"`
+	Recipient      *string  `json:"recipient"`
+	SubscriptionID *string  `json:"subscription_id"`
+	Preference     []string `json:"preference"`
+	Parts          *struct {
+		Blocks      *int64 `json:"blocks"`
+		Attachments *int64 `json:"attachments"`
+		Bytes       *int64 `json:"bytes"`
+	} `json:"parts"`
+}
+
+func newID(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// readJSON decodes a size-limited JSON body into v, answering 400 or 413.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	deadline(w, jsonDeadline)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
+	}
+	if err != nil {
+		return errorf(http.StatusBadRequest, "reading body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "malformed JSON: data after the object")
+	}
+	return nil
+}
+
+func validHash(field, h string) error {
+	if !store.ValidHash(h) {
+		return errorf(http.StatusBadRequest, "%s: must be 64 lowercase hex characters (SHA-256 of the address)", field)
+	}
+	return nil
+}
+
+// validate checks every required field, naming the first bad one.
+func (q *ticketRequest) validate() error {
+	switch {
+	case q.Sender == nil:
+		return errorf(http.StatusBadRequest, "sender: required")
+	case q.Recipient == nil:
+		return errorf(http.StatusBadRequest, "recipient: required")
+	case q.Preference == nil:
+		return errorf(http.StatusBadRequest, "preference: required")
+	case q.Parts == nil:
+		return errorf(http.StatusBadRequest, "parts: required")
+	case q.Parts.Blocks == nil || *q.Parts.Blocks < 0:
+		return errorf(http.StatusBadRequest, "parts.blocks: required, a non-negative integer")
+	case q.Parts.Attachments == nil || *q.Parts.Attachments < 0:
+		return errorf(http.StatusBadRequest, "parts.attachments: required, a non-negative integer")
+	case q.Parts.Bytes == nil || *q.Parts.Bytes < 0:
+		return errorf(http.StatusBadRequest, "parts.bytes: required, a non-negative integer")
+	}
+	if err := validHash("sender", *q.Sender); err != nil {
+		return err
+	}
+	return validHash("recipient", *q.Recipient)
+}
+
+// handleRequest is POST /v1/tickets.
+func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []string) {
+	if wait, ok := s.byIP.allow(clientIP(r)); !ok {
+		s.fail(w, r, tooMany(wait, "too many ticket requests from your address"))
+		return
+	}
+	var q ticketRequest
+	if err := readJSON(w, r, maxJSONBody, &q); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := q.validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if wait, ok := s.bySend.allow(*q.Sender); !ok {
+		s.fail(w, r, tooMany(wait, "too many ticket requests from this sender"))
+		return
+	}
+	t, err := s.issue(r, &q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.metrics.TicketsIssued != nil {
+		s.metrics.TicketsIssued()
+	}
+	s.log.Debug("ticket issued", "ticket", t.ID, "valid", t.Valid, "ip", t.ClientIP)
+	reply(w, http.StatusCreated, ticketAnswer(t, 0))
+}
+
+// issue makes the ticket for a validated request.
+func (s *Server) issue(r *http.Request, q *ticketRequest) (*store.Ticket, error) {
+	ctx := r.Context()
+	work, ok := s.works.Choose(q.Preference)
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "preference: no supported worktype in %q (this server offers %q)", q.Preference, s.works.Names())
+	}
+	u, err := s.store.UserByHash(ctx, *q.Recipient)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "unknown recipient")
+	} else if err != nil {
+		return nil, err
+	}
+	if n := *q.Parts.Blocks + *q.Parts.Attachments; n > maxParts {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "message has %d parts, at most %d allowed", n, maxParts)
+	}
+	if limit := s.uploadLimit(); *q.Parts.Bytes > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", *q.Parts.Bytes, limit)
+	}
+	trusted, err := s.store.Trusts(ctx, u.ID, *q.Sender)
+	if err != nil {
+		return nil, err
+	}
+	now := s.store.Now()
+	t := &store.Ticket{
+		ID: newID("t_"), SenderHash: *q.Sender, RecipientHash: *q.Recipient, UserID: u.ID,
+		Valid: trusted, Expires: now.Add(s.cfg.Expiry).Truncate(time.Second),
+		Blocks: int(*q.Parts.Blocks), Attachments: int(*q.Parts.Attachments), Bytes: *q.Parts.Bytes,
+		ClientIP: clientIP(r),
+	}
+	if !trusted {
+		challenge, needed, err := work.NewChallenge(s.cfg.Difficulty)
+		if err != nil {
+			return nil, fmt.Errorf("challenge: %w", err)
+		}
+		t.Worktype, t.Challenge, t.Needed = work.Name(), challenge, needed
+	}
+	if err := s.store.CreateTicket(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// uploadLimit is the most a message may weigh encrypted: the SMTP limit
+// plus room for OpenPGP framing and a large catalog.
+func (s *Server) uploadLimit() int64 {
+	return s.cfg.MaxMessageBytes + s.cfg.MaxMessageBytes/16 + 1<<20
+}
+
+func tooMany(wait time.Duration, msg string) *apiError {
+	secs := int((wait + time.Second - 1) / time.Second)
+	e := errorf(http.StatusTooManyRequests, "%s; retry in %d s", msg, secs)
+	e.header = http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}
+	return e
+}
+
+// ticketAnswer is the JSON of a ticket: with its challenge and, after a
+// proof post (remaining > 0), how many proofs remain, while not valid.
+func ticketAnswer(t *store.Ticket, remaining int) map[string]any {
+	a := map[string]any{"ticket_id": t.ID, "valid": t.Valid, "expires": t.Expires.Unix()}
+	if !t.Valid {
+		a["worktype"] = t.Worktype
+		a[t.Worktype] = json.RawMessage(t.Challenge)
+		if remaining > 0 {
+			a["remaining"] = remaining
+		}
+	}
+	return a
+}
+
+// handleWork is POST /v1/tickets/{id}: proofs for the ticket's challenge.
+func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, segs []string) {
+	ctx := r.Context()
+	t, err := s.store.CheckTicket(ctx, segs[0], false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body map[string]json.RawMessage
+	if err := readJSON(w, r, maxWorkBody, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if t.Valid {
+		reply(w, http.StatusOK, ticketAnswer(t, 0))
+		return
+	}
+	sub, ok := body[t.Worktype]
+	if !ok {
+		s.fail(w, r, errorf(http.StatusBadRequest, "%s: required (the ticket's worktype)", t.Worktype))
+		return
+	}
+	work, ok := s.works.Get(t.Worktype)
+	if !ok {
+		s.fail(w, r, fmt.Errorf("ticket %s: worktype %q no longer offered", t.ID, t.Worktype))
+		return
+	}
+	proofs, err := work.Check(t.Challenge, sub)
+	switch {
+	case errors.Is(err, pow.ErrWrongProof):
+		e := errorf(http.StatusUnprocessableEntity, "%v", err)
+		e.extra = ticketAnswer(t, t.Needed-t.Done)
+		s.fail(w, r, e)
+		return
+	case err != nil:
+		s.fail(w, r, errorf(http.StatusBadRequest, "%s: %v", t.Worktype, err))
+		return
+	}
+	t, err = s.store.AddProofs(ctx, t.ID, proofs, s.cfg.Expiry)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if t.Valid && s.metrics.TicketsValidated != nil {
+		s.metrics.TicketsValidated()
+	}
+	reply(w, http.StatusOK, ticketAnswer(t, t.Needed-t.Done))
+}
