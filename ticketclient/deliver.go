@@ -1,0 +1,242 @@
+package ticketclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"tollbridge/pow"
+)
+
+// ErrAlreadyCompleted means the ticket of an earlier attempt was completed:
+// the message was delivered before (the sender crashed before noting it).
+var ErrAlreadyCompleted = errors.New("delivery already completed")
+
+// Message is one sealed message for one recipient.
+type Message struct {
+	Sender         string // hash of the envelope sender
+	Recipient      string // hash of the envelope recipient
+	SubscriptionID string
+	Header         Blob
+	Catalog        Blob
+	Parts          []Part
+}
+
+// Part is one encrypted block or attachment.
+type Part struct {
+	ID   string
+	Kind string // "block" or "attachment"
+	Blob Blob
+}
+
+func (m *Message) announce() Parts {
+	p := Parts{Bytes: m.Catalog.Size()}
+	for _, part := range m.Parts {
+		if part.Kind == "block" {
+			p.Blocks++
+		} else {
+			p.Attachments++
+		}
+		p.Bytes += part.Blob.Size()
+	}
+	return p
+}
+
+// Hooks let the caller follow and persist a delivery.
+type Hooks struct {
+	// Ticket is called with every new ticket before anything is uploaded
+	// on it; the caller persists it to resume after a crash. An error
+	// aborts the delivery.
+	Ticket func(*Ticket) error
+	// Stage reports "ticket", "working", "uploading" or "completing", with
+	// work progress while working.
+	Stage func(stage string, p pow.Progress)
+}
+
+func (h Hooks) stage(s string, p pow.Progress) {
+	if h.Stage != nil {
+		h.Stage(s, p)
+	}
+}
+
+// Deliver runs the whole exchange for one recipient: ticket, work, upload,
+// complete. resume is the ticket of an interrupted earlier attempt, or nil.
+// Its errors are *Error (see Temporary), ErrAlreadyCompleted, or others
+// (a local failure, or a server answering nonsense) which are temporary.
+func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *Ticket, h Hooks) (*Receipt, error) {
+	t := resume
+	for round := 0; round < 3; round++ {
+		if t != nil && round == 0 {
+			r, err, next := c.resume(ctx, e, m, t, h)
+			if next == "" {
+				return r, err
+			}
+			if next == "new" {
+				t = nil
+			}
+		}
+		if t == nil {
+			var err error
+			if t, err = c.newTicket(ctx, e, m, h); err != nil {
+				return nil, err
+			}
+		}
+		r, err := c.finish(ctx, e, m, t, h)
+		if s := StatusOf(err); s == http.StatusGone || s == http.StatusNotFound {
+			t = nil // the ticket expired or was forgotten under us: start over
+			continue
+		}
+		return r, err
+	}
+	return nil, &Error{Op: "deliver", Status: http.StatusGone, Msg: "tickets keep expiring before the work is done"}
+}
+
+// resume tries to complete an earlier ticket and says what to do next:
+// "" (done, return r/err), "work" (go on with t), "new" (get a new ticket).
+func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks) (*Receipt, error, string) {
+	h.stage("completing", pow.Progress{})
+	r, err := e.Complete(ctx, t.ID)
+	switch StatusOf(err) {
+	case 0:
+		if err != nil {
+			return nil, err, ""
+		}
+		return r, nil, ""
+	case http.StatusConflict:
+		return nil, fmt.Errorf("ticket %s: %w", t.ID, ErrAlreadyCompleted), ""
+	case http.StatusUnprocessableEntity:
+		t.Valid = true // uploads are missing, the ticket is usable
+		return nil, nil, "work"
+	case http.StatusForbidden:
+		t.Valid = false
+		return nil, nil, "work"
+	case http.StatusNotFound, http.StatusGone:
+		return nil, nil, "new"
+	}
+	return nil, err, ""
+}
+
+func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks) (*Ticket, error) {
+	h.stage("ticket", pow.Progress{})
+	t, err := e.RequestTicket(ctx, TicketRequest{
+		Sender: m.Sender, Recipient: m.Recipient, SubscriptionID: m.SubscriptionID,
+		Preference: c.works.Names(), Parts: m.announce(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if h.Ticket != nil {
+		if err := h.Ticket(t); err != nil {
+			return nil, fmt.Errorf("ticket %s: %w", t.ID, err)
+		}
+	}
+	return t, nil
+}
+
+// finish works (if needed), uploads and completes on ticket t.
+func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks) (*Receipt, error) {
+	if !t.Valid {
+		var err error
+		if t, err = c.work(ctx, e, t, h); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.uploadAll(ctx, e, m, t, h, ""); err != nil {
+		return nil, err
+	}
+	h.stage("completing", pow.Progress{})
+	r, err := e.Complete(ctx, t.ID)
+	if StatusOf(err) == http.StatusUnprocessableEntity {
+		// The server is missing something: upload again (only the part it
+		// names, when it names one) and try once more; a second 422 is
+		// permanent.
+		var ae *Error
+		errors.As(err, &ae)
+		if err := c.uploadAll(ctx, e, m, t, h, ae.Part); err != nil {
+			return nil, err
+		}
+		r, err = e.Complete(ctx, t.ID)
+	}
+	if StatusOf(err) == http.StatusConflict {
+		return nil, fmt.Errorf("ticket %s: %w", t.ID, ErrAlreadyCompleted)
+	}
+	return r, err
+}
+
+// errValid stops the solver once the server says the ticket is valid.
+var errValid = errors.New("ticket valid")
+
+// work solves the ticket's challenge, posting proofs as they are found.
+func (c *Client) work(ctx context.Context, e *Endpoint, t *Ticket, h Hooks) (*Ticket, error) {
+	w, ok := c.works.Get(t.Worktype)
+	if !ok {
+		return nil, &Error{Op: "work", Status: http.StatusNotImplemented, Msg: fmt.Sprintf("server demands worktype %q, which this side cannot do", t.Worktype)}
+	}
+	cur := t
+	var last pow.Progress
+	opts := pow.SolveOptions{
+		Workers:         c.opts.Workers,
+		Needed:          t.Remaining,
+		MaxExpectedWork: c.opts.MaxWork,
+		Progress:        func(p pow.Progress) { last = p; h.stage("working", p) },
+	}
+	err := w.Solve(ctx, t.Challenge, opts, func(sub json.RawMessage) error {
+		next, err := e.SubmitWork(ctx, cur, sub)
+		if err != nil {
+			return err
+		}
+		cur = next
+		if cur.Valid {
+			return errValid
+		}
+		return nil
+	})
+	if errors.Is(err, pow.ErrTooHard) {
+		return nil, &Error{Op: "work", Status: http.StatusRequestEntityTooLarge, Msg: err.Error()}
+	}
+	if err != nil && !errors.Is(err, errValid) {
+		return nil, err
+	}
+	if !cur.Valid {
+		return nil, &Error{Op: "work", Status: http.StatusForbidden, Msg: fmt.Sprintf("all proofs submitted but ticket %s is not valid", t.ID)}
+	}
+	// The batch that made the ticket valid stopped the solver before it
+	// could count it; report the work as done.
+	last.Found = last.Count
+	h.stage("working", last)
+	return cur, nil
+}
+
+// uploadAll PUTs header, catalog and parts; with only set, just that one.
+func (c *Client) uploadAll(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks, only string) error {
+	h.stage("uploading", pow.Progress{})
+	items := []struct {
+		id, name string
+		b        Blob
+	}{{"header", "header", m.Header}, {"catalog", "catalog", m.Catalog}}
+	for _, p := range m.Parts {
+		dir := "blocks/"
+		if p.Kind == "attachment" {
+			dir = "attachments/"
+		}
+		items = append(items, struct {
+			id, name string
+			b        Blob
+		}{p.ID, dir + p.ID, p.Blob})
+	}
+	known := false
+	for _, it := range items {
+		known = known || it.id == only
+	}
+	for _, it := range items {
+		if known && it.id != only {
+			continue
+		}
+		if _, err := e.Upload(ctx, t.ID, it.name, it.b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
