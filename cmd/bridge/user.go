@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"tollbridge/config"
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// configFlag registers --config on fs.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "path to config.toml")
+}
+
+// loadConfig loads the --config file, or says it is required.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, usagef("--config is required")
+	}
+	return config.Load(path)
+}
+
+// openStore loads the config and opens its data directory.
+func openStore(ctx context.Context, path string) (*config.Config, *store.Store, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
+// readPassword returns the first line of file, or of stdin for "-".
+func readPassword(e *env, file string) ([]byte, error) {
+	var r io.Reader = e.stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--password-file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("--password-file: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return nil, fmt.Errorf("--password-file %s: the first line is empty", file)
+	}
+	return []byte(pw), nil
+}
+
+func runUserAdd(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	pwFile := fs.String("password-file", "", "file whose first line is the password (- for stdin)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *pwFile == "" {
+		return usagef("need --password-file and exactly one ADDRESS")
+	}
+	pw, err := readPassword(e, *pwFile)
+	if err != nil {
+		return err
+	}
+	cfg, st, err := openStore(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := addUser(ctx, cfg, st, pos[0], pw, keyring.Protection{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created %s, key %s\n", u.Address, u.Fingerprint)
+	return nil
+}
+
+// addUser creates a local user of one of the config's domains.
+func addUser(ctx context.Context, cfg *config.Config, st *store.Store, address string, password []byte, prot keyring.Protection) (*store.User, error) {
+	addr, err := keyring.NormalizeAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	local, domain := keyring.SplitAddress(addr)
+	if !cfg.IsLocalDomain(domain) {
+		return nil, fmt.Errorf("%s: domain %s is not in server.domains of %s", addr, domain, cfg.File)
+	}
+	if local == "receipts" {
+		return nil, fmt.Errorf("%s: the local part receipts is reserved for delivery receipts", addr)
+	}
+	if _, err := st.UserByAddress(ctx, addr); err == nil {
+		return nil, fmt.Errorf("%s: %w", addr, store.ErrExists)
+	}
+	k, _, err := keyring.Generate(addr, password, prot)
+	if err != nil {
+		return nil, err
+	}
+	u := &store.User{
+		Address: addr, AddressHash: keyring.HashNormalized(addr), WKDName: domain + "/" + keyring.WKDHash(local),
+		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private,
+	}
+	if err := st.CreateUser(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func runUserExportKey(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("user export-key", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("need exactly one ADDRESS")
+	}
+	_, st, err := openStore(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := lookupUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	armored, err := keyring.ArmorPublic(u.PublicKey)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(e.stdout, armored)
+	return nil
+}
+
+func lookupUser(ctx context.Context, st *store.Store, address string) (*store.User, error) {
+	addr, err := keyring.NormalizeAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	u, err := st.UserByAddress(ctx, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s: no such local user", addr)
+	}
+	return u, err
+}
+
+func runUserAllow(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("user allow", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("need ADDRESS and SENDER")
+	}
+	_, st, err := openStore(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := lookupUser(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	h, err := keyring.AddressHash(pos[1])
+	if err != nil {
+		return err
+	}
+	if err := st.Allow(ctx, u.ID, h); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s now accepts mail from %s without work\n", u.Address, pos[1])
+	return nil
+}
+
+func runUserList(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("user list", flag.ContinueOnError)
+	cfgPath := configFlag(fs)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	_, st, err := openStore(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	users, err := st.Users(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tKEY\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Address, u.Fingerprint, u.Created.UTC().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
