@@ -1,0 +1,369 @@
+package seal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+)
+
+func addrHash(a string) string {
+	s := sha256.Sum256([]byte(strings.ToLower(a)))
+	return hex.EncodeToString(s[:])
+}
+
+// sealed is one message sealed once: session key, encrypted catalog and
+// parts, and their refs.
+type sealed struct {
+	key     *SessionKey
+	catalog []byte
+	parts   [][]byte
+	plain   [][]byte
+	ref     Ref
+	refs    []HeaderPart
+}
+
+func sealMessage(t testing.TB, sender *openpgp.Entity, sizes ...int) *sealed {
+	t.Helper()
+	s := &sealed{key: newKey(t)}
+	s.catalog = sealCatalog(t, s.key, []byte(testCatalog), sender)
+	s.ref = RefOf(s.catalog)
+	for i, n := range sizes {
+		plain := pseudo(n, uint64(i))
+		hw := NewHashingWriter(nil)
+		var buf bytes.Buffer
+		w, err := s.key.EncryptPart(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(plain)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		hw.Write(buf.Bytes())
+		s.parts = append(s.parts, buf.Bytes())
+		s.plain = append(s.plain, plain)
+		ref := hw.Ref()
+		kind := KindBlock
+		if i > 0 {
+			kind = KindAttachment
+		}
+		s.refs = append(s.refs, HeaderPart{ID: fmt.Sprintf("p%d", i+1), Kind: kind, Size: ref.Size, SHA256: ref.SHA256})
+	}
+	return s
+}
+
+func TestHeaderRoundTrip(t *testing.T) {
+	t.Parallel()
+	alice, bob := newEntity(t, "alice"), newEntity(t, "bob")
+	s := sealMessage(t, alice, 120, 81234)
+	h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.net"), bob, s.ref, s.refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Field order as in DESIGN.md §3.3.
+	order := []string{`{"version":1,"from":"`, `","to":"`, `","key_fingerprint":"`, `","encrypted_key":"`,
+		`","catalog":{"size":`, `,"sha256":"`, `"},"parts":[{"id":"p1","kind":"block","size":`, `,"sha256":"`}
+	rest := string(b)
+	for _, o := range order {
+		i := strings.Index(rest, o)
+		if i < 0 {
+			t.Fatalf("%q not in order in %s", o, b)
+		}
+		rest = rest[i+len(o):]
+	}
+	if h.KeyFingerprint != hex.EncodeToString(bob.PrimaryKey.Fingerprint) || len(h.KeyFingerprint) != 40 {
+		t.Fatalf("key_fingerprint %s", h.KeyFingerprint)
+	}
+	if len(b) > 1024 {
+		t.Errorf("header is %d bytes", len(b))
+	}
+	h2, err := ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := h2.Marshal(); !bytes.Equal(b, b2) {
+		t.Fatalf("re-marshal differs:\n%s\n%s", b, b2)
+	}
+	k, err := h2.SessionKey(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.key != s.key.key {
+		t.Fatal("unwrapped a different key")
+	}
+	if _, err := h2.SessionKey(alice); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("other recipient's key: %v", err)
+	}
+	// Parts may be empty (a message whose bodies are all empty).
+	h3, err := s.key.NewHeader(h.From, h.To, bob, s.ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b3, _ := h3.Marshal(); !bytes.Contains(b3, []byte(`"parts":[]`)) {
+		t.Fatalf("no parts: %s", b3)
+	}
+}
+
+// TestMultiRecipient seals once and makes headers for 1, 3 and 50
+// recipients. By construction the only per-recipient work is NewHeader,
+// which takes no part bytes: one PKESK. Every recipient decrypts the very
+// same catalog and part bytes.
+func TestMultiRecipient(t *testing.T) {
+	t.Parallel()
+	alice := newEntity(t, "alice")
+	s := sealMessage(t, alice, 0, 5000, 3*chunkSize)
+	for _, n := range []int{1, 3, 50} {
+		seen := make(map[string]bool)
+		for i := range n {
+			rcpt := newEntity(t, fmt.Sprintf("r%d", i))
+			h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash(fmt.Sprintf("r%d@example.net", i)), rcpt, s.ref, s.refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := h.Marshal()
+			if len(b) > 1024 {
+				t.Errorf("header %d bytes", len(b))
+			}
+			if seen[h.EncryptedKey] {
+				t.Fatal("two recipients got the same PKESK")
+			}
+			seen[h.EncryptedKey] = true
+			h, err = ParseHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := h.SessionKey(rcpt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if RefOf(s.catalog) != h.Catalog {
+				t.Fatal("catalog ref")
+			}
+			c, err := k.OpenCatalog(bytes.NewReader(s.catalog), 1<<20)
+			if err != nil || c.Verify(openpgp.EntityList{alice}) != VerdictPass {
+				t.Fatalf("recipient %d: catalog: %v", i, err)
+			}
+			// Decrypting every part for 50 recipients is slow and adds
+			// nothing; check them for the first recipients.
+			if i >= 3 {
+				continue
+			}
+			for j, enc := range s.parts {
+				if ref := RefOf(enc); ref.Size != h.Parts[j].Size || ref.SHA256 != h.Parts[j].SHA256 {
+					t.Fatalf("part %d ref", j)
+				}
+				got, err := openPart(k, enc)
+				if err != nil || !bytes.Equal(got, s.plain[j]) {
+					t.Fatalf("recipient %d part %d: %v", i, j, err)
+				}
+			}
+		}
+	}
+}
+
+// TestOutboxKey keeps the session key wrapped to the bridge's outbox key and
+// makes a recipient's header later from it (DESIGN.md §4).
+func TestOutboxKey(t *testing.T) {
+	t.Parallel()
+	alice, bob, outbox := newEntity(t, "alice"), newEntity(t, "bob"), newEntity(t, "outbox")
+	s := sealMessage(t, alice, 100)
+	kept, err := s.key.Wrap(outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ... later, in an outbox worker, with bob's key now known:
+	k, err := Unwrap(kept, outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := k.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.net"), publicOnly(t, bob), s.ref, s.refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.Marshal()
+	h, err = ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bk, err := h.SessionKey(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := openPart(bk, s.parts[0]); err != nil || !bytes.Equal(got, s.plain[0]) {
+		t.Fatalf("bob reads part: %v", err)
+	}
+	if _, err := Unwrap(kept, bob); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("bob unwraps the outbox copy: %v", err)
+	}
+}
+
+func TestUnwrap(t *testing.T) {
+	t.Parallel()
+	bob, carol := newEntity(t, "bob"), newEntity(t, "carol")
+	k := newKey(t)
+	pkesk, err := k.Wrap(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := parsePKESK(pkesk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := bob.EncryptionKey(timeNow())
+	if ek.Version != 3 || ek.KeyId != enc.PublicKey.KeyId || ek.Algo != 18 {
+		t.Fatalf("PKESK v%d key %X algo %d", ek.Version, ek.KeyId, ek.Algo)
+	}
+	// Wildcard key id 0.
+	wild := bytes.Clone(pkesk)
+	idAt := bytes.Index(wild, keyIDBytes(ek.KeyId))
+	copy(wild[idAt:], make([]byte, 8))
+	if got, err := Unwrap(wild, bob); err != nil || got.key != k.key {
+		t.Fatalf("wildcard: %v", err)
+	}
+	if _, err := Unwrap(wild, carol); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("wildcard, other key: %v", err)
+	}
+	if _, err := Unwrap(pkesk, carol); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("other key: %v", err)
+	}
+	if _, err := Unwrap(pkesk, publicOnly(t, bob)); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("public key only: %v", err)
+	}
+	if err := bob.EncryptPrivateKeys([]byte("pw"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unwrap(pkesk, bob); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("locked key: %v", err)
+	}
+	if _, err := Unwrap(append(bytes.Clone(pkesk), 0), carol); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+}
+
+func keyIDBytes(id uint64) []byte {
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = byte(id >> (56 - 8*i))
+	}
+	return b
+}
+
+func TestParseHeaderRejects(t *testing.T) {
+	t.Parallel()
+	bob := newEntity(t, "bob")
+	s := sealMessage(t, nil, 10, 20)
+	h, err := s.key.NewHeader(addrHash("a@x"), addrHash("b@y"), bob, s.ref, s.refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := h.Marshal()
+	if _, err := ParseHeader(good); err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(m map[string]any)) []byte {
+		var c map[string]any
+		json.Unmarshal(good, &c)
+		f(c)
+		b, _ := json.Marshal(c)
+		return b
+	}
+	part := func(m map[string]any, i int) map[string]any { return m["parts"].([]any)[i].(map[string]any) }
+	otherPacket := base64.StdEncoding.EncodeToString(s.catalog)
+	cases := []struct {
+		field string
+		b     []byte
+	}{
+		{"version", mutate(func(m map[string]any) { m["version"] = 2 })},
+		{"version", mutate(func(m map[string]any) { delete(m, "version") })},
+		{"JSON", mutate(func(m map[string]any) { m["version"] = 1.5 })},
+		{"from", mutate(func(m map[string]any) { m["from"] = strings.ToUpper(m["from"].(string)) })},
+		{"from", mutate(func(m map[string]any) { m["from"] = "abc" })},
+		{"to", mutate(func(m map[string]any) { delete(m, "to") })},
+		{"key_fingerprint", mutate(func(m map[string]any) { m["key_fingerprint"] = strings.Repeat("a", 64) })},
+		{"encrypted_key", mutate(func(m map[string]any) { m["encrypted_key"] = "!!" })},
+		{"encrypted_key", mutate(func(m map[string]any) { m["encrypted_key"] = "" })},
+		{"encrypted_key", mutate(func(m map[string]any) { m["encrypted_key"] = otherPacket })},
+		{"encrypted_key", mutate(func(m map[string]any) {
+			m["encrypted_key"] = base64.RawStdEncoding.EncodeToString(append(pkeskOf(t, m), 0))
+		})},
+		{"encrypted_key", mutate(func(m map[string]any) {
+			e := m["encrypted_key"].(string)
+			m["encrypted_key"] = e[:8] + "\n" + e[8:]
+		})},
+		{"encrypted_key", mutate(func(m map[string]any) {
+			m["encrypted_key"] = base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 30))
+		})},
+		{"catalog.sha256", mutate(func(m map[string]any) { m["catalog"].(map[string]any)["sha256"] = "" })},
+		{"catalog.size", mutate(func(m map[string]any) { m["catalog"].(map[string]any)["size"] = -1 })},
+		{"parts[1].id", mutate(func(m map[string]any) { part(m, 1)["id"] = "p1" })},
+		{"parts[0].id", mutate(func(m map[string]any) { part(m, 0)["id"] = "../x" })},
+		{"parts[0].id", mutate(func(m map[string]any) { part(m, 0)["id"] = "" })},
+		{"parts[0].id", mutate(func(m map[string]any) { part(m, 0)["id"] = strings.Repeat("a", 65) })},
+		{"parts[1].kind", mutate(func(m map[string]any) { part(m, 1)["kind"] = "Block" })},
+		{"parts[0].size", mutate(func(m map[string]any) { part(m, 0)["size"] = -5 })},
+		{"parts[1].sha256", mutate(func(m map[string]any) { part(m, 1)["sha256"] = strings.Repeat("g", 64) })},
+		{"JSON", mutate(func(m map[string]any) { m["extra"] = true })},
+		{"JSON", []byte(`[]`)},
+		{"JSON", []byte(``)},
+		{"data after", append(bytes.Clone(good), []byte(` {}`)...)},
+		{"to", bytes.Replace(good, []byte(`"to":`), []byte(`"to":"x","to":`), 1)},
+		{"version", bytes.Replace(good, []byte(`"version":1`), []byte(`"version":1,"version":1`), 1)},
+		{"parts[0].kind", bytes.Replace(good, []byte(`"kind":"block",`), []byte(`"kind":"block","sha256":"","kind":"block",`), 1)},
+		{"catalog.size", bytes.Replace(good, []byte(`"catalog":{`), []byte(`"catalog":{"size":1,`), 1)},
+	}
+	for i, c := range cases {
+		_, err := ParseHeader(c.b)
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("case %d (%s): %v, want ErrMalformed", i, c.field, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.field) {
+			t.Errorf("case %d: error %q does not name %s", i, err, c.field)
+		}
+	}
+	// A 64-character id is fine, and so are all its characters.
+	ok := mutate(func(m map[string]any) { part(m, 0)["id"] = strings.Repeat("aZ09_-", 10) + "abcd" })
+	if _, err := ParseHeader(ok); err != nil {
+		t.Errorf("64-char id: %v", err)
+	}
+	// NewHeader validates its inputs the same way.
+	if _, err := s.key.NewHeader("nothex", addrHash("b@y"), bob, s.ref, s.refs); !errors.Is(err, ErrMalformed) {
+		t.Errorf("NewHeader with bad from: %v", err)
+	}
+}
+
+// TestHashingWriter checks size and SHA-256 of what passes through.
+func TestHashingWriter(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	hw := NewHashingWriter(&buf)
+	hw.Write([]byte("hello "))
+	hw.Write([]byte("world"))
+	want := sha256.Sum256([]byte("hello world"))
+	if r := hw.Ref(); r.Size != 11 || r.SHA256 != hex.EncodeToString(want[:]) || buf.String() != "hello world" {
+		t.Fatalf("%+v", r)
+	}
+	if RefOf([]byte("hello world")) != hw.Ref() {
+		t.Fatal("RefOf differs")
+	}
+}
+
+func pkeskOf(t testing.TB, m map[string]any) []byte {
+	b, err := base64.StdEncoding.DecodeString(m["encrypted_key"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
