@@ -1,0 +1,107 @@
+package translate
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Join writes the message c describes to w, reading parts from src. It
+// checks each part's size and SHA-256 against the catalog and fails on a
+// mismatch; since it streams, w has by then received the bytes before the
+// failing part (and possibly some of it), which the caller must discard.
+func Join(w io.Writer, c *Catalog, src Source) error {
+	j := &joiner{
+		w:     bufio.NewWriterSize(w, 64<<10),
+		src:   src,
+		parts: make(map[string]*Part, len(c.Parts)),
+		hash:  sha256.New(),
+		buf:   make([]byte, 48<<10),
+	}
+	for i := range c.Parts {
+		j.parts[c.Parts[i].ID] = &c.Parts[i]
+	}
+	if err := j.node(&c.MIME); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	if err := j.w.Flush(); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	return nil
+}
+
+type joiner struct {
+	w     *bufio.Writer
+	src   Source
+	parts map[string]*Part
+	hash  hash.Hash
+	buf   []byte
+}
+
+func (j *joiner) node(n *Node) error {
+	if _, err := j.w.Write(n.Header.Bytes); err != nil {
+		return err
+	}
+	for i := range n.Body {
+		it := &n.Body[i]
+		var err error
+		switch {
+		case it.Seg != nil:
+			_, err = j.w.Write(it.Seg.Bytes)
+		case it.Node != nil:
+			err = j.node(it.Node)
+		default:
+			err = j.part(it)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *joiner) part(it *Item) error {
+	p := j.parts[it.Part]
+	if p == nil {
+		return fmt.Errorf("reference to unknown part %q", it.Part)
+	}
+	var (
+		out io.Writer = j.w
+		b64 *base64Writer
+	)
+	switch it.Transfer.Encoding {
+	case EncodingIdentity:
+	case EncodingBase64:
+		if it.Transfer.Line <= 0 {
+			return fmt.Errorf("part %s: base64 line length %d", p.ID, it.Transfer.Line)
+		}
+		b64 = newBase64Writer(j.w, it.Transfer.Line)
+		out = b64
+	default:
+		return fmt.Errorf("part %s: unknown transfer encoding %q", p.ID, it.Transfer.Encoding)
+	}
+	rc, err := j.src.OpenPart(p.ID)
+	if err != nil {
+		return fmt.Errorf("part %s: %w", p.ID, err)
+	}
+	defer rc.Close()
+	j.hash.Reset()
+	// Read one byte more than the catalog says, to see a part that is too long.
+	n, err := io.CopyBuffer(io.MultiWriter(out, j.hash), onlyReader{io.LimitReader(rc, p.Size+1)}, j.buf)
+	if err != nil {
+		return fmt.Errorf("part %s: %w", p.ID, err)
+	}
+	if n != p.Size {
+		return fmt.Errorf("part %s: %d bytes, catalog says %d", p.ID, n, p.Size)
+	}
+	if sum := hex.EncodeToString(j.hash.Sum(nil)); sum != p.SHA256 {
+		return fmt.Errorf("part %s: sha256 %s, catalog says %s", p.ID, sum, p.SHA256)
+	}
+	if b64 != nil {
+		return b64.Close()
+	}
+	return nil
+}
