@@ -242,3 +242,17 @@ func (s *Store) sweepTmp(cutoff int64) {
 		}
 	}
 }
+
+// Remove deletes a blob file that no committed row references (a sealing
+// that failed before its transaction). Referenced blobs are only removed
+// by the sweeper.
+func (b *Blobs) Remove(hash string) error {
+	if !ValidHash(hash) {
+		return fmt.Errorf("blob %q: invalid name", hash)
+	}
+	err := os.Remove(b.path(hash))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
