@@ -41,7 +41,7 @@ func NormalizeAddress(s string) (string, error) {
 		}
 	}
 	ascii, err := idna.Lookup.ToASCII(strings.ToLower(domain))
-	if err != nil || ascii == "" {
+	if err != nil || !validDomain(ascii) {
 		return "", fmt.Errorf("%q: domain: %w", s, ErrBadAddress)
 	}
 	return strings.ToLower(local) + "@" + ascii, nil

@@ -34,7 +34,7 @@ func TestNormalizeAndHash(t *testing.T) {
 			t.Errorf("NormalizeAddress(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "alice", "@example.org", "alice@", "a b@example.org", "<>"} {
+	for _, bad := range []string{"", "alice", "@example.org", "alice@", "a b@example.org", "<>", "a@b..c", "a@-x.example"} {
 		if _, err := NormalizeAddress(bad); !errors.Is(err, ErrBadAddress) {
 			t.Errorf("NormalizeAddress(%q) err = %v", bad, err)
 		}
