@@ -1,0 +1,209 @@
+package smtpin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/keyring"
+	"tollbridge/seal"
+	"tollbridge/store"
+	"tollbridge/translate"
+)
+
+// Sealer splits messages (translate) and encrypts them (seal) straight
+// into the store's blobs: one session key, one encrypted catalog, one
+// encrypted copy of each part, whatever the number of recipients. It is
+// the one way plaintext mail becomes sealed mail in the bridge.
+type Sealer struct {
+	Store *store.Store
+}
+
+// Sealed is a message split and encrypted once, its blobs written and
+// fsynced but not yet referenced by any row.
+type Sealed struct {
+	Key     *seal.SessionKey
+	Catalog *translate.Catalog // plaintext catalog, never stored as is
+	Parts   []seal.HeaderPart  // encrypted parts, in catalog order
+	Blobs   map[string]store.BlobRef
+	Size    int64 // size of the rebuilt message
+
+	blobs *store.Blobs
+}
+
+// Seal splits src, signs the catalog with signer (nil: unsigned) and
+// encrypts everything under a new session key. from becomes the catalog's
+// from: the envelope sender, who signs (DESIGN §3.6).
+func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts translate.Options) (*Sealed, error) {
+	key, err := seal.NewSessionKey()
+	if err != nil {
+		return nil, err
+	}
+	sd := &Sealed{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs()}
+	sink := &blobSink{sd: sd}
+	cat, err := translate.Split(src, size, sink, opts)
+	if err != nil {
+		sd.Abort()
+		return nil, fmt.Errorf("split: %w", err)
+	}
+	cat.From = from
+	sd.Catalog, sd.Size = cat, cat.MessageSize()
+	if err := sd.sealCatalog(signer); err != nil {
+		sd.Abort()
+		return nil, err
+	}
+	for _, p := range cat.Parts {
+		ref, ok := sd.Blobs[p.ID]
+		if !ok {
+			sd.Abort()
+			return nil, fmt.Errorf("split: part %s was not written", p.ID)
+		}
+		sd.Parts = append(sd.Parts, seal.HeaderPart{ID: p.ID, Kind: p.Kind, Size: ref.Size, SHA256: ref.Hash})
+	}
+	return sd, nil
+}
+
+func (sd *Sealed) sealCatalog(signer *openpgp.Entity) error {
+	plain, err := sd.Catalog.Marshal()
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	w, err := sd.blobs.Create()
+	if err != nil {
+		return err
+	}
+	if err := sd.Key.SealCatalog(w, plain, signer); err != nil {
+		w.Abort()
+		return fmt.Errorf("catalog: %w", err)
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		return err
+	}
+	sd.Blobs["catalog"] = ref
+	return nil
+}
+
+// CatalogRef is the encrypted catalog's size and hash, as a header names it.
+func (sd *Sealed) CatalogRef() seal.Ref {
+	ref := sd.Blobs["catalog"]
+	return seal.Ref{Size: ref.Size, SHA256: ref.Hash}
+}
+
+// Header makes the per-recipient header: the session key wrapped to to.
+func (sd *Sealed) Header(fromHash, toHash string, to *openpgp.Entity) ([]byte, error) {
+	h, err := sd.Key.NewHeader(fromHash, toHash, to, sd.CatalogRef(), sd.Parts)
+	if err != nil {
+		return nil, err
+	}
+	return h.Marshal()
+}
+
+// PartsJSON lists the encrypted parts for the outbox.
+func (sd *Sealed) PartsJSON() []byte {
+	b, _ := json.Marshal(sd.Parts)
+	return b
+}
+
+// Abort removes the blobs written so far; only for a message whose rows
+// were never committed.
+func (sd *Sealed) Abort() {
+	for _, ref := range sd.Blobs {
+		sd.blobs.Remove(ref.Hash)
+	}
+}
+
+// blobSink is a translate.Sink encrypting each part into its own blob.
+type blobSink struct{ sd *Sealed }
+
+func (s *blobSink) CreatePart(id, kind string) (translate.PartWriter, error) {
+	bw, err := s.sd.blobs.Create()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := s.sd.Key.EncryptPart(bw)
+	if err != nil {
+		bw.Abort()
+		return nil, err
+	}
+	return &blobPart{id: id, sd: s.sd, bw: bw, enc: enc}, nil
+}
+
+type blobPart struct {
+	id  string
+	sd  *Sealed
+	bw  *store.BlobWriter
+	enc io.WriteCloser
+}
+
+func (p *blobPart) Write(b []byte) (int, error) { return p.enc.Write(b) }
+
+func (p *blobPart) Commit() error {
+	if err := p.enc.Close(); err != nil {
+		p.bw.Abort()
+		return fmt.Errorf("part %s: %w", p.id, err)
+	}
+	ref, err := p.bw.Commit()
+	if err != nil {
+		return fmt.Errorf("part %s: %w", p.id, err)
+	}
+	p.sd.Blobs[p.id] = ref
+	return nil
+}
+
+func (p *blobPart) Abort() error { return p.bw.Abort() }
+
+// nullSenderHash stands for the empty envelope sender (bounces) in headers.
+var nullSenderHash = keyring.HashNormalized("")
+
+// senderHash is hash(a) of an envelope sender; "" for the null sender.
+func senderHash(from string) string {
+	if from == "" {
+		return nullSenderHash
+	}
+	if h, err := keyring.AddressHash(from); err == nil {
+		return h
+	}
+	return keyring.HashNormalized(from)
+}
+
+// SealFor seals a raw message to local users' keys, unsigned: legacy mail
+// from the MX, bounces, and mail clients' own copies (IMAP APPEND). It
+// returns one NewMessage per user, sharing the blobs; the caller stores
+// them (setting mailbox, flags and trace as it needs).
+func (s *Sealer) SealFor(src io.ReaderAt, size int64, from string, users []*store.User) ([]*store.NewMessage, *Sealed, error) {
+	sd, err := s.Seal(src, size, from, nil, translate.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*store.NewMessage
+	for _, u := range users {
+		key, err := keyring.ReadKey(u.PublicKey)
+		if err != nil {
+			sd.Abort()
+			return nil, nil, fmt.Errorf("key of %s: %w", u.Address, err)
+		}
+		h, err := sd.Header(senderHash(from), u.AddressHash, key)
+		if err != nil {
+			sd.Abort()
+			return nil, nil, fmt.Errorf("header for %s: %w", u.Address, err)
+		}
+		out = append(out, &store.NewMessage{UserID: u.ID, Header: h, Blobs: sd.Blobs, Received: time.Now()})
+	}
+	return out, sd, nil
+}
+
+// ForUser seals a client's own message (IMAP APPEND) to the user's key;
+// it has the shape imapout's Config.Seal wants.
+func (s *Sealer) ForUser(ctx context.Context, u *store.User, src io.ReaderAt, size int64) (*store.NewMessage, error) {
+	ms, _, err := s.SealFor(src, size, u.Address, []*store.User{u})
+	if err != nil {
+		return nil, err
+	}
+	ms[0].Source = store.SourceAppend
+	return ms[0], nil
+}
