@@ -1,0 +1,202 @@
+// Package outbox delivers accepted mail: a durable queue in the store, a
+// pool of workers, and per recipient one of three routes — a local user
+// (stored at once, still sealed), a ticketed domain (ticket, work, upload,
+// complete) or a legacy domain (plain SMTP to a smarthost or the domain's
+// MX). Temporary failures back off exponentially; permanent ones, and
+// those that outlive retry_for, bounce to the sender as an RFC 3464 DSN.
+package outbox
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/keyring"
+	"tollbridge/store"
+	"tollbridge/ticketclient"
+)
+
+// Config is what the outbox needs from the bridge's configuration.
+type Config struct {
+	Hostname string
+	Domains  []string
+	Workers  int
+	RetryFor time.Duration
+	// FirstRetry and MaxRetry shape the backoff: FirstRetry doubling up to
+	// MaxRetry (DESIGN §4: 1 minute and 1 hour, the defaults).
+	FirstRetry, MaxRetry time.Duration
+	// AttemptTimeout bounds one delivery attempt; 0 means 30 minutes.
+	AttemptTimeout time.Duration
+	Smarthost      Smarthost
+	// MXPort is the port of direct MX delivery; 0 means 25.
+	MXPort int
+}
+
+// Smarthost is the relay for legacy domains; Addr "" means direct MX.
+type Smarthost struct {
+	Addr     string // host:port
+	TLS      string // "starttls", "tls" or "none"
+	Username string // AUTH PLAIN when set
+	Password string
+	RootCAs  *x509.CertPool // nil: system roots
+}
+
+// Plaintext gives the outbox read access to a sealed message's plaintext,
+// which package translate rebuilds; cmd/bridge wires it in.
+type Plaintext interface {
+	// Render writes the rebuilt message from its catalog plaintext and its
+	// parts' plaintexts.
+	Render(w io.Writer, catalog []byte, part func(id string) (io.ReadCloser, error)) error
+	// Headers returns the message's top-level header section.
+	Headers(catalog []byte) ([]byte, error)
+}
+
+// LocalDeliverer seals a raw message (a bounce) to a local user's key and
+// stores it for their INBOX; package smtpin's Sealer does it, wired in.
+type LocalDeliverer func(ctx context.Context, u *store.User, raw []byte) error
+
+// Metrics counts what the outbox did; nil fields are skipped.
+type Metrics struct {
+	Delivered  func(route string)
+	Bounced    func()
+	WorkSecond func(seconds float64)
+}
+
+// Outbox is the delivery engine.
+type Outbox struct {
+	cfg      Config
+	st       *store.Store
+	key      *openpgp.Entity
+	tickets  *ticketclient.Client
+	keys     *keyring.Remote
+	text     Plaintext
+	bounceTo LocalDeliverer
+	log      *slog.Logger
+	metrics  Metrics
+
+	wake chan struct{}
+	mu   sync.Mutex
+	busy map[int64]bool
+}
+
+// New returns an outbox. key is the bridge's outbox key (private), to
+// which queued messages' session keys are wrapped.
+func New(cfg Config, st *store.Store, key *openpgp.Entity, tickets *ticketclient.Client, keys *keyring.Remote,
+	text Plaintext, bounceTo LocalDeliverer, log *slog.Logger, m Metrics) *Outbox {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.FirstRetry <= 0 {
+		cfg.FirstRetry = time.Minute
+	}
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = time.Hour
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 30 * time.Minute
+	}
+	if cfg.MXPort == 0 {
+		cfg.MXPort = 25
+	}
+	return &Outbox{
+		cfg: cfg, st: st, key: key, tickets: tickets, keys: keys, text: text, bounceTo: bounceTo,
+		log: log, metrics: m, wake: make(chan struct{}, 1), busy: map[int64]bool{},
+	}
+}
+
+// Notify wakes the dispatcher: a message was queued.
+func (o *Outbox) Notify() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// backoff is the wait before try n+1: FirstRetry doubling, capped.
+func (o *Outbox) backoff(tries int) time.Duration {
+	d := o.cfg.FirstRetry
+	for i := 1; i < tries && d < o.cfg.MaxRetry; i++ {
+		d *= 2
+	}
+	return min(d, o.cfg.MaxRetry)
+}
+
+// Run delivers until ctx is done, then lets attempts in flight finish for
+// up to ten seconds (their state resumes after a restart anyway).
+func (o *Outbox) Run(ctx context.Context) error {
+	attempts, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		o.dispatch(ctx, attempts, &wg)
+		select {
+		case <-ctx.Done():
+		case <-o.wake:
+		case <-tick.C:
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+// dispatch claims due recipients for the free workers and starts them.
+func (o *Outbox) dispatch(ctx, attempts context.Context, wg *sync.WaitGroup) {
+	o.mu.Lock()
+	free := o.cfg.Workers - len(o.busy)
+	busy := make(map[int64]bool, len(o.busy))
+	for id := range o.busy {
+		busy[id] = true
+	}
+	o.mu.Unlock()
+	if free <= 0 {
+		return
+	}
+	due, err := o.st.ClaimDue(ctx, free, busy, o.backoff)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.log.Error("outbox", "err", err)
+		}
+		return
+	}
+	for _, r := range due {
+		o.mu.Lock()
+		o.busy[r.ID] = true
+		o.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.attempt(attempts, r)
+			o.mu.Lock()
+			delete(o.busy, r.ID)
+			o.mu.Unlock()
+			o.Notify()
+		}()
+	}
+}
+
+// isLocal reports whether domain is one of the bridge's own.
+func (o *Outbox) isLocal(domain string) bool {
+	for _, d := range o.cfg.Domains {
+		if strings.EqualFold(d, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }

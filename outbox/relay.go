@@ -1,0 +1,223 @@
+package outbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"tollbridge/keyring"
+	"tollbridge/seal"
+	"tollbridge/store"
+)
+
+// maxCatalog bounds a decrypted catalog.
+const maxCatalog = 64 << 20
+
+// relay sends the message unchanged over SMTP to a legacy domain: to the
+// smarthost when one is configured, else to the domain's MX hosts.
+func (o *Outbox) relay(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient) (*success, error) {
+	o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Route: ptr("legacy"), State: ptr("relaying")})
+	targets, err := o.relayTargets(ctx, r.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for _, t := range targets {
+		id, err := o.sendTo(ctx, t, m, r)
+		if err == nil {
+			return &success{route: "legacy", remoteID: t.addr + " " + id}, nil
+		}
+		var f *failure
+		if errors.As(err, &f) && !f.Temporary {
+			return nil, err // a definite answer: no other MX will say otherwise
+		}
+		last = err
+	}
+	return nil, last
+}
+
+type relayTarget struct {
+	addr     string // host:port
+	host     string // for TLS verification
+	mode     string // starttls (required), tls, none, or opportunistic
+	viaSmarthost bool
+}
+
+func (o *Outbox) relayTargets(ctx context.Context, rcpt string) ([]relayTarget, error) {
+	if sh := o.cfg.Smarthost; sh.Addr != "" {
+		host, _, _ := net.SplitHostPort(sh.Addr)
+		return []relayTarget{{addr: sh.Addr, host: host, mode: sh.TLS, viaSmarthost: true}}, nil
+	}
+	_, domain := keyring.SplitAddress(rcpt)
+	mxs, err := net.DefaultResolver.LookupMX(ctx, domain)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		mxs, err = nil, nil // no MX: the domain itself (RFC 5321 §5.1)
+	}
+	if err != nil {
+		return nil, temporary("MX of %s: %v", domain, err)
+	}
+	sort.Slice(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	port := strconv.Itoa(o.cfg.MXPort)
+	var ts []relayTarget
+	for _, mx := range mxs {
+		host := strings.TrimSuffix(mx.Host, ".")
+		if host == "" {
+			return nil, permanent("5.1.10", "%s accepts no mail (null MX)", domain)
+		}
+		ts = append(ts, relayTarget{addr: net.JoinHostPort(host, port), host: host, mode: "opportunistic"})
+	}
+	if len(ts) == 0 {
+		ts = []relayTarget{{addr: net.JoinHostPort(domain, port), host: domain, mode: "opportunistic"}}
+	}
+	return ts, nil
+}
+
+// dial connects to t with the TLS the target asks for.
+func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) {
+	d := net.Dialer{Timeout: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{ServerName: t.host, RootCAs: o.cfg.Smarthost.RootCAs, MinVersion: tls.VersionTLS12}
+	if !t.viaSmarthost {
+		// Opportunistic TLS to an MX: encrypt, but (without DANE or
+		// MTA-STS) do not insist on a verified certificate, as MTAs do.
+		tc.InsecureSkipVerify = true
+	}
+	var c *smtp.Client
+	switch t.mode {
+	case "tls":
+		c = smtp.NewClient(tls.Client(conn, tc))
+	case "none":
+		c = smtp.NewClient(conn)
+	case "starttls":
+		if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+			return nil, err
+		}
+	default: // opportunistic
+		c = smtp.NewClient(conn)
+		if err := c.Hello(o.cfg.Hostname); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			c.Close()
+			if conn, err = d.DialContext(ctx, "tcp", t.addr); err != nil {
+				return nil, err
+			}
+			if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// sendTo makes one SMTP transaction for one recipient.
+func (o *Outbox) sendTo(ctx context.Context, t relayTarget, m *store.OutboxMessage, r *store.OutboxRecipient) (string, error) {
+	c, err := o.dial(ctx, t)
+	if err != nil {
+		return "", temporary("connect %s: %v", t.addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := c.Hello(o.cfg.Hostname); err != nil {
+		return "", smtpFailure(t, err)
+	}
+	if sh := o.cfg.Smarthost; t.viaSmarthost && sh.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", sh.Username, sh.Password)); err != nil {
+			return "", smtpFailure(t, err)
+		}
+	}
+	if err := c.Mail(m.Sender, &smtp.MailOptions{Size: m.Size}); err != nil {
+		return "", smtpFailure(t, err)
+	}
+	if err := c.Rcpt(r.Recipient, nil); err != nil {
+		return "", smtpFailure(t, err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", smtpFailure(t, err)
+	}
+	if err := o.render(w, m); err != nil {
+		return "", temporary("render outbox %d: %v", m.ID, err)
+	}
+	if err := w.Close(); err != nil {
+		return "", smtpFailure(t, err)
+	}
+	c.Quit()
+	return "ok", nil
+}
+
+// smtpFailure classifies an SMTP client error: 5xx permanent, the rest
+// temporary.
+func smtpFailure(t relayTarget, err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		status := fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		if se.EnhancedCode == smtp.NoEnhancedCode || se.EnhancedCode[0] == 0 {
+			status = fmt.Sprintf("%d.0.0", se.Code/100)
+		}
+		f := &failure{Status: status, Temporary: se.Code < 500, Err: fmt.Errorf("%s said: %d %s", t.addr, se.Code, se.Message)}
+		return f
+	}
+	return temporary("%s: %v", t.addr, err)
+}
+
+// render writes the rebuilt plaintext of a queued message.
+func (o *Outbox) render(w io.Writer, m *store.OutboxMessage) error {
+	k, cat, err := o.openCatalog(m)
+	if err != nil {
+		return err
+	}
+	return o.text.Render(w, cat, func(id string) (io.ReadCloser, error) {
+		ref, ok := m.Blobs[id]
+		if !ok {
+			return nil, fmt.Errorf("part %s missing", id)
+		}
+		f, err := o.st.Blobs().Open(ref.Hash)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := k.DecryptPart(f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{pr, f}, nil
+	})
+}
+
+// openCatalog decrypts a queued message's catalog with the outbox key.
+func (o *Outbox) openCatalog(m *store.OutboxMessage) (*seal.SessionKey, []byte, error) {
+	k, err := o.sessionKey(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := o.st.Blobs().Open(m.Blobs["catalog"].Hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	c, err := k.OpenCatalog(f, maxCatalog)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, c.Plaintext, nil
+}
