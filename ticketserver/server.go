@@ -39,9 +39,8 @@ type Config struct {
 	// ReceiptKeys sign delivery receipts, one per local domain (the key of
 	// receipts@DOMAIN, published by WKD).
 	ReceiptKeys map[string]*openpgp.Entity
-	// Extra, when set, serves any path the API does not own (mail client
-	// autoconfiguration, for instance).
-	Extra http.Handler
+	// Clients, when set, is served as Thunderbird's autoconfig file.
+	Clients *Clients
 }
 
 // Server is the ticket API.
@@ -122,8 +121,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.routeTickets(w, r, strings.Split(strings.TrimPrefix(path, "/v1/tickets"), "/")[1:])
 	case strings.HasPrefix(path, "/.well-known/openpgpkey/"):
 		s.serveWKD(w, r)
-	case s.cfg.Extra != nil:
-		s.cfg.Extra.ServeHTTP(w, r)
+	case s.cfg.Clients != nil && (path == "/mail/config-v1.1.xml" || path == "/.well-known/autoconfig/mail/config-v1.1.xml"):
+		s.serveAutoconfig(w, r)
 	default:
 		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s", path))
 	}
