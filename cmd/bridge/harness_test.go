@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"tollbridge/keyring"
+)
+
+// cheap keeps Argon2 fast in tests.
+var cheap = keyring.Protection{MemoryKiB: 1024, Passes: 1}
+
+// notFoundSRV answers every SRV lookup with NXDOMAIN: unrouted domains are
+// legacy, whatever the machine's resolver does.
+func notFoundSRV(_ context.Context, _, _, name string) (string, []*net.SRV, error) {
+	return "", nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// testLog shows bridge logs when TOLLBRIDGE_LOG is set.
+func testLog() *slog.Logger {
+	if os.Getenv("TOLLBRIDGE_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// sites runs bridges for the given sites (each with its user) in dir.
+type sites struct {
+	t       *testing.T
+	layout  *qsLayout
+	bridges []*bridge
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func startSites(t *testing.T, dir string, ss []*qsSite, smarthost string, powBits, powCount int, only ...int) *sites {
+	t.Helper()
+	l := &qsLayout{Dir: dir, Sites: ss, Smarthost: smarthost}
+	if err := l.writeConfigs(powBits, powCount); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		s.Password = "pw-" + s.User
+	}
+	if err := l.createUsers(context.Background(), cheap); err != nil {
+		t.Fatal(err)
+	}
+	return restartSites(t, l, only...)
+}
+
+// restartSites runs the bridges of an existing layout; with only given,
+// just those sites (by index), the others' bridges stay nil.
+func restartSites(t *testing.T, l *qsLayout, only ...int) *sites {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sub := &qsLayout{Dir: l.Dir, Sites: l.Sites, Smarthost: l.Smarthost}
+	if len(only) > 0 {
+		sub.Sites = nil
+		for _, i := range only {
+			sub.Sites = append(sub.Sites, l.Sites[i])
+		}
+	}
+	opened, err := sub.open(ctx, testLog(), options{lookupSRV: notFoundSRV, firstRetry: 200 * time.Millisecond, maxRetry: time.Second})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	bs := make([]*bridge, len(l.Sites))
+	if len(only) == 0 {
+		copy(bs, opened)
+	}
+	for k, i := range only {
+		bs[i] = opened[k]
+	}
+	s := &sites{t: t, layout: l, bridges: bs, cancel: cancel, done: make(chan struct{})}
+	go func() { runAll(ctx, opened); close(s.done) }()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *sites) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// user adds a user to site i and returns its password.
+func (s *sites) addUser(i int, address string) string {
+	s.t.Helper()
+	pw := "pw-" + address
+	b := s.bridges[i]
+	if _, err := addUser(context.Background(), b.cfg, b.st, address, []byte(pw), cheap); err != nil {
+		s.t.Fatal(err)
+	}
+	return pw
+}
+
+// submit sends msg through site i's submission listener as user.
+func (s *sites) submit(i int, user, pw string, rcpts []string, msg string) error {
+	c, err := smtp.Dial(s.bridges[i].addr("submission"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", user, pw)); err != nil {
+		return err
+	}
+	if err := c.SendMail(user, rcpts, strings.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// unfiled is how many messages wait for address at site i.
+func (s *sites) unfiled(i int, address string) int {
+	u, err := s.bridges[i].st.UserByAddress(context.Background(), address)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n, err := s.bridges[i].st.UnfiledCount(context.Background(), u.ID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// smarthost is a go-smtp server standing in for a legacy relay.
+type smarthost struct {
+	addr string
+	mu   sync.Mutex
+	got  []relayed
+	srv  *smtp.Server
+}
+
+type relayed struct {
+	from string
+	to   []string
+	data []byte
+}
+
+func startSmarthost(t *testing.T) *smarthost {
+	t.Helper()
+	h := &smarthost{}
+	h.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &shSession{h: h}, nil }))
+	h.srv.Domain = "relay.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
+	go h.srv.Serve(ln)
+	t.Cleanup(func() { h.srv.Close() })
+	return h
+}
+
+func (h *smarthost) messages() []relayed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]relayed(nil), h.got...)
+}
+
+type shSession struct {
+	h *smarthost
+	r relayed
+}
+
+func (s *shSession) Mail(from string, _ *smtp.MailOptions) error { s.r.from = from; return nil }
+func (s *shSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.r.to = append(s.r.to, to)
+	return nil
+}
+func (s *shSession) Data(r io.Reader) error {
+	var b bytes.Buffer
+	io.Copy(&b, r)
+	s.r.data = b.Bytes()
+	s.h.mu.Lock()
+	s.h.got = append(s.h.got, s.r)
+	s.h.mu.Unlock()
+	return nil
+}
+func (s *shSession) Reset()        { s.r = relayed{} }
+func (s *shSession) Logout() error { return nil }

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"tollbridge/config"
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// qsSite is one of the two quickstart bridges.
+type qsSite struct {
+	Name     string `json:"name"` // folder under DIR
+	Domain   string `json:"domain"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	// Preferred ports, used when free.
+	Submission, IMAP, Ticket int
+}
+
+// qsSites are alice's and bob's bridges.
+func qsSites() []*qsSite {
+	return []*qsSite{
+		{Name: "example.org", Domain: "example.org", User: "alice@example.org", Submission: 1587, IMAP: 1143, Ticket: 8443},
+		{Name: "example.net", Domain: "example.net", User: "bob@example.net", Submission: 2587, IMAP: 2143, Ticket: 9443},
+	}
+}
+
+// qsLayout is a quickstart folder: two configs that route to each other.
+type qsLayout struct {
+	Dir   string
+	Sites []*qsSite
+	// Smarthost, when set, relays legacy domains (plain SMTP, for tests).
+	Smarthost string
+}
+
+func (l *qsLayout) configPath(s *qsSite) string { return filepath.Join(l.Dir, s.Name, "config.toml") }
+
+func (l *qsLayout) credentialsPath() string { return filepath.Join(l.Dir, "credentials.json") }
+
+// setupQuickstart creates the layout in dir, or reuses the one there: a
+// second run keeps the users, their passwords and their mail.
+func setupQuickstart(ctx context.Context, dir string, powBits, powCount int, prot keyring.Protection) (*qsLayout, error) {
+	l := &qsLayout{Dir: dir, Sites: qsSites()}
+	if b, err := os.ReadFile(l.credentialsPath()); err == nil {
+		var saved []*qsSite
+		if err := json.Unmarshal(b, &saved); err != nil || len(saved) != len(l.Sites) {
+			return nil, fmt.Errorf("%s: unreadable; remove %s to start afresh", l.credentialsPath(), dir)
+		}
+		for i := range saved {
+			l.Sites[i].Password = saved[i].Password
+		}
+		return l, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := l.writeConfigs(powBits, powCount); err != nil {
+		return nil, err
+	}
+	if err := l.createUsers(ctx, prot); err != nil {
+		return nil, err
+	}
+	b, _ := json.MarshalIndent(l.Sites, "", "  ")
+	return l, os.WriteFile(l.credentialsPath(), b, 0o600)
+}
+
+// writeConfigs picks ports (the preferred ones when free) and writes both
+// configs, each routing the other's domain to its ticket API and trusting
+// its self-signed certificate.
+func (l *qsLayout) writeConfigs(powBits, powCount int) error {
+	opts := make([]initOptions, len(l.Sites))
+	for i, s := range l.Sites {
+		opts[i] = initOptions{
+			Dir: filepath.Join(l.Dir, s.Name), Domain: s.Domain, Hostname: "localhost",
+			Submission: pickAddr(s.Submission), IMAP: pickAddr(s.IMAP), Ticket: pickAddr(s.Ticket),
+			PowBits: powBits, PowCount: powCount,
+		}
+	}
+	for i := range l.Sites {
+		for j, peer := range l.Sites {
+			if j == i {
+				continue
+			}
+			opts[i].Routes = append(opts[i].Routes, config.Route{
+				Domain: peer.Domain,
+				URL:    "https://" + opts[j].Ticket,
+				CA:     filepath.Join("..", peer.Name, "data", "tls", "cert.pem"),
+			})
+		}
+	}
+	for i, o := range opts {
+		o.Smarthost, o.SmarthostTLS = l.Smarthost, "none"
+		opts[i] = o
+	}
+	for _, o := range opts {
+		if _, err := writeInit(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickAddr returns 127.0.0.1:port when the port is free, else a free one.
+func pickAddr(port int) string {
+	if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		ln.Close()
+		return ln.Addr().String()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (l *qsLayout) createUsers(ctx context.Context, prot keyring.Protection) error {
+	for _, s := range l.Sites {
+		cfg, err := config.Load(l.configPath(s))
+		if err != nil {
+			return err
+		}
+		st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+		if err != nil {
+			return err
+		}
+		if s.Password == "" {
+			s.Password = newPassword()
+		}
+		_, err = addUser(ctx, cfg, st, s.User, []byte(s.Password), prot)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newPassword is 16 characters from an alphabet without look-alikes.
+func newPassword() string {
+	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 16)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// qsUser is one line of the settings a mail client needs.
+type qsUser struct {
+	Address  string `json:"address"`
+	Password string `json:"password"`
+	IMAP     string `json:"imap"`
+	SMTP     string `json:"smtp"`
+	Security string `json:"security"`
+}
+
+func runQuickstart(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	dir := fs.String("dir", "tollbridge-quickstart", "folder for both bridges (reused by later runs)")
+	asJSON := fs.Bool("json", false, "print the settings as one JSON line")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if pos, err := parseFlags(fs, args); err != nil || len(pos) > 0 {
+		return errors.Join(err, usagef("unexpected arguments"))
+	}
+	log, err := newLogger(e.stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	l, err := setupQuickstart(ctx, *dir, 20, 4, keyring.Protection{})
+	if err != nil {
+		return err
+	}
+	bridges, err := l.open(ctx, log, options{})
+	if err != nil {
+		return err
+	}
+	users := l.settings(bridges)
+	if *asJSON {
+		json.NewEncoder(e.stdout).Encode(map[string]any{"users": users})
+	} else {
+		printSettings(e.stdout, l, users)
+	}
+	return runAll(ctx, bridges)
+}
+
+// open starts both bridges' listeners.
+func (l *qsLayout) open(ctx context.Context, log *slog.Logger, opts options) ([]*bridge, error) {
+	var bs []*bridge
+	for _, s := range l.Sites {
+		cfg, err := config.Load(l.configPath(s))
+		if err != nil {
+			return nil, err
+		}
+		b, err := newBridgeWith(ctx, cfg, log.With("bridge", s.Domain), opts)
+		if err != nil {
+			for _, b := range bs {
+				b.close()
+			}
+			return nil, err
+		}
+		bs = append(bs, b)
+	}
+	return bs, nil
+}
+
+func (l *qsLayout) settings(bs []*bridge) []qsUser {
+	var us []qsUser
+	for i, s := range l.Sites {
+		us = append(us, qsUser{Address: s.User, Password: s.Password, IMAP: bs[i].addr("imap"), SMTP: bs[i].addr("submission"), Security: "starttls"})
+	}
+	return us
+}
+
+func printSettings(w io.Writer, l *qsLayout, us []qsUser) {
+	fmt.Fprintf(w, "tollbridge quickstart: two bridges on loopback, data in %s\n\n", l.Dir)
+	for _, u := range us {
+		host, imapPort, _ := net.SplitHostPort(u.IMAP)
+		_, smtpPort, _ := net.SplitHostPort(u.SMTP)
+		fmt.Fprintf(w, "  %s\n    password:  %s\n    IMAP:      %s port %s, STARTTLS, normal password\n    SMTP:      %s port %s, STARTTLS, normal password\n\n",
+			u.Address, u.Password, host, imapPort, host, smtpPort)
+	}
+	fmt.Fprintln(w, "The certificates are self-signed: accept them once in your mail client.")
+	fmt.Fprintln(w, "Mail between the two addresses takes the ticketed path, proof-of-work included.")
+	fmt.Fprintln(w, "Press Ctrl-C to stop both bridges.")
+}
+
+// runAll runs bridges until ctx is done.
+func runAll(ctx context.Context, bs []*bridge) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(bs))
+	for i, b := range bs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = b.run(ctx)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
