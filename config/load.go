@@ -24,7 +24,7 @@ func Default() *Config {
 			Timeout:         Duration{5 * time.Minute},
 		},
 		IMAP:   IMAP{Listen: "127.0.0.1:1143"},
-		Ticket: Ticket{Listen: "127.0.0.1:8443", PowBits: 20, PowCount: 4, Expiry: Duration{30 * time.Minute}, RatePerMinute: 120},
+		Ticket: Ticket{Listen: "127.0.0.1:8443", PowBits: 20, PowCount: 4, Expiry: Duration{30 * time.Minute}, RatePerMinute: 600},
 		Delivery: Delivery{
 			Workers:      8,
 			RetryFor:     Duration{48 * time.Hour},

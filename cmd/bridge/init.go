@@ -33,6 +33,9 @@ type initOptions struct {
 	MX         string
 	PowBits    int
 	PowCount   int
+	// RatePerMinute caps ticket requests per client and sender; -1 means
+	// no limit, 0 the default.
+	RatePerMinute int
 	Routes     []config.Route
 	// Smarthost and SmarthostTLS fill [delivery]; empty means direct MX.
 	Smarthost    string
@@ -130,6 +133,9 @@ listen = "{{.Ticket}}"
 pow_bits = {{.PowBits}}
 pow_count = {{.PowCount}}
 expiry = "30m"
+{{- if .RatePerMinute}}
+rate_per_minute = {{if lt .RatePerMinute 0}}0{{else}}{{.RatePerMinute}}{{end}}
+{{- end}}
 
 [delivery]
 workers = 8

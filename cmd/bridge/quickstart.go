@@ -45,6 +45,8 @@ type qsLayout struct {
 	Sites []*qsSite
 	// Smarthost, when set, relays legacy domains (plain SMTP, for tests).
 	Smarthost string
+	// RatePerMinute is written as ticket.rate_per_minute (-1: no limit).
+	RatePerMinute int
 }
 
 func (l *qsLayout) configPath(s *qsSite) string { return filepath.Join(l.Dir, s.Name, "config.toml") }
@@ -86,7 +88,7 @@ func (l *qsLayout) writeConfigs(powBits, powCount int) error {
 		opts[i] = initOptions{
 			Dir: filepath.Join(l.Dir, s.Name), Domain: s.Domain, Hostname: "localhost",
 			Submission: pickAddr(s.Submission), IMAP: pickAddr(s.IMAP), Ticket: pickAddr(s.Ticket),
-			PowBits: powBits, PowCount: powCount,
+			PowBits: powBits, PowCount: powCount, RatePerMinute: l.RatePerMinute,
 		}
 	}
 	for i := range l.Sites {

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// mixMessage is message i of a realistic size mix: most mail is a few KiB
+// of text, some carries a mid-size HTML body with an inline image, a few a
+// large attachment (70% 4 KiB, 25% 60 KiB, 5% 1 MiB).
+func mixMessage(i int) string {
+	head := fmt.Sprintf("From: Alice <alice@example.org>\r\nTo: Bob <bob@example.net>\r\nSubject: message %d\r\n"+
+		"Message-ID: <bench.%d@example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n", i, i)
+	text := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n", 70)
+	switch {
+	case i%20 == 19:
+		return head + attachmentMessage(text, 1<<20)
+	case i%4 == 3:
+		return head + attachmentMessage(text, 60<<10)
+	}
+	return head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text
+}
+
+func attachmentMessage(text string, size int) string {
+	blob := make([]byte, size)
+	rand.Read(blob)
+	enc := base64.StdEncoding.EncodeToString(blob)
+	var b strings.Builder
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(text)
+	b.WriteString("\r\n--b\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b--\r\n")
+	return b.String()
+}
+
+// BenchmarkEndToEnd sends b.N messages of the size mix from alice to bob
+// through two bridges (submission, seal, outbox, ticket, work, upload,
+// complete) and reports messages and bytes per second accepted (250) and
+// delivered (stored at bob's bridge), with no work and with the default.
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, w := range []struct {
+		name        string
+		bits, count int
+	}{{"pow0", 0, 1}, {"pow20x4", 20, 4}} {
+		b.Run(w.name, func(b *testing.B) { benchEndToEnd(b, w.bits, w.count) })
+	}
+}
+
+func benchEndToEnd(b *testing.B, bits, count int) {
+	dir := b.TempDir()
+	// Unlimited ticket requests: the benchmark is one sender at full speed.
+	l := &qsLayout{Dir: dir, Sites: twoSites(), RatePerMinute: -1}
+	if err := l.writeConfigs(bits, count); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range l.Sites {
+		s.Password = "pw-" + s.User
+	}
+	if err := l.createUsers(context.Background(), cheap); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bs, err := l.open(ctx, testLog(), options{lookupSRV: notFoundSRV})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { runAll(ctx, bs); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	msgs := make([]string, b.N)
+	var total int64
+	for i := range msgs {
+		msgs[i] = mixMessage(i)
+		total += int64(len(msgs[i]))
+	}
+	peak := watchMemory()
+	b.ResetTimer()
+	start := time.Now()
+	const conns = 4
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := submitMany(bs[0].addr("submission"), msgs, &next); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	bob, _ := bs[1].st.UserByAddress(ctx, "bob@example.net")
+	for {
+		n, _ := bs[1].st.UnfiledCount(ctx, bob.ID)
+		if n >= b.N || b.Failed() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	delivered := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/accepted.Seconds(), "accepted_msgs/s")
+	b.ReportMetric(float64(b.N)/delivered.Seconds(), "delivered_msgs/s")
+	b.ReportMetric(float64(total)/delivered.Seconds()/1e6, "delivered_MB/s")
+	b.ReportMetric(float64(peak())/(1<<20), "peak_heap_MiB")
+	b.ReportMetric(float64(runtime.NumCPU()), "cores")
+}
+
+// submitMany sends messages over one authenticated connection, taking the
+// next unsent index each time.
+func submitMany(addr string, msgs []string, next *atomic.Int64) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("bench"); err != nil {
+		return err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", "alice@example.org", "pw-alice@example.org")); err != nil {
+		return err
+	}
+	for {
+		i := int(next.Add(1) - 1)
+		if i >= len(msgs) {
+			return c.Quit()
+		}
+		if err := c.SendMail("alice@example.org", []string{"bob@example.net"}, strings.NewReader(msgs[i])); err != nil {
+			return err
+		}
+	}
+}
+
+// watchMemory samples the heap until the returned function is called and
+// returns the peak in bytes.
+func watchMemory() func() uint64 {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	var once sync.Once
+	return func() uint64 {
+		once.Do(func() { close(stop) })
+		return peak.Load()
+	}
+}
