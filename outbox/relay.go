@@ -47,9 +47,9 @@ func (o *Outbox) relay(ctx context.Context, m *store.OutboxMessage, r *store.Out
 }
 
 type relayTarget struct {
-	addr     string // host:port
-	host     string // for TLS verification
-	mode     string // starttls (required), tls, none, or opportunistic
+	addr         string // host:port
+	host         string // for TLS verification
+	mode         string // starttls (required), tls, none, or opportunistic
 	viaSmarthost bool
 }
 

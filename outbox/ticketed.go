@@ -141,7 +141,7 @@ type progress struct {
 	ctx       context.Context
 	id        int64
 	mu        sync.Mutex
-	cur    string
+	cur       string
 	last      time.Time
 	workStart time.Time
 }

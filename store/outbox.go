@@ -168,8 +168,8 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, busy map[int64]bool, ne
 // fields are left alone.
 type RecipientUpdate struct {
 	Route, State, LastError, Progress, Endpoint *string
-	Header, Ticket                            []byte
-	ClearTicket                               bool
+	Header, Ticket                              []byte
+	ClearTicket                                 bool
 }
 
 // UpdateRecipient records progress of a delivery.

@@ -36,7 +36,7 @@ type initOptions struct {
 	// RatePerMinute caps ticket requests per client and sender; -1 means
 	// no limit, 0 the default.
 	RatePerMinute int
-	Routes     []config.Route
+	Routes        []config.Route
 	// Smarthost and SmarthostTLS fill [delivery]; empty means direct MX.
 	Smarthost    string
 	SmarthostTLS string
