@@ -107,7 +107,7 @@ func (o *Outbox) sessionKey(m *store.OutboxMessage) (*seal.SessionKey, error) {
 	return k, nil
 }
 
-// header makes (once, then reuses) the recipient's header.
+// header makes (once per ticket, then reuses) the recipient's header.
 func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient, to *keyPair) ([]byte, error) {
 	if r.Header != nil {
 		var h seal.Header
@@ -132,10 +132,7 @@ func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.Ou
 	if err != nil {
 		return nil, err
 	}
-	r.Header = b
-	if err := o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Header: b}); err != nil {
-		return nil, err
-	}
+	r.Header = b // persisted with the ticket it is uploaded on
 	return b, nil
 }
 
@@ -145,7 +142,6 @@ func hashOf(addr string) string { return keyring.HashNormalized(addr) }
 // encrypted blobs, a new header for the user's key, in the transaction
 // that finishes the recipient.
 func (o *Outbox) deliverLocal(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient) (*success, error) {
-	o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Route: ptr("local"), State: ptr("delivering")})
 	u, err := o.st.UserByAddress(ctx, r.Recipient)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, permanent("5.1.1", "no such user here: %s", r.Recipient)

@@ -57,7 +57,6 @@ func (o *Outbox) recipientKey(ctx context.Context, ep *ticketclient.Endpoint, ad
 
 // deliverTicketed runs key lookup, ticket, work, upload and completion.
 func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient, ep *ticketclient.Endpoint) (*success, error) {
-	o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Route: ptr("ticket"), State: ptr("key lookup")})
 	key, err := o.recipientKey(ctx, ep, r.Recipient)
 	if err != nil {
 		return nil, err
@@ -79,9 +78,11 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	}
 	p := &progress{o: o, ctx: ctx, id: r.ID}
 	receipt, err := o.tickets.Deliver(ctx, ep, msg, resume, ticketclient.Hooks{
+		// One write per ticket: what a restart needs to resume it without
+		// delivering twice (the header the receipt will sign, too).
 		Ticket: func(t *ticketclient.Ticket) error {
 			b, _ := json.Marshal(t)
-			return o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Ticket: b, Endpoint: &ep.URL})
+			return o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Route: ptr("ticket"), Ticket: b, Endpoint: &ep.URL, Header: h})
 		},
 		Stage: p.stage,
 	})
@@ -147,6 +148,9 @@ type progress struct {
 }
 
 func (p *progress) stage(stage string, pr pow.Progress) {
+	if stage == "ticket" || stage == "completing" {
+		return // over in a round trip: not worth a write
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()

@@ -237,15 +237,13 @@ func (ss *subSession) queue(sp *spool) (int64, error) {
 		UserID: ss.user.ID, Sender: ss.from, SessionKey: pkesk, Parts: sd.PartsJSON(),
 		Size: sd.Size, ClientIP: ss.ip, Blobs: sd.Blobs,
 	}
+	// Replies from the people this user writes to need no work.
+	for _, r := range ss.rcpts {
+		m.PeerHashes = append(m.PeerHashes, keyring.HashNormalized(r))
+	}
 	if err := ss.s.Store.EnqueueOutbox(ss.s.ctx, m, ss.rcpts); err != nil {
 		sd.Abort()
 		return 0, internalError(ss.s.Log, "queue", err)
-	}
-	// Replies from the people this user writes to need no work.
-	for _, r := range ss.rcpts {
-		if err := ss.s.Store.NoteCorrespondent(ss.s.ctx, ss.user.ID, keyring.HashNormalized(r)); err != nil {
-			ss.s.Log.Warn("note correspondent", "err", err)
-		}
 	}
 	return m.ID, nil
 }

@@ -102,16 +102,25 @@ func (w *BlobWriter) Size() int64 { return w.n }
 // Commit makes the blob durable under its content name and returns it. The
 // blob is not yet referenced: it must be registered by the transaction that
 // uses it, or the sweeper removes it.
-func (w *BlobWriter) Commit() (BlobRef, error) {
+func (w *BlobWriter) Commit() (BlobRef, error) { return w.commit(true) }
+
+// CommitUnsynced is Commit without the fsyncs, for data that may be lost
+// with the machine until Blobs.Sync is called (an upload, synced when its
+// message completes).
+func (w *BlobWriter) CommitUnsynced() (BlobRef, error) { return w.commit(false) }
+
+func (w *BlobWriter) commit(durable bool) (BlobRef, error) {
 	if w.done {
 		return BlobRef{}, errors.New("blob: already finished")
 	}
 	w.done = true
 	ref := BlobRef{Hash: hex.EncodeToString(w.h.Sum(nil)), Size: w.n}
-	if err := w.f.Sync(); err != nil {
-		w.f.Close()
-		os.Remove(w.tmp)
-		return BlobRef{}, fmt.Errorf("blob sync: %w", err)
+	if durable {
+		if err := w.f.Sync(); err != nil {
+			w.f.Close()
+			os.Remove(w.tmp)
+			return BlobRef{}, fmt.Errorf("blob sync: %w", err)
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.tmp)
@@ -127,10 +136,33 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		os.Remove(w.tmp)
 		return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
 	}
-	if err := syncDir(dir); err != nil {
-		return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
+	if durable {
+		if err := syncDir(dir); err != nil {
+			return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
+		}
 	}
 	return ref, nil
+}
+
+// Sync makes a blob committed with CommitUnsynced durable, checking it is
+// there with its size (after a machine crash it may not be).
+func (b *Blobs) Sync(ref BlobRef) error {
+	f, err := b.Open(ref.Hash)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() != ref.Size {
+		return fmt.Errorf("blob %s: %d bytes on disk, %d expected: %w", ref.Hash, info.Size(), ref.Size, ErrNotFound)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(b.path(ref.Hash)))
 }
 
 // Abort discards the blob. It is safe after Commit (then it does nothing).

@@ -18,6 +18,9 @@ type OutboxMessage struct {
 	ClientIP   string
 	Created    time.Time
 	Blobs      map[string]BlobRef // "catalog" and part ids
+	// PeerHashes are the recipients' address hashes, noted as the user's
+	// correspondents when the message is queued (their replies need no work).
+	PeerHashes []string
 }
 
 // OutboxRecipient is one recipient of an outbox message.
@@ -75,6 +78,13 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 				return fmt.Errorf("outbox %d recipient %s: %w", m.ID, r, err)
 			}
 		}
+		for _, h := range m.PeerHashes {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO correspondents (user_id, peer_hash, last) VALUES (?, ?, ?)
+				 ON CONFLICT (user_id, peer_hash) DO UPDATE SET last = excluded.last`, m.UserID, h, m.Created.Unix()); err != nil {
+				return fmt.Errorf("outbox %d correspondent: %w", m.ID, err)
+			}
+		}
 		return nil
 	})
 }
@@ -127,7 +137,7 @@ func scanRecipient(row interface{ Scan(...any) error }) (*OutboxRecipient, error
 // that time instead of retrying at once.
 func (s *Store) ClaimDue(ctx context.Context, limit int, busy map[int64]bool, next func(tries int) time.Duration) ([]*OutboxRecipient, error) {
 	var out []*OutboxRecipient
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.laxTx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
 		rows, err := tx.QueryContext(ctx,
 			`SELECT `+recipientColumns+` FROM outbox_recipients WHERE done = 0 AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`,
@@ -197,7 +207,7 @@ func (s *Store) UpdateRecipient(ctx context.Context, id int64, u RecipientUpdate
 		return nil
 	}
 	args = append(args, id)
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE outbox_recipients SET `+set+` WHERE id = ?`, args...)
 		if err != nil {
 			return fmt.Errorf("outbox recipient %d: %w", id, err)

@@ -47,6 +47,9 @@ func scanPin(row interface{ Scan(...any) error }) (*Pin, error) {
 // pinned first.
 func (s *Store) PinKey(ctx context.Context, address, fingerprint string, key []byte) (*Pin, error) {
 	address = strings.ToLower(address)
+	if p, err := s.PinnedKey(ctx, address); err == nil {
+		return p, nil // pinned already: no write
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO pinned_keys (address, fingerprint, key, pinned) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,

@@ -111,9 +111,32 @@ func (s *Store) Now() time.Time { return s.now() }
 // in this process.
 func (s *Store) Hub() *Hub { return s.hub }
 
-// tx runs fn in one write transaction, committed when fn returns nil.
+// tx runs fn in one write transaction, committed when fn returns nil and
+// on disk (fsynced) when tx returns.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	return s.txSync(ctx, "FULL", fn)
+}
+
+// laxTx is tx for state that may be lost with the machine (not with the
+// process): delivery progress, tickets, uploads. Its commit skips the
+// fsync; the next tx's fsync makes it durable too, as the WAL is written
+// in order. Whatever the protocol acknowledges as final uses tx.
+func (s *Store) laxTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.txSync(ctx, "NORMAL", fn)
+}
+
+func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error) error {
+	// The write pool has one connection: holding it makes the pragma and
+	// the transaction one unit.
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -62,7 +62,7 @@ func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
 // CreateTicket stores a new ticket; Created is set here.
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket) error {
 	t.Created = s.now().Truncate(time.Second)
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO tickets (id, sender_hash, recipient_hash, user_id, worktype, challenge, needed, done, valid,
 			   expires, blocks, attachments, bytes, created, client_ip)
@@ -115,7 +115,7 @@ func (s *Store) CheckTicket(ctx context.Context, id string, needValid bool) (*Ti
 // have been counted. It returns the ticket as it now stands.
 func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expiry time.Duration) (*Ticket, error) {
 	var t *Ticket
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.laxTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if t, err = s.ticketTx(ctx, tx, id); err != nil {
 			return err
@@ -148,7 +148,7 @@ func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expir
 // PutUpload records an uploaded, committed blob under name for a valid open
 // ticket, replacing an earlier upload of the same name.
 func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		t, err := s.ticketTx(ctx, tx, id)
 		if err != nil {
 			return err

@@ -146,7 +146,7 @@ func (s *Store) Allow(ctx context.Context, userID int64, senderHash string) erro
 // NoteCorrespondent records that the user wrote to peerHash, so mail back
 // from that address is trusted.
 func (s *Store) NoteCorrespondent(ctx context.Context, userID int64, peerHash string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO correspondents (user_id, peer_hash, last) VALUES (?, ?, ?)
 			 ON CONFLICT (user_id, peer_hash) DO UPDATE SET last = excluded.last`, userID, peerHash, s.unix())

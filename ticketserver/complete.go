@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,6 +67,10 @@ func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []s
 	}
 	names, err := checkParts(h, ups)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.syncParts(names, ups); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -161,6 +166,19 @@ func checkParts(h *header, ups map[string]store.BlobRef) (map[string]string, err
 		names[p.ID] = upload
 	}
 	return names, nil
+}
+
+// syncParts makes the uploads the message keeps durable, reporting one
+// that did not survive a machine crash as missing.
+func (s *Server) syncParts(names map[string]string, ups map[string]store.BlobRef) error {
+	for part, upload := range names {
+		if err := s.store.Blobs().Sync(ups[upload]); errors.Is(err, store.ErrNotFound) {
+			return incomplete(part, "%s: upload lost, upload it again", part)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func matches(part string, ref store.BlobRef, size int64, sum string) error {

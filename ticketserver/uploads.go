@@ -67,7 +67,9 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		s.fail(w, r, errorf(http.StatusBadRequest, "%s: reading body: %v", name, err))
 		return
 	}
-	ref, err := bw.Commit()
+	// Not fsynced yet: complete syncs what the message keeps, and a part
+	// lost with the machine before then is uploaded again after a 422.
+	ref, err := bw.CommitUnsynced()
 	if err != nil {
 		s.fail(w, r, err)
 		return
