@@ -1,12 +1,12 @@
 package seal
 
 import (
+	"tollbridge/internal/gpgtest"
+
 	"bytes"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -18,102 +18,18 @@ import (
 // OpenPGP message GnuPG 2.2 decrypts). These tests run gpg; they skip only
 // when gpg is not installed (CI installs Debian's gnupg 2.2).
 
-// gnupg is a throwaway GnuPG home.
-type gnupg struct {
-	t    *testing.T
-	home string
-}
-
-func newGnuPG(t *testing.T) *gnupg {
-	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skip("gpg not on PATH")
-	}
-	// A short path: gpg-agent's socket lives in the home directory and
-	// Unix socket paths are limited to ~107 bytes.
-	home, err := os.MkdirTemp("", "sg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	g := &gnupg{t: t, home: home}
-	t.Cleanup(func() {
-		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
-		kill.Env = g.env()
-		kill.Run() // best effort: no agent may have started
-		os.RemoveAll(home)
-	})
-	return g
-}
-
-func (g *gnupg) env() []string {
-	return append(os.Environ(), "GNUPGHOME="+g.home, "LC_ALL=C")
-}
-
-// run runs gpg with stdin and returns stdout and stderr, which carries the
-// status lines ([GNUPG:] ...).
-func (g *gnupg) run(stdin []byte, args ...string) (stdout []byte, stderr string, err error) {
-	base := []string{"--batch", "--no-tty", "--yes", "--pinentry-mode", "loopback",
-		"--trust-model", "always", "--status-fd", "2", "--no-auto-key-locate"}
-	cmd := exec.Command("gpg", append(base, args...)...)
-	cmd.Env = g.env()
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	return out.Bytes(), errb.String(), err
-}
-
-func (g *gnupg) mustRun(stdin []byte, args ...string) ([]byte, string) {
-	g.t.Helper()
-	out, status, err := g.run(stdin, args...)
-	if err != nil {
-		g.t.Fatalf("gpg %v: %v\n%s", args, err, status)
-	}
-	return out, status
-}
-
-func (g *gnupg) importSecret(e *openpgp.Entity) {
-	g.t.Helper()
-	var buf bytes.Buffer
-	if err := e.SerializePrivate(&buf, nil); err != nil {
-		g.t.Fatal(err)
-	}
-	g.mustRun(buf.Bytes(), "--import")
-}
-
-func (g *gnupg) importPublic(e *openpgp.Entity) {
-	g.t.Helper()
-	var buf bytes.Buffer
-	if err := e.Serialize(&buf); err != nil {
-		g.t.Fatal(err)
-	}
-	g.mustRun(buf.Bytes(), "--import")
-}
-
 func fpr(e *openpgp.Entity) string {
 	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
-}
-
-func wantStatus(t *testing.T, status string, lines ...string) {
-	t.Helper()
-	for _, l := range lines {
-		if !strings.Contains(status, "[GNUPG:] "+l) {
-			t.Errorf("status lacks %q:\n%s", l, status)
-		}
-	}
 }
 
 // TestGnuPGReadsOurs: gpg decrypts PKESK || catalog (checking the sender's
 // signature) and PKESK || part, and --list-packets shows our profile.
 func TestGnuPGReadsOurs(t *testing.T) {
 	t.Parallel()
-	g := newGnuPG(t)
+	g := gpgtest.New(t)
 	alice, bob := newEntity(t, "alice"), newEntity(t, "bob")
-	g.importSecret(bob)
-	g.importPublic(alice)
+	g.ImportSecret(bob)
+	g.ImportPublic(alice)
 
 	s := sealMessage(t, alice, 0, 1, 3*chunkSize+17)
 	h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.org"), bob, s.ref, s.refs)
@@ -125,17 +41,17 @@ func TestGnuPGReadsOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := append(bytes.Clone(pkesk), s.catalog...)
-	out, status := g.mustRun(msg, "--decrypt")
+	out, status := g.MustRun(msg, "--decrypt")
 	if string(out) != testCatalog {
 		t.Fatalf("gpg decrypted catalog to %q", out)
 	}
-	wantStatus(t, status, "DECRYPTION_INFO 2 9", "GOODMDC", "DECRYPTION_OKAY",
+	gpgtest.WantStatus(t, status, "DECRYPTION_INFO 2 9", "GOODMDC", "DECRYPTION_OKAY",
 		"GOODSIG "+fpr(alice)[24:], "VALIDSIG "+fpr(alice))
 	if strings.Contains(status, "BADSIG") || strings.Contains(status, "ERRSIG") {
 		t.Fatalf("bad signature:\n%s", status)
 	}
 
-	listing, _ := g.mustRun(msg, "--list-packets")
+	listing, _ := g.MustRun(msg, "--list-packets")
 	lst := string(listing)
 	for _, want := range []string{
 		":pubkey enc packet: version 3, algo 18, keyid " + fmt.Sprintf("%016X", mustEncKey(t, bob).KeyId),
@@ -154,16 +70,16 @@ func TestGnuPGReadsOurs(t *testing.T) {
 	}
 
 	for i, part := range s.parts {
-		out, status := g.mustRun(append(bytes.Clone(pkesk), part...), "--decrypt")
+		out, status := g.MustRun(append(bytes.Clone(pkesk), part...), "--decrypt")
 		if !bytes.Equal(out, s.plain[i]) {
 			t.Fatalf("part %d: gpg decrypted %d bytes, want %d", i, len(out), len(s.plain[i]))
 		}
-		wantStatus(t, status, "DECRYPTION_INFO 2 9", "GOODMDC", "DECRYPTION_OKAY")
+		gpgtest.WantStatus(t, status, "DECRYPTION_INFO 2 9", "GOODMDC", "DECRYPTION_OKAY")
 	}
 
 	// Unsigned catalog: decrypts, no signature.
 	unsigned := sealCatalog(t, s.key, []byte(testCatalog), nil)
-	out, status = g.mustRun(append(bytes.Clone(pkesk), unsigned...), "--decrypt")
+	out, status = g.MustRun(append(bytes.Clone(pkesk), unsigned...), "--decrypt")
 	if string(out) != testCatalog || strings.Contains(status, "SIG ") {
 		t.Fatalf("unsigned catalog: %q\n%s", out, status)
 	}
@@ -171,7 +87,7 @@ func TestGnuPGReadsOurs(t *testing.T) {
 	// And gpg refuses a tampered part.
 	bad := append(bytes.Clone(pkesk), s.parts[1]...)
 	bad[len(bad)-5] ^= 1
-	if _, status, err := g.run(bad, "--decrypt"); err == nil || strings.Contains(status, "GOODMDC") {
+	if _, status, err := g.Run(bad, "--decrypt"); err == nil || strings.Contains(status, "GOODMDC") {
 		t.Fatalf("gpg accepted a tampered part:\n%s", status)
 	}
 }
@@ -189,16 +105,16 @@ func mustEncKey(t *testing.T, e *openpgp.Entity) *packet.PublicKey {
 // we split its output into PKESK and SEIPD, Unwrap, open and verify.
 func TestWeReadGnuPG(t *testing.T) {
 	t.Parallel()
-	g := newGnuPG(t)
+	g := gpgtest.New(t)
 	alice, bob := newEntity(t, "alice"), newEntity(t, "bob")
-	g.importSecret(alice)
-	g.importPublic(bob)
+	g.ImportSecret(alice)
+	g.ImportPublic(bob)
 	// GnuPG 2.2 always writes PKESK v3 and SEIPD v1 (with MDC) for these
 	// keys; no compression and AES-256 must be asked for.
 	profile := []string{"--compress-algo", "none", "--cipher-algo", "AES256", "--digest-algo", "SHA256",
 		"--recipient", fpr(bob)}
 
-	out, _ := g.mustRun([]byte(testCatalog), append(profile, "--local-user", fpr(alice), "--sign", "--encrypt")...)
+	out, _ := g.MustRun([]byte(testCatalog), append(profile, "--local-user", fpr(alice), "--sign", "--encrypt")...)
 	pkesk, seipd := splitFirstPacket(t, out)
 	k, err := Unwrap(pkesk, bob)
 	if err != nil {
@@ -219,7 +135,7 @@ func TestWeReadGnuPG(t *testing.T) {
 	}
 
 	plain := pseudo(3*chunkSize+99, 21)
-	out, _ = g.mustRun(plain, append(profile, "--encrypt")...)
+	out, _ = g.MustRun(plain, append(profile, "--encrypt")...)
 	pkesk, seipd = splitFirstPacket(t, out)
 	k, err = Unwrap(pkesk, bob)
 	if err != nil {
