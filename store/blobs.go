@@ -288,3 +288,40 @@ func (b *Blobs) Remove(hash string) error {
 	}
 	return err
 }
+
+// SweepOrphanBlobs removes blob files older than grace that no transaction
+// ever registered: left by a sealing or an upload that failed between
+// writing its files and committing. It walks the whole blob directory, so
+// it runs rarely. It returns how many files it removed.
+func (s *Store) SweepOrphanBlobs(ctx context.Context, grace time.Duration) (int, error) {
+	cutoff := s.now().Add(-grace)
+	shards, err := os.ReadDir(s.blobs.dir)
+	if err != nil {
+		return 0, fmt.Errorf("sweep orphans: %w", err)
+	}
+	n := 0
+	for _, shard := range shards {
+		if !shard.IsDir() || len(shard.Name()) != 2 {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(s.blobs.dir, shard.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			info, err := f.Info()
+			if err != nil || !ValidHash(f.Name()) || info.ModTime().After(cutoff) {
+				continue
+			}
+			var one int
+			err = s.read.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash = ?`, f.Name()).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) && s.blobs.Remove(f.Name()) == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}

@@ -323,3 +323,11 @@ func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// PruneDeliveries forgets delivery outcomes older than keep.
+func (s *Store) PruneDeliveries(ctx context.Context, keep time.Duration) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE at < ?`, s.now().Add(-keep).Unix())
+		return err
+	})
+}

@@ -262,3 +262,28 @@ func TestBlobWriterAbort(t *testing.T) {
 		t.Fatalf("tmp not cleaned: %v", entries)
 	}
 }
+
+func TestSweepOrphanBlobs(t *testing.T) {
+	t.Parallel()
+	s, clk := openTest(t)
+	ctx := context.Background()
+	orphan := putBlob(t, s, "never registered")
+	kept := putBlob(t, s, "registered")
+	u := testUser(t, s, "bob@example.net")
+	if _, err := s.DeliverMessage(ctx, &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceMX, Blobs: map[string]BlobRef{"catalog": kept}}); err != nil {
+		t.Fatal(err)
+	}
+	// Files are younger than the grace period on the real clock: nothing goes.
+	if n, _ := s.SweepOrphanBlobs(ctx, time.Hour); n != 0 {
+		t.Fatalf("young files removed: %d", n)
+	}
+	clk.add(48 * time.Hour)
+	os.Chtimes(s.blobs.path(orphan.Hash), clk.now().Add(-25*time.Hour), clk.now().Add(-25*time.Hour))
+	os.Chtimes(s.blobs.path(kept.Hash), clk.now().Add(-25*time.Hour), clk.now().Add(-25*time.Hour))
+	if n, err := s.SweepOrphanBlobs(ctx, 24*time.Hour); n != 1 || err != nil {
+		t.Fatalf("removed %d, %v", n, err)
+	}
+	if _, err := s.Blobs().Open(kept.Hash); err != nil {
+		t.Fatal("registered blob removed")
+	}
+}

@@ -347,11 +347,12 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// maintain sweeps expired tickets and unreferenced blobs every minute.
+// maintain sweeps expired tickets and unreferenced blobs every minute, and
+// orphaned blob files and old delivery records every six hours.
 func (b *bridge) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
-	for {
+	for i := 0; ; i++ {
 		if up, tk, err := b.st.SweepTickets(ctx, 24*time.Hour); err != nil {
 			b.log.Warn("sweep tickets", "err", err)
 		} else if up+tk > 0 {
@@ -361,6 +362,16 @@ func (b *bridge) maintain(ctx context.Context) {
 			b.log.Warn("sweep blobs", "err", err)
 		} else if n > 0 {
 			b.log.Debug("swept blobs", "count", n)
+		}
+		if i%360 == 0 {
+			if n, err := b.st.SweepOrphanBlobs(ctx, 24*time.Hour); err != nil && ctx.Err() == nil {
+				b.log.Warn("sweep orphan blobs", "err", err)
+			} else if n > 0 {
+				b.log.Info("removed orphan blob files", "count", n)
+			}
+			if err := b.st.PruneDeliveries(ctx, 90*24*time.Hour); err != nil && ctx.Err() == nil {
+				b.log.Warn("prune deliveries", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
