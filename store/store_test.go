@@ -273,7 +273,10 @@ func TestSweepOrphanBlobs(t *testing.T) {
 	if _, err := s.DeliverMessage(ctx, &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceMX, Blobs: map[string]BlobRef{"catalog": kept}}); err != nil {
 		t.Fatal(err)
 	}
-	// Files are younger than the grace period on the real clock: nothing goes.
+	// Files younger than the grace period stay.
+	for _, ref := range []BlobRef{orphan, kept} {
+		os.Chtimes(s.blobs.path(ref.Hash), clk.now(), clk.now())
+	}
 	if n, _ := s.SweepOrphanBlobs(ctx, time.Hour); n != 0 {
 		t.Fatalf("young files removed: %d", n)
 	}
