@@ -290,3 +290,29 @@ func TestSweepOrphanBlobs(t *testing.T) {
 		t.Fatal("registered blob removed")
 	}
 }
+
+func TestMigrationAppliedOutOfOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A database that had a higher migration before a lower one landed.
+	for _, q := range []string{`DELETE FROM schema_migrations WHERE version = 2`, `DROP TABLE deliveries`,
+		`DROP TABLE outbox_recipients`, `DROP TABLE outbox_blobs`, `DROP TABLE outbox`} {
+		if _, err := s.write.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Deliveries(ctx, 1); err != nil {
+		t.Fatalf("migration 2 not reapplied: %v", err)
+	}
+}
