@@ -1,0 +1,778 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MailboxState is what a session compares to see whether a mailbox changed.
+type MailboxState struct {
+	ModSeq   int64
+	UIDNext  uint32
+	Keywords []string
+}
+
+// MailboxState reads a mailbox's change counter, next UID and keywords. A
+// deleted mailbox is ErrNotFound.
+func (s *Store) MailboxState(ctx context.Context, mailboxID int64) (MailboxState, error) {
+	var st MailboxState
+	var keywords string
+	err := s.read.QueryRowContext(ctx, `SELECT modseq, uid_next, keywords FROM mailboxes WHERE id = ?`, mailboxID).
+		Scan(&st.ModSeq, &st.UIDNext, &keywords)
+	st.Keywords = ParseFlags(keywords)
+	return st, notFound(err, fmt.Sprintf("mailbox %d", mailboxID))
+}
+
+// MailboxUIDs returns the UIDs of a mailbox's messages with
+// after < uid < before (before 0: no upper bound), in order.
+func (s *Store) MailboxUIDs(ctx context.Context, mailboxID int64, after, before uint32) ([]uint32, error) {
+	q := `SELECT uid FROM mailbox_messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid`
+	args := []any{mailboxID, after}
+	if before > 0 {
+		q = `SELECT uid FROM mailbox_messages WHERE mailbox_id = ? AND uid > ? AND uid < ? ORDER BY uid`
+		args = append(args, before)
+	}
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d: uids: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	var uids []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("mailbox %d: uids: %w", mailboxID, err)
+		}
+		uids = append(uids, uid)
+	}
+	return uids, rows.Err()
+}
+
+// ExpungedUIDs returns the UIDs expunged from a mailbox by changes with
+// after < modseq <= upTo, in UID order.
+func (s *Store) ExpungedUIDs(ctx context.Context, mailboxID, after, upTo int64) ([]uint32, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT uid FROM mailbox_expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid`, mailboxID, after, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d: expunged: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	var uids []uint32
+	for rows.Next() {
+		var uid uint32
+		if err := rows.Scan(&uid); err != nil {
+			return nil, fmt.Errorf("mailbox %d: expunged: %w", mailboxID, err)
+		}
+		uids = append(uids, uid)
+	}
+	return uids, rows.Err()
+}
+
+// FlagState is the flags of one message in a mailbox.
+type FlagState struct {
+	UID     uint32
+	Flags   []string
+	ModSeq  int64
+	Changed bool  // StoreFlags: this call changed them
+	Prev    int64 // StoreFlags: the modseq before this call
+}
+
+// ChangedFlags returns the messages with uid <= maxUID whose flags changed
+// (or that arrived) in changes after modseq after, in UID order.
+func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID uint32) ([]FlagState, error) {
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND modseq > ? AND uid <= ? ORDER BY uid`,
+		mailboxID, after, maxUID)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d: changed flags: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	var out []FlagState
+	for rows.Next() {
+		var f FlagState
+		var flags string
+		if err := rows.Scan(&f.UID, &flags, &f.ModSeq); err != nil {
+			return nil, fmt.Errorf("mailbox %d: changed flags: %w", mailboxID, err)
+		}
+		f.Flags = ParseFlags(flags)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// ClaimRecent marks the messages of a mailbox up to UID upTo as seen by a
+// session, and returns the UID up to which an earlier session had already
+// claimed them: the messages in (returned, upTo] are \Recent for the caller.
+func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (uint32, error) {
+	var prev uint32
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&prev); err != nil {
+			return notFound(err, "mailbox")
+		}
+		if upTo <= prev {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mailbox %d: claim recent: %w", mailboxID, err)
+	}
+	return prev, nil
+}
+
+// MessageRow is one message of a mailbox as FETCH and SEARCH see it.
+type MessageRow struct {
+	UID       uint32
+	MessageID int64
+	Flags     []string
+	ModSeq    int64
+	Received  time.Time
+	Size      int64 // RFC822.SIZE; -1 until the metadata cache is built
+	Source    string
+	Auth      string
+	Trace     []byte // only with RowMeta
+	Meta      []byte // only with RowMeta; nil until built
+	Catalog   string // only with RowMeta: the catalog's blob hash
+}
+
+// RowColumns chooses what MessageRows reads.
+type RowColumns int
+
+const (
+	// RowFlags reads UID, flags and modseq only.
+	RowFlags RowColumns = iota
+	// RowMeta also reads dates, size, source, trace and the metadata cache.
+	RowMeta
+)
+
+// MessageRows reads the rows of the given UIDs (sorted ascending) that still
+// exist, in UID order. Keep uids short (a few hundred): the rows of the whole
+// UID range are scanned.
+func (s *Store) MessageRows(ctx context.Context, mailboxID int64, uids []uint32, cols RowColumns) ([]*MessageRow, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	q := `SELECT mm.uid, mm.message_id, mm.flags, mm.modseq FROM mailbox_messages mm
+	      WHERE mm.mailbox_id = ? AND mm.uid >= ? AND mm.uid <= ? ORDER BY mm.uid`
+	if cols == RowMeta {
+		q = `SELECT mm.uid, mm.message_id, mm.flags, mm.modseq, m.received, m.size, m.source, m.auth, m.trace, m.meta,
+		            COALESCE((SELECT blob FROM message_blobs WHERE message_id = m.id AND name = 'catalog'), '')
+		     FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id
+		     WHERE mm.mailbox_id = ? AND mm.uid >= ? AND mm.uid <= ? ORDER BY mm.uid`
+	}
+	rows, err := s.read.QueryContext(ctx, q, mailboxID, uids[0], uids[len(uids)-1])
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d: messages: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	out := make([]*MessageRow, 0, len(uids))
+	next := 0
+	for rows.Next() {
+		r := new(MessageRow)
+		var flags string
+		var received int64
+		dest := []any{&r.UID, &r.MessageID, &flags, &r.ModSeq}
+		if cols == RowMeta {
+			dest = append(dest, &received, &r.Size, &r.Source, &r.Auth, &r.Trace, &r.Meta, &r.Catalog)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("mailbox %d: messages: %w", mailboxID, err)
+		}
+		for next < len(uids) && uids[next] < r.UID {
+			next++
+		}
+		if next == len(uids) {
+			break
+		}
+		if uids[next] != r.UID {
+			continue
+		}
+		r.Flags = ParseFlags(flags)
+		r.Received = time.Unix(received, 0)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Sealed is a stored message as needed to open it.
+type Sealed struct {
+	ID       int64
+	UserID   int64
+	Header   []byte
+	Source   string
+	Auth     string
+	Trace    []byte
+	Received time.Time
+	Filed    bool
+	Blobs    map[string]string // "catalog" and part ids to blob hashes
+}
+
+// SealedMessage reads a stored message and the names of its blobs.
+func (s *Store) SealedMessage(ctx context.Context, id int64) (*Sealed, error) {
+	m := &Sealed{ID: id}
+	var received int64
+	err := s.read.QueryRowContext(ctx,
+		`SELECT user_id, header, source, auth, trace, received, filed FROM messages WHERE id = ?`, id).
+		Scan(&m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("message %d", id))
+	}
+	m.Received = time.Unix(received, 0)
+	rows, err := s.read.QueryContext(ctx, `SELECT name, blob FROM message_blobs WHERE message_id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("message %d: blobs: %w", id, err)
+	}
+	defer rows.Close()
+	m.Blobs = map[string]string{}
+	for rows.Next() {
+		var name, hash string
+		if err := rows.Scan(&name, &hash); err != nil {
+			return nil, fmt.Errorf("message %d: blobs: %w", id, err)
+		}
+		m.Blobs[name] = hash
+	}
+	return m, rows.Err()
+}
+
+// SealedMessages reads several stored messages (those that exist) by id.
+func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sealed, error) {
+	out := make(map[int64]*Sealed, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT id, user_id, header, source, auth, trace, received, filed FROM messages WHERE id IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	for rows.Next() {
+		m := &Sealed{Blobs: map[string]string{}}
+		var received int64
+		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		m.Received = time.Unix(received, 0)
+		out[m.ID] = m
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	rows, err = s.read.QueryContext(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("message blobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name, hash string
+		if err := rows.Scan(&id, &name, &hash); err != nil {
+			return nil, fmt.Errorf("message blobs: %w", err)
+		}
+		if m := out[id]; m != nil {
+			m.Blobs[name] = hash
+		}
+	}
+	return out, rows.Err()
+}
+
+// MetaUpdate is the metadata cache of one message.
+type MetaUpdate struct {
+	MessageID int64
+	Meta      []byte // encrypted by the caller
+	Size      int64  // RFC822.SIZE
+}
+
+// SetMessageMeta stores metadata caches in one transaction.
+func (s *Store) SetMessageMeta(ctx context.Context, updates []MetaUpdate) error {
+	if len(updates) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, u := range updates {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, u.Meta, u.Size, u.MessageID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	return nil
+}
+
+// UnindexedMessages returns up to limit ids (> after, ascending) of a
+// user's filed messages that have no metadata cache yet.
+func (s *Store) UnindexedMessages(ctx context.Context, userID, after int64, limit int) ([]int64, error) {
+	return s.ids(ctx, `SELECT id FROM messages WHERE user_id = ? AND filed = 1 AND meta IS NULL AND id > ? ORDER BY id LIMIT ?`,
+		userID, after, limit)
+}
+
+// UnfiledMessages returns up to limit ids (> after, ascending) of a user's
+// messages that wait to be filed.
+func (s *Store) UnfiledMessages(ctx context.Context, userID, after int64, limit int) ([]int64, error) {
+	return s.ids(ctx, `SELECT id FROM messages WHERE user_id = ? AND filed = 0 AND id > ? ORDER BY id LIMIT ?`,
+		userID, after, limit)
+}
+
+func (s *Store) ids(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// FileMessage puts an unfiled message into a mailbox with its signature
+// verdict and metadata cache, in one transaction. It returns nil when the
+// message was filed already (by another session), so filing is idempotent.
+func (s *Store) FileMessage(ctx context.Context, messageID, mailboxID int64, auth string, meta []byte, size int64) (*Delivered, error) {
+	var d *Delivered
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var userID int64
+		var filed bool
+		if err := tx.QueryRowContext(ctx, `SELECT user_id, filed FROM messages WHERE id = ?`, messageID).Scan(&userID, &filed); err != nil {
+			return notFound(err, "message")
+		}
+		if filed {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, meta, size, messageID); err != nil {
+			return err
+		}
+		uid, err := s.fileIntoTx(ctx, tx, messageID, mailboxID, auth, nil)
+		if err != nil {
+			return err
+		}
+		d = &Delivered{MessageID: messageID, UserID: userID, MailboxID: mailboxID, UID: uid}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("file message %d: %w", messageID, err)
+	}
+	if d != nil {
+		s.hub.publish(d.event())
+	}
+	return d, nil
+}
+
+// fileIntoTx is fileTx by mailbox id.
+func (s *Store) fileIntoTx(ctx context.Context, tx *sql.Tx, messageID, mailboxID int64, auth string, flags []string) (uint32, error) {
+	var uid uint32
+	var modseq int64
+	var keywords string
+	err := tx.QueryRowContext(ctx,
+		`UPDATE mailboxes SET uid_next = uid_next + 1, modseq = modseq + 1 WHERE id = ? RETURNING uid_next - 1, modseq, keywords`,
+		mailboxID).Scan(&uid, &modseq, &keywords)
+	if err != nil {
+		return 0, notFound(err, fmt.Sprintf("mailbox %d", mailboxID))
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
+		mailboxID, uid, messageID, FormatFlags(flags), modseq); err != nil {
+		return 0, err
+	}
+	if err := addKeywords(ctx, tx, mailboxID, keywords, flags); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE messages SET filed = 1, auth = ? WHERE id = ?`, auth, messageID); err != nil {
+		return 0, err
+	}
+	return uid, nil
+}
+
+// isKeyword reports whether a flag is a keyword rather than a system flag.
+func isKeyword(f string) bool { return !strings.HasPrefix(f, `\`) }
+
+// addKeywords adds the keywords among flags to the mailbox's list.
+func addKeywords(ctx context.Context, tx *sql.Tx, mailboxID int64, current string, flags []string) error {
+	known := ParseFlags(current)
+	set := make(map[string]bool, len(known))
+	for _, k := range known {
+		set[strings.ToLower(k)] = true
+	}
+	added := false
+	for _, f := range flags {
+		if isKeyword(f) && !set[strings.ToLower(f)] {
+			set[strings.ToLower(f)] = true
+			known = append(known, f)
+			added = true
+		}
+	}
+	if !added {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET keywords = ? WHERE id = ?`, FormatFlags(known), mailboxID)
+	return err
+}
+
+// AppendMessage stores a message saved by the user's mail client (IMAP
+// APPEND) straight into a mailbox with flags. meta is called inside the
+// transaction with the new message's id and returns its encrypted metadata
+// cache; size is its RFC822.SIZE. m.Mailbox is ignored.
+func (s *Store) AppendMessage(ctx context.Context, m *NewMessage, mailboxID int64, size int64, meta func(messageID int64) ([]byte, error)) (*Delivered, uint32, error) {
+	var d *Delivered
+	var validity uint32
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		stored := *m
+		stored.Mailbox = ""
+		var err error
+		if d, err = s.insertMessage(ctx, tx, &stored); err != nil {
+			return err
+		}
+		b, err := meta(d.MessageID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, b, size, d.MessageID); err != nil {
+			return err
+		}
+		if d.UID, err = s.fileIntoTx(ctx, tx, d.MessageID, mailboxID, m.Auth, m.Flags); err != nil {
+			return err
+		}
+		d.MailboxID = mailboxID
+		return tx.QueryRowContext(ctx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, mailboxID).Scan(&validity)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("append to mailbox %d: %w", mailboxID, err)
+	}
+	s.hub.publish(d.event())
+	return d, validity, nil
+}
+
+// FlagOp says how StoreFlags changes flags.
+type FlagOp int
+
+// Flag operations of STORE.
+const (
+	FlagsSet FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// applyFlags returns the new flag set; flags compare case-insensitively
+// and keep the spelling first stored.
+func applyFlags(old []string, op FlagOp, flags []string) []string {
+	has := func(list []string, f string) bool {
+		for _, x := range list {
+			if strings.EqualFold(x, f) {
+				return true
+			}
+		}
+		return false
+	}
+	switch op {
+	case FlagsSet:
+		var out []string
+		for _, f := range flags {
+			if !has(out, f) {
+				out = append(out, f)
+			}
+		}
+		return out
+	case FlagsAdd:
+		out := append([]string{}, old...)
+		for _, f := range flags {
+			if !has(out, f) {
+				out = append(out, f)
+			}
+		}
+		return out
+	default:
+		var out []string
+		for _, f := range old {
+			if !has(flags, f) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+}
+
+// StoreFlags changes the flags of the given messages (UIDs sorted
+// ascending; those that no longer exist are skipped) in one transaction.
+// It returns the flags of every message found, with Changed set where they
+// changed, and the mailbox modseq of the change (0 when nothing changed).
+func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagState, int64, error) {
+	if len(uids) == 0 {
+		return nil, 0, nil
+	}
+	var out []FlagState
+	var modseq int64
+	var userID int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		out, modseq = nil, 0
+		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
+			mailboxID, uids[0], uids[len(uids)-1])
+		if err != nil {
+			return err
+		}
+		next := 0
+		for rows.Next() {
+			var f FlagState
+			var cur string
+			if err := rows.Scan(&f.UID, &cur, &f.ModSeq); err != nil {
+				rows.Close()
+				return err
+			}
+			f.Prev = f.ModSeq
+			for next < len(uids) && uids[next] < f.UID {
+				next++
+			}
+			if next == len(uids) {
+				break
+			}
+			if uids[next] != f.UID {
+				continue
+			}
+			f.Flags = ParseFlags(FormatFlags(applyFlags(ParseFlags(cur), op, flags)))
+			f.Changed = FormatFlags(f.Flags) != cur
+			out = append(out, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		changed := 0
+		for _, f := range out {
+			if f.Changed {
+				changed++
+			}
+		}
+		if changed == 0 {
+			return nil
+		}
+		var keywords string
+		if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq, keywords, user_id`, mailboxID).
+			Scan(&modseq, &keywords, &userID); err != nil {
+			return notFound(err, "mailbox")
+		}
+		for i := range out {
+			if !out[i].Changed {
+				continue
+			}
+			out[i].ModSeq = modseq
+			if _, err := tx.ExecContext(ctx, `UPDATE mailbox_messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+				FormatFlags(out[i].Flags), modseq, mailboxID, out[i].UID); err != nil {
+				return err
+			}
+		}
+		return addKeywords(ctx, tx, mailboxID, keywords, flags)
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("mailbox %d: store flags: %w", mailboxID, err)
+	}
+	if modseq != 0 {
+		s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
+	}
+	return out, modseq, nil
+}
+
+// CopyResult says where COPY or MOVE put messages.
+type CopyResult struct {
+	UIDValidity uint32   // of the destination
+	Source      []uint32 // UIDs copied, ascending
+	Dest        []uint32 // their new UIDs, in the same order
+	ModSeq      int64    // MOVE: the source mailbox's modseq of the expunge
+}
+
+// CopyMessages copies (or, with move, moves) the given messages (UIDs
+// sorted ascending; missing ones skipped) into another mailbox with new
+// UIDs, keeping their flags, in one transaction.
+func (s *Store) CopyMessages(ctx context.Context, srcID int64, uids []uint32, dstID int64, move bool) (*CopyResult, error) {
+	var res *CopyResult
+	var userID int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT user_id FROM mailboxes WHERE id = ?`, srcID).Scan(&userID); err != nil {
+			return notFound(err, "mailbox")
+		}
+		var err error
+		res, err = s.copyTx(ctx, tx, srcID, uids, dstID, move)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copy from mailbox %d to %d: %w", srcID, dstID, err)
+	}
+	if len(res.Source) > 0 {
+		s.hub.publish(Event{Kind: EventNewMessage, UserID: userID, MailboxID: dstID, UID: res.Dest[len(res.Dest)-1]})
+		if move {
+			s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: srcID})
+		}
+	}
+	return res, nil
+}
+
+type copyRow struct {
+	uid       uint32
+	messageID int64
+	flags     string
+}
+
+func (s *Store) copyTx(ctx context.Context, tx *sql.Tx, srcID int64, uids []uint32, dstID int64, move bool) (*CopyResult, error) {
+	res := &CopyResult{}
+	if err := tx.QueryRowContext(ctx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, dstID).Scan(&res.UIDValidity); err != nil {
+		return nil, notFound(err, "destination mailbox")
+	}
+	if len(uids) == 0 {
+		return res, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT uid, message_id, flags FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
+		srcID, uids[0], uids[len(uids)-1])
+	if err != nil {
+		return nil, err
+	}
+	var found []copyRow
+	next := 0
+	for rows.Next() {
+		var r copyRow
+		if err := rows.Scan(&r.uid, &r.messageID, &r.flags); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for next < len(uids) && uids[next] < r.uid {
+			next++
+		}
+		if next == len(uids) {
+			break
+		}
+		if uids[next] == r.uid {
+			found = append(found, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return res, nil
+	}
+	var first uint32
+	var modseq int64
+	var keywords string
+	if err := tx.QueryRowContext(ctx,
+		`UPDATE mailboxes SET uid_next = uid_next + ?, modseq = modseq + 1 WHERE id = ? RETURNING uid_next - ?, modseq, keywords`,
+		len(found), dstID, len(found)).Scan(&first, &modseq, &keywords); err != nil {
+		return nil, err
+	}
+	var all []string
+	for i, r := range found {
+		uid := first + uint32(i)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
+			dstID, uid, r.messageID, r.flags, modseq); err != nil {
+			return nil, err
+		}
+		res.Source = append(res.Source, r.uid)
+		res.Dest = append(res.Dest, uid)
+		all = append(all, ParseFlags(r.flags)...)
+	}
+	if err := addKeywords(ctx, tx, dstID, keywords, all); err != nil {
+		return nil, err
+	}
+	if move {
+		if res.ModSeq, err = expungeTx(ctx, tx, srcID, res.Source); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// expungeTx removes messages from a mailbox and leaves tombstones.
+func expungeTx(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uint32) (int64, error) {
+	var modseq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq`, mailboxID).Scan(&modseq); err != nil {
+		return 0, err
+	}
+	for _, uid := range uids {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mailbox_messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO mailbox_expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)
+			 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq`, mailboxID, uid, modseq); err != nil {
+			return 0, err
+		}
+	}
+	return modseq, nil
+}
+
+// ExpungeMessages permanently removes the messages flagged \Deleted with
+// uid <= maxUID and, when uids is not nil, among uids (sorted ascending).
+// It returns the UIDs removed and the modseq of the change.
+func (s *Store) ExpungeMessages(ctx context.Context, mailboxID int64, maxUID uint32, uids []uint32) ([]uint32, int64, error) {
+	var gone []uint32
+	var modseq int64
+	var userID int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		gone, modseq = nil, 0
+		if err := tx.QueryRowContext(ctx, `SELECT user_id FROM mailboxes WHERE id = ?`, mailboxID).Scan(&userID); err != nil {
+			return notFound(err, "mailbox")
+		}
+		rows, err := tx.QueryContext(ctx,
+			`SELECT uid FROM mailbox_messages WHERE mailbox_id = ? AND uid <= ? AND instr(' ' || flags || ' ', ' \Deleted ') > 0 ORDER BY uid`,
+			mailboxID, maxUID)
+		if err != nil {
+			return err
+		}
+		next := 0
+		for rows.Next() {
+			var uid uint32
+			if err := rows.Scan(&uid); err != nil {
+				rows.Close()
+				return err
+			}
+			if uids != nil {
+				for next < len(uids) && uids[next] < uid {
+					next++
+				}
+				if next == len(uids) || uids[next] != uid {
+					continue
+				}
+			}
+			gone = append(gone, uid)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(gone) == 0 {
+			return err
+		}
+		modseq, err = expungeTx(ctx, tx, mailboxID, gone)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("mailbox %d: expunge: %w", mailboxID, err)
+	}
+	if len(gone) > 0 {
+		s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
+	}
+	return gone, modseq, nil
+}
+
+// FirstUnseen returns the lowest UID of a message without \Seen, 0 if none.
+func (s *Store) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, error) {
+	var uid sql.NullInt64
+	err := s.read.QueryRowContext(ctx,
+		`SELECT MIN(uid) FROM mailbox_messages WHERE mailbox_id = ? AND instr(' ' || flags || ' ', ' \Seen ') = 0`, mailboxID).Scan(&uid)
+	if err != nil {
+		return 0, fmt.Errorf("mailbox %d: first unseen: %w", mailboxID, err)
+	}
+	return uint32(uid.Int64), nil
+}
