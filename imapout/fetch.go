@@ -1,0 +1,375 @@
+package imapout
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"tollbridge/store"
+)
+
+// batch is how many messages FETCH, STORE and SEARCH read from the store
+// at once: memory stays bounded whatever the mailbox size, and no query
+// stays open while the client is written to.
+const batch = 256
+
+// Fetch implements imapserver.Session. Messages are answered one by one;
+// one whose content fails its integrity checks is left out and named in
+// the final NO, after all the others.
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	v := s.sel
+	idx, err := v.resolve(numSet)
+	if err != nil {
+		return err
+	}
+	markSeen := false
+	if !v.readOnly {
+		for _, bs := range options.BodySection {
+			markSeen = markSeen || !bs.Peek
+		}
+		for _, bs := range options.BinarySection {
+			markSeen = markSeen || !bs.Peek
+		}
+	}
+	cols := store.RowFlags
+	if options.InternalDate || options.RFC822Size || needsMeta(options) {
+		cols = store.RowMeta
+	}
+	var failed []uint32
+	missing := false
+	for _, chunk := range chunks(idx, batch) {
+		uids := make([]uint32, len(chunk))
+		for i, p := range chunk {
+			uids[i] = v.uids[p]
+		}
+		seen := map[uint32]bool{}
+		if markSeen {
+			states, modseq, err := s.srv.st.StoreFlags(s.ctx, v.box.ID, uids, store.FlagsAdd, []string{string(imap.FlagSeen)})
+			if err != nil {
+				return err
+			}
+			if modseq != 0 {
+				v.own[modseq] = true
+			}
+			for _, st := range states {
+				seen[st.UID] = st.Changed
+			}
+		}
+		rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, cols)
+		if err != nil {
+			return err
+		}
+		metas := make([]*meta, len(rows))
+		if needsMeta(options) {
+			if metas, err = s.metas(rows); err != nil {
+				return err
+			}
+		} else if options.RFC822Size {
+			if err := s.fillSizes(rows); err != nil {
+				return err
+			}
+		}
+		missing = missing || len(rows) < len(uids)
+		for i, row := range rows {
+			seq := uint32(v.index(row.UID) + 1)
+			err := s.fetchOne(w, seq, row, metas[i], options, seen[row.UID])
+			if errors.Is(err, errUnreadable) {
+				s.srv.log.Error("imap: message cannot be shown", "user", s.user.Address, "mailbox", v.box.Name, "uid", row.UID, "err", err)
+				failed = append(failed, row.UID)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCorruption,
+			Text: fmt.Sprintf("Message UID %s failed its integrity check and is not shown", uidSet(failed))}
+	}
+	if _, bySeq := numSet.(imap.SeqSet); missing && bySeq {
+		// UIDs that no longer exist are ignored (RFC 9051 §6.4.8); a
+		// sequence number the client still holds is not.
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: codeExpungeIssued,
+			Text: "Some messages were expunged by another session"}
+	}
+	return nil
+}
+
+func needsMeta(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+}
+
+// item is one prepared FETCH body item: the bytes to send.
+type item struct {
+	r      io.Reader
+	size   int64
+	closer io.Closer // frees r after writing, if set
+}
+
+// fetchOne prepares everything a message's FETCH response holds, then
+// writes it: nothing is written for a message that cannot be shown.
+func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.MessageRow, md *meta, o *imap.FetchOptions, seenChanged bool) error {
+	var bodies, binaries []item
+	defer func() {
+		for _, it := range append(bodies, binaries...) {
+			if it.closer != nil {
+				it.closer.Close()
+			}
+		}
+	}()
+	sizes := make([]uint32, len(o.BinarySectionSize))
+	if len(o.BodySection)+len(o.BinarySection)+len(o.BinarySectionSize) > 0 && md == nil {
+		return errUnreadable
+	}
+	for _, bs := range o.BodySection {
+		it, err := s.bodySection(row, md, bs)
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, it)
+	}
+	for _, bs := range o.BinarySection {
+		it, err := s.binarySection(row, md, bs.Part, bs.Partial)
+		if err != nil {
+			return err
+		}
+		binaries = append(binaries, it)
+	}
+	for i, bs := range o.BinarySectionSize {
+		it, err := s.binarySection(row, md, bs.Part, nil)
+		if err != nil {
+			return err
+		}
+		sizes[i] = uint32(min(it.size, 1<<32-1))
+		if it.closer != nil {
+			it.closer.Close()
+		}
+	}
+	if (o.Envelope || o.BodyStructure != nil) && md == nil {
+		return errUnreadable
+	}
+
+	resp := w.CreateMessage(seq)
+	if o.UID {
+		resp.WriteUID(imap.UID(row.UID))
+	}
+	if o.Flags || seenChanged {
+		resp.WriteFlags(s.flagList(row.UID, row.Flags))
+	}
+	if o.InternalDate {
+		resp.WriteInternalDate(row.Received)
+	}
+	if o.RFC822Size {
+		size := row.Size
+		if md != nil {
+			size = md.Size
+		}
+		resp.WriteRFC822Size(max(size, 0))
+	}
+	if o.Envelope {
+		resp.WriteEnvelope(md.Envelope)
+	}
+	if o.BodyStructure != nil {
+		resp.WriteBodyStructure(md.Root.bodyStructure())
+	}
+	for i, bs := range o.BodySection {
+		if err := copyLiteral(resp.WriteBodySection(bs, bodies[i].size), bodies[i], s.copyBuf()); err != nil {
+			return err
+		}
+	}
+	for i, bs := range o.BinarySection {
+		if err := copyLiteral(resp.WriteBinarySection(bs, binaries[i].size), binaries[i], s.copyBuf()); err != nil {
+			return err
+		}
+	}
+	for i, bs := range o.BinarySectionSize {
+		resp.WriteBinarySectionSize(bs, sizes[i])
+	}
+	return resp.Close()
+}
+
+func copyLiteral(wc io.WriteCloser, it item, buf []byte) error {
+	_, err := io.CopyBuffer(wc, io.LimitReader(it.r, it.size), buf)
+	if cerr := wc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// partial applies a <offset.size> partial range to n bytes.
+func partial(p *imap.SectionPartial, n int64) (int64, int64) {
+	if p == nil {
+		return 0, n
+	}
+	off := min(p.Offset, n)
+	return off, min(p.Size, n-off)
+}
+
+// bodySection prepares a BODY[section]<partial> item.
+func (s *session) bodySection(row *store.MessageRow, md *meta, bs *imap.FetchItemBodySection) (item, error) {
+	sp, ok := md.locate(bs.Part, bs.Specifier)
+	if !ok {
+		return item{r: strings.NewReader(""), size: 0}, nil
+	}
+	filter := len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0
+	var data []byte
+	switch {
+	case md.fullHeader() && sp.end <= int64(len(md.Header)):
+		// Header sections of the top level come from the cache.
+		data = md.Header[sp.start:sp.end]
+	case filter:
+		msg, err := s.rendered(row, md)
+		if err != nil {
+			return item{}, err
+		}
+		data = make([]byte, sp.end-sp.start)
+		if _, err := msg.ReadAt(data, sp.start); err != nil && err != io.EOF {
+			return item{}, err
+		}
+	default:
+		msg, err := s.rendered(row, md)
+		if err != nil {
+			return item{}, err
+		}
+		off, n := partial(bs.Partial, sp.end-sp.start)
+		return item{r: msg.Section(sp.start+off, n), size: n}, nil
+	}
+	if filter {
+		data = filterHeader(data, append(bs.HeaderFields, bs.HeaderFieldsNot...), len(bs.HeaderFieldsNot) > 0)
+	}
+	off, n := partial(bs.Partial, int64(len(data)))
+	return item{r: strings.NewReader(string(data[off : off+n])), size: n}, nil
+}
+
+// rendered returns the verified message as the client sees it, from the
+// session's one-message cache (clients fetch big messages in chunks).
+func (s *session) rendered(row *store.MessageRow, md *meta) (*spool, error) {
+	if c := s.cached; c != nil && c.matches(row) {
+		return c.sp, nil
+	}
+	m, err := s.srv.st.SealedMessage(s.ctx, row.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.acct.open(s.ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := s.acct.render(o, s.srv.prefix(m.Source, m.Auth, m.Trace))
+	if err != nil {
+		return nil, err
+	}
+	if md != nil && sp.Size() != md.Size {
+		sp.Close()
+		return nil, fmt.Errorf("%w: message is %d bytes, its metadata says %d", errUnreadable, sp.Size(), md.Size)
+	}
+	s.cache(row, sp)
+	return sp, nil
+}
+
+// renderedMessage is the session's last rendered message. Message ids may
+// be reused after a deletion, so it is known by id, catalog and the
+// fields in front as well.
+type renderedMessage struct {
+	id      int64
+	catalog string
+	prefix  string
+	sp      *spool
+}
+
+func (c *renderedMessage) matches(row *store.MessageRow) bool {
+	return c.id == row.MessageID && c.catalog == row.Catalog && c.prefix == row.Source+"\x00"+row.Auth+"\x00"+string(row.Trace)
+}
+
+func (s *session) cache(row *store.MessageRow, sp *spool) {
+	s.dropCache()
+	s.cached = &renderedMessage{id: row.MessageID, catalog: row.Catalog, prefix: row.Source + "\x00" + row.Auth + "\x00" + string(row.Trace), sp: sp}
+}
+
+func (s *session) dropCache() {
+	if s.cached != nil {
+		s.cached.sp.Close()
+		s.cached = nil
+	}
+}
+
+// metas returns the metadata caches of rows, building the missing ones
+// (and storing them) from the messages themselves. A message that cannot
+// be opened gets nil.
+func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
+	out := make([]*meta, len(rows))
+	var missing []int64
+	for i, row := range rows {
+		if len(row.Meta) > 0 {
+			md, err := s.acct.metas.open(row.Meta, row.MessageID)
+			if err == nil {
+				out[i] = md
+				continue
+			}
+			s.srv.log.Warn("imap: metadata cache unreadable, rebuilding", "message", row.MessageID, "err", err)
+		}
+		missing = append(missing, row.MessageID)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	sealed, err := s.srv.st.SealedMessages(s.ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	var updates []store.MetaUpdate
+	for i, row := range rows {
+		m := sealed[row.MessageID]
+		if out[i] != nil || m == nil {
+			continue
+		}
+		md, sp, err := s.acct.build(s.ctx, m, m.Auth)
+		if errors.Is(err, errUnreadable) {
+			s.srv.log.Error("imap: message cannot be shown", "message", row.MessageID, "err", err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.cache(row, sp)
+		b, err := s.acct.metas.seal(md, row.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = md
+		updates = append(updates, store.MetaUpdate{MessageID: row.MessageID, Meta: b, Size: md.Size})
+	}
+	if err := s.srv.st.SetMessageMeta(s.ctx, updates); err != nil {
+		s.srv.log.Warn("imap: storing metadata caches", "err", err)
+	}
+	return out, nil
+}
+
+// fillSizes sets the size of rows whose message has no metadata cache yet
+// (filed by a path without the private key), building the cache.
+func (s *session) fillSizes(rows []*store.MessageRow) error {
+	var unknown []*store.MessageRow
+	for _, row := range rows {
+		if row.Size < 0 {
+			unknown = append(unknown, row)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	metas, err := s.metas(unknown)
+	if err != nil {
+		return err
+	}
+	for i, md := range metas {
+		if md != nil {
+			unknown[i].Size = md.Size
+		}
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package imapout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/keyring"
+	"tollbridge/seal"
+	"tollbridge/store"
+)
+
+// senderKey is a looked-up sender key, cached for one filing run.
+type senderKey struct {
+	key *openpgp.Entity
+	err error
+}
+
+// fileAll files every message of the user that waits for their key. Each
+// message is filed in its own transaction, so a crash loses nothing and
+// filing twice is harmless.
+func (a *account) fileAll(ctx context.Context) error {
+	a.work.Lock()
+	defer a.work.Unlock()
+	keys := map[string]senderKey{}
+	var after int64
+	for {
+		ids, err := a.srv.st.UnfiledMessages(ctx, a.user.ID, after, 100)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, id := range ids {
+			if err := a.file(ctx, id, keys); err != nil {
+				return fmt.Errorf("message %d: %w", id, err)
+			}
+			after = id
+		}
+	}
+}
+
+// file checks one message's signature and puts it in INBOX, or in Junk
+// when the signature fails (DESIGN §3.4). A message that cannot be opened
+// goes to Junk too, marked so nobody tries to index it again; the client
+// gets an error when it asks for its content.
+func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey) error {
+	m, err := a.srv.st.SealedMessage(ctx, id)
+	if err != nil || m.Filed {
+		return err
+	}
+	verdict, metaBytes, size := "fail", []byte{}, int64(-1)
+	o, err := a.open(ctx, m)
+	if err == nil {
+		verdict, err = a.verdict(ctx, m, o, keys)
+	}
+	if err == nil {
+		var md *meta
+		var sp *spool
+		md, sp, err = a.describe(o, a.srv.prefix(m.Source, verdict, m.Trace))
+		if err == nil {
+			sp.Close()
+			size = md.Size
+			if metaBytes, err = a.metas.seal(md, id); err != nil {
+				return err
+			}
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, errUnreadable) {
+			return err
+		}
+		a.srv.log.Error("imap: stored message cannot be opened", "user", a.user.Address, "message", id, "err", err)
+		verdict = "fail"
+	}
+	box, err := a.filingMailbox(ctx, verdict)
+	if err != nil {
+		return err
+	}
+	_, err = a.srv.st.FileMessage(ctx, id, box.ID, verdict, metaBytes, size)
+	return err
+}
+
+// verdict is the signature result shown as tollbridge=…: checked for mail
+// that came over the ticketed protocol (or from another local user); the
+// stored one, or none, for legacy SMTP mail and DSNs.
+func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys map[string]senderKey) (string, error) {
+	if m.Source != store.SourceTicket && m.Source != store.SourceLocal {
+		if m.Auth != "" {
+			return m.Auth, nil
+		}
+		return "none", nil
+	}
+	h, err := seal.ParseHeader(m.Header)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	v := a.check(ctx, m, h, o, keys)
+	return v, nil
+}
+
+func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) string {
+	log := a.srv.log.With("user", a.user.Address, "message", m.ID)
+	from, err := keyring.NormalizeAddress(o.cat.From)
+	if err != nil || keyring.HashNormalized(from) != h.From {
+		log.Warn("imap: catalog sender does not match the envelope sender", "catalog_from", o.cat.From)
+		return "fail"
+	}
+	headerFrom := bareAddresses(get(parseFields(o.cat.MIME.Header.Bytes), "From"))
+	if len(headerFrom) != 1 {
+		log.Warn("imap: From: field does not name one address", "from", headerFrom)
+		return "fail"
+	}
+	if hf, err := keyring.NormalizeAddress(headerFrom[0]); err != nil || hf != from {
+		log.Warn("imap: From: field differs from the catalog sender", "from", headerFrom[0], "catalog_from", from)
+		return "fail"
+	}
+	if !o.catalog.Signed {
+		return "none"
+	}
+	k, ok := keys[from]
+	if !ok {
+		if a.srv.cfg.SenderKeys == nil {
+			k.err = errors.New("no sender key lookup configured")
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			k.key, k.err = a.srv.cfg.SenderKeys(lctx, from)
+			cancel()
+		}
+		keys[from] = k
+	}
+	if k.err != nil || k.key == nil {
+		log.Info("imap: sender key unavailable, signature not checked", "from", from, "err", k.err)
+		return "none"
+	}
+	v, err := o.catalog.Check(openpgp.EntityList{k.key})
+	if v == seal.VerdictFail {
+		log.Warn("imap: signature check failed", "from", from, "err", err)
+	}
+	return v.String()
+}
+
+// filingMailbox is INBOX, or for failed signatures the user's Junk
+// mailbox (by special use, then by name), created again if it was deleted.
+func (a *account) filingMailbox(ctx context.Context, verdict string) (*store.Mailbox, error) {
+	st := a.srv.st
+	if verdict != "fail" {
+		return st.MailboxByName(ctx, a.user.ID, "INBOX")
+	}
+	if box, err := st.MailboxBySpecialUse(ctx, a.user.ID, `\Junk`); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return box, err
+	}
+	if box, err := st.MailboxByName(ctx, a.user.ID, "Junk"); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return box, err
+	}
+	box, err := st.CreateMailbox(ctx, a.user.ID, "Junk", `\Junk`)
+	if errors.Is(err, store.ErrExists) {
+		return st.MailboxByName(ctx, a.user.ID, "Junk")
+	}
+	return box, err
+}
+
+// index builds the metadata caches of messages filed without one (by a
+// path that had no private key at hand); failures are logged and the
+// message marked, so the client gets an error for it instead. It works in
+// small batches, so a login's filing never waits long for it.
+func (a *account) index(ctx context.Context) {
+	var after int64
+	for ctx.Err() == nil {
+		more, last := a.indexBatch(ctx, after)
+		if !more {
+			return
+		}
+		after = last
+	}
+}
+
+func (a *account) indexBatch(ctx context.Context, after int64) (bool, int64) {
+	a.work.Lock()
+	defer a.work.Unlock()
+	ids, err := a.srv.st.UnindexedMessages(ctx, a.user.ID, after, 32)
+	if err != nil || len(ids) == 0 {
+		return false, after
+	}
+	var updates []store.MetaUpdate
+	for _, id := range ids {
+		u, err := a.buildMeta(ctx, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.srv.log.Warn("imap: indexing", "user", a.user.Address, "message", id, "err", err)
+			}
+			continue
+		}
+		updates = append(updates, u)
+	}
+	if err := a.srv.st.SetMessageMeta(ctx, updates); err != nil {
+		return false, after
+	}
+	return true, ids[len(ids)-1]
+}
+
+// buildMeta builds the metadata cache of a filed message. A message that
+// cannot be opened gets an empty cache, which marks it as unreadable.
+func (a *account) buildMeta(ctx context.Context, id int64) (store.MetaUpdate, error) {
+	m, err := a.srv.st.SealedMessage(ctx, id)
+	if err != nil {
+		return store.MetaUpdate{}, err
+	}
+	md, sp, err := a.build(ctx, m, m.Auth)
+	if errors.Is(err, errUnreadable) {
+		a.srv.log.Error("imap: stored message cannot be opened", "user", a.user.Address, "message", id, "err", err)
+		return store.MetaUpdate{MessageID: id, Meta: []byte{}, Size: -1}, nil
+	}
+	if err != nil {
+		return store.MetaUpdate{}, err
+	}
+	sp.Close()
+	b, err := a.metas.seal(md, id)
+	if err != nil {
+		return store.MetaUpdate{}, err
+	}
+	return store.MetaUpdate{MessageID: id, Meta: b, Size: md.Size}, nil
+}

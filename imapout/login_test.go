@@ -1,0 +1,193 @@
+package imapout
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+)
+
+func plainClient(user, pass string) sasl.Client { return sasl.NewPlainClient("", user, pass) }
+
+func testCert(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: hostname},
+		DNSNames: []string{hostname}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+// remoteListener makes connections look as if they came from elsewhere.
+type remoteListener struct{ net.Listener }
+
+type remoteConn struct{ net.Conn }
+
+func (remoteConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4321} }
+
+func (l remoteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return remoteConn{c}, nil
+}
+
+// serveExtra serves the env's server on one more listener.
+func (e *env) serveExtra(t *testing.T, wrap func(net.Listener) net.Listener) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.srv.Serve(ctx, wrap(ln))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+func TestTLSAndLoginDisabled(t *testing.T) {
+	t.Parallel()
+	tlsConfig, pool := testCert(t)
+	e := newEnv(t, func(c *Config) { c.TLS = tlsConfig })
+	bob := e.addUser("bob@example.net")
+
+	// A remote client without TLS: LOGINDISABLED, LOGIN refused.
+	remote := e.serveExtra(t, func(l net.Listener) net.Listener { return remoteListener{l} })
+	c, err := imapclient.DialInsecure(remote, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	caps, err := c.Capability().Wait()
+	if err != nil || !caps.Has(imap.CapLoginDisabled) || !caps.Has(imap.CapStartTLS) || caps.Has("AUTH=PLAIN") {
+		t.Errorf("remote plain capabilities: %v %v", caps, err)
+	}
+	if err := c.Login(bob.Address, password(bob.Address)).Wait(); err == nil || !strings.Contains(err.Error(), "PRIVACYREQUIRED") {
+		t.Errorf("plain LOGIN from afar: %v", err)
+	}
+	// The same client after STARTTLS logs in.
+	c2, err := imapclient.DialStartTLS(remote, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: pool, ServerName: hostname}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if err := c2.Login(bob.Address, password(bob.Address)).Wait(); err != nil {
+		t.Errorf("LOGIN after STARTTLS: %v", err)
+	}
+	// Implicit TLS, remote, AUTHENTICATE PLAIN.
+	implicit := e.serveExtra(t, func(l net.Listener) net.Listener { return tls.NewListener(remoteListener{l}, tlsConfig) })
+	c3, err := imapclient.DialTLS(implicit, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: pool, ServerName: hostname}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if err := c3.Authenticate(plainClient(bob.Address, password(bob.Address))); err != nil {
+		t.Errorf("AUTHENTICATE PLAIN over TLS: %v", err)
+	}
+	if _, err := c3.Select("INBOX", nil).Wait(); err != nil {
+		t.Error(err)
+	}
+	// Loopback without TLS: allowed.
+	c4 := e.login(bob)
+	if _, err := c4.List("", "*", nil).Collect(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLoginFailuresThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) {
+		c.LoginFailDelay = 200 * time.Millisecond
+		c.LoginFailures = 3
+	})
+	bob := e.addUser("bob@example.net")
+	for i := 0; i < 3; i++ {
+		c, err := imapclient.DialInsecure(e.addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		err = c.Login(bob.Address, "wrong").Wait()
+		if err == nil || !strings.Contains(err.Error(), "AUTHENTICATIONFAILED") {
+			t.Errorf("wrong password: %v", err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Errorf("failure answered after %v", d)
+		}
+		c.Close()
+	}
+	// Unknown users fail the same way (and count).
+	c, err := imapclient.DialInsecure(e.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("nobody@example.net", "x").Wait(); err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
+		t.Errorf("after 3 failures: %v", err)
+	}
+	if err := c.Login(bob.Address, password(bob.Address)).Wait(); err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
+		t.Errorf("right password while throttled: %v", err)
+	}
+}
+
+func TestKeyHeldWhileSessionsLast(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	c1 := e.login(bob)
+	c2 := e.login(bob)
+	if _, ok := e.cfg.Unlocker.Get(bob.Address); !ok {
+		t.Fatal("key not held while logged in")
+	}
+	c1.Logout().Wait()
+	c1.Close()
+	waitFor(t, func() bool { _, ok := e.cfg.Unlocker.Get(bob.Address); return ok })
+	c2.Logout().Wait()
+	c2.Close()
+	waitFor(t, func() bool { _, ok := e.cfg.Unlocker.Get(bob.Address); return !ok })
+	e.srv.mu.Lock()
+	n := len(e.srv.accounts)
+	e.srv.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d accounts left", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,205 @@
+package imapout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+
+	"tollbridge/seal"
+	"tollbridge/store"
+	"tollbridge/translate"
+)
+
+// maxCatalog bounds a catalog's plaintext.
+const maxCatalog = 16 << 20
+
+// memSpool is how much of a rendered message is held in memory before it
+// goes to an encrypted temporary file.
+const memSpool = 4 << 20
+
+// errUnreadable marks a message that cannot be shown: its stored
+// ciphertext fails its integrity checks, is not for the user's key, or is
+// missing. It is never shown altered; the client gets an error for it.
+var errUnreadable = errors.New("message failed its integrity check")
+
+// opened is a message whose catalog is decrypted and checked.
+type opened struct {
+	msg     *store.Sealed
+	catalog *seal.Catalog
+	cat     *translate.Catalog
+	key     *seal.SessionKey
+	blobs   *store.Blobs
+}
+
+// sessionKey unwraps a message's session key with the user's key, or
+// takes it from the account's cache.
+func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
+	hash := m.Blobs["catalog"]
+	if k := a.keys.get(hash); k != nil {
+		return k, nil
+	}
+	h, err := seal.ParseHeader(m.Header)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	key, err := h.SessionKey(a.key.Entity)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	a.keys.put(hash, key)
+	return key, nil
+}
+
+// open decrypts and checks a message's catalog. Errors about the stored
+// data wrap errUnreadable.
+func (a *account) open(ctx context.Context, m *store.Sealed) (*opened, error) {
+	hash, ok := m.Blobs["catalog"]
+	if !ok {
+		return nil, fmt.Errorf("%w: no catalog", errUnreadable)
+	}
+	key, err := a.sessionKey(m)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.srv.st.Blobs().Open(hash)
+	if err != nil {
+		return nil, fmt.Errorf("%w: catalog: %w", errUnreadable, err)
+	}
+	defer f.Close()
+	c, err := key.OpenCatalog(f, maxCatalog)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	cat, err := translate.ParseCatalog(c.Plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	return &opened{msg: m, catalog: c, cat: cat, key: key, blobs: a.srv.st.Blobs()}, nil
+}
+
+// OpenPart implements translate.Source: the decrypted part, whose MDC is
+// checked when it is read to its end (translate.Join does, and checks size
+// and SHA-256 against the catalog).
+func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
+	hash, ok := o.msg.Blobs[id]
+	if !ok {
+		return nil, fmt.Errorf("part %s: not stored", id)
+	}
+	f, err := o.blobs.Open(hash)
+	if err != nil {
+		return nil, err
+	}
+	r, err := o.key.DecryptPart(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, f}, nil
+}
+
+// prefix is what the client sees in front of the rebuilt message: nothing
+// for what the client saved itself (APPEND), else the trace fields and
+// the signature verdict.
+func (s *Server) prefix(source, auth string, trace []byte) []byte {
+	if source == store.SourceAppend {
+		return nil
+	}
+	if auth == "" {
+		auth = "none"
+	}
+	out := append([]byte{}, trace...)
+	return append(out, "Authentication-Results: "+s.cfg.Hostname+"; tollbridge="+auth+"\r\n"...)
+}
+
+// render writes the message as the client sees it into a new spool. Only
+// a message whose every part passed its checks comes back; the spool is
+// the caller's to close.
+func (a *account) render(o *opened, prefix []byte) (*spool, error) {
+	sp := newSpool(a.srv.cfg.SpoolDir, memSpool)
+	if _, err := sp.Write(prefix); err != nil {
+		sp.Close()
+		return nil, err
+	}
+	if err := translate.Join(sp, o.cat, o); err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	return sp, nil
+}
+
+// build opens, renders and describes a message: its metadata cache and
+// the rendered message, which the caller closes.
+func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*meta, *spool, error) {
+	o, err := a.open(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.describe(o, a.srv.prefix(m.Source, auth, m.Trace))
+}
+
+// describe renders an opened message and scans it for its metadata cache.
+func (a *account) describe(o *opened, prefix []byte) (*meta, *spool, error) {
+	sp, err := a.render(o, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := scanMessage(sp.Section(0, sp.Size()))
+	if err != nil {
+		sp.Close()
+		return nil, nil, err
+	}
+	md := newMeta(res)
+	md.Text = textParts(o)
+	return md, sp, nil
+}
+
+// textParts lists an opened message's text parts (text/* leaves) with how
+// to decode them.
+func textParts(o *opened) []textPart {
+	parts := make(map[string]*translate.Part, len(o.cat.Parts))
+	for i := range o.cat.Parts {
+		parts[o.cat.Parts[i].ID] = &o.cat.Parts[i]
+	}
+	out := []textPart{}
+	var walk func(n *translate.Node, defaultType string, depth int)
+	walk = func(n *translate.Node, defaultType string, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		fs := parseFields(n.Header.Bytes)
+		media, params, err := mime.ParseMediaType(get(fs, "Content-Type"))
+		if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) || media == "" {
+			media, params = defaultType, nil
+		}
+		childType := "text/plain"
+		if media == "multipart/digest" {
+			childType = "message/rfc822"
+		}
+		cte := strings.ToLower(get(fs, "Content-Transfer-Encoding"))
+		for i := range n.Body {
+			it := &n.Body[i]
+			switch {
+			case it.Node != nil:
+				walk(it.Node, childType, depth+1)
+			case it.Part != "" && strings.HasPrefix(media, "text/"):
+				p := parts[it.Part]
+				if p == nil {
+					continue
+				}
+				tp := textPart{Blob: o.msg.Blobs[p.ID], Size: p.Size, SHA256: p.SHA256, Charset: params["charset"]}
+				if it.Transfer.Encoding != translate.EncodingBase64 && (cte == "base64" || cte == "quoted-printable") {
+					tp.Decode = cte
+				}
+				out = append(out, tp)
+			}
+		}
+	}
+	walk(&o.cat.MIME, "text/plain", 0)
+	return out
+}

@@ -1,0 +1,377 @@
+package imapout
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"tollbridge/store"
+)
+
+// Search implements imapserver.Session with the whole RFC 3501/9051
+// grammar: sequence and UID sets (and $, SEARCHRES), flags and keywords,
+// internal and sent dates, sizes, header fields (from the metadata cache)
+// and BODY/TEXT on the decrypted, decoded text parts.
+func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	v := s.sel
+	c := s.compile(criteria)
+	cols := store.RowFlags
+	if c.needs > needFlags {
+		cols = store.RowMeta
+	}
+	all := make([]int, len(v.uids))
+	for i := range all {
+		all[i] = i
+	}
+	data := &imap.SearchData{}
+	var matched []uint32
+	var seqs imap.SeqSet
+	for _, chunk := range chunks(all, batch) {
+		rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, v.uidsAt(chunk), cols)
+		if err != nil {
+			return nil, err
+		}
+		var metas []*meta
+		if c.needs >= needMeta {
+			if metas, err = s.metas(rows); err != nil {
+				return nil, err
+			}
+		} else if c.needs == needRow {
+			if err := s.fillSizes(rows); err != nil {
+				return nil, err
+			}
+		}
+		sealed := s.sealedLoader(rows)
+		for i, row := range rows {
+			m := &candidate{s: s, seq: uint32(v.index(row.UID) + 1), row: row, text: map[string]bool{}, sealed: sealed(row)}
+			if metas != nil {
+				m.md = metas[i]
+			}
+			ok, err := c.match(criteria, m)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			matched = append(matched, row.UID)
+			num := m.seq
+			if kind == imapserver.NumKindUID {
+				num = row.UID
+			}
+			if data.Min == 0 || num < data.Min {
+				data.Min = num
+			}
+			data.Max = max(data.Max, num)
+			data.Count++
+			if kind == imapserver.NumKindSeq {
+				seqs = appendSeq(seqs, m.seq)
+			}
+		}
+	}
+	if kind == imapserver.NumKindUID {
+		data.All = uidSet(matched)
+		if data.All == nil {
+			data.All = imap.UIDSet{}
+		}
+	} else {
+		if seqs == nil {
+			seqs = imap.SeqSet{}
+		}
+		data.All = seqs
+	}
+	if options.ReturnSave {
+		v.result = uidSet(matched)
+	}
+	return data, nil
+}
+
+// appendSeq adds an ascending sequence number to a set.
+func appendSeq(set imap.SeqSet, n uint32) imap.SeqSet {
+	if k := len(set); k > 0 && set[k-1].Stop+1 == n {
+		set[k-1].Stop = n
+		return set
+	}
+	return append(set, imap.SeqRange{Start: n, Stop: n})
+}
+
+// What a search needs to read, cheapest first.
+const (
+	needFlags = iota
+	needRow
+	needMeta
+	needText
+)
+
+// compiled is a search with its sets made static for this view.
+type compiled struct {
+	s     *session
+	needs int
+}
+
+func (s *session) compile(c *imap.SearchCriteria) *compiled {
+	out := &compiled{s: s}
+	out.prepare(c)
+	return out
+}
+
+// prepare resolves $ and * in c (in place) and notes what it needs.
+func (c *compiled) prepare(k *imap.SearchCriteria) {
+	v := c.s.sel
+	for i, set := range k.UID {
+		if imap.IsSearchRes(set) {
+			k.UID[i] = v.result
+		}
+	}
+	if !k.Since.IsZero() || !k.Before.IsZero() || k.Larger > 0 || k.Smaller > 0 {
+		c.needs = max(c.needs, needRow)
+	}
+	if !k.SentSince.IsZero() || !k.SentBefore.IsZero() || len(k.Header) > 0 {
+		c.needs = max(c.needs, needMeta)
+	}
+	if len(k.Body) > 0 || len(k.Text) > 0 {
+		c.needs = max(c.needs, needText)
+	}
+	for i := range k.Not {
+		c.prepare(&k.Not[i])
+	}
+	for i := range k.Or {
+		c.prepare(&k.Or[i][0])
+		c.prepare(&k.Or[i][1])
+	}
+}
+
+// candidate is one message being matched.
+type candidate struct {
+	s      *session
+	seq    uint32
+	row    *store.MessageRow
+	md     *meta
+	fields []field
+	text   map[string]bool // BODY/TEXT needles already looked for
+	sealed func() (*store.Sealed, error)
+}
+
+func (c *compiled) match(k *imap.SearchCriteria, m *candidate) (bool, error) {
+	if !c.matchCheap(k, m) {
+		return false, nil
+	}
+	for _, h := range k.Header {
+		if !m.headerHas(h.Key, h.Value) {
+			return false, nil
+		}
+	}
+	if !k.SentSince.IsZero() || !k.SentBefore.IsZero() {
+		if m.md == nil || !inDays(sentDate(m.md.Envelope, m.row.Received), k.SentSince, k.SentBefore) {
+			return false, nil
+		}
+	}
+	for _, needle := range k.Body {
+		if ok, err := m.contains(needle, false); err != nil || !ok {
+			return false, err
+		}
+	}
+	for _, needle := range k.Text {
+		if ok, err := m.contains(needle, true); err != nil || !ok {
+			return false, err
+		}
+	}
+	for i := range k.Not {
+		ok, err := c.match(&k.Not[i], m)
+		if err != nil || ok {
+			return false, err
+		}
+	}
+	for i := range k.Or {
+		ok, err := c.match(&k.Or[i][0], m)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			if ok, err = c.match(&k.Or[i][1], m); err != nil || !ok {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// matchCheap checks what needs no decryption: numbers, flags, dates, size.
+func (c *compiled) matchCheap(k *imap.SearchCriteria, m *candidate) bool {
+	for _, set := range k.SeqNum {
+		if !seqContains(set, m.seq, uint32(len(c.s.sel.uids))) {
+			return false
+		}
+	}
+	for _, set := range k.UID {
+		if !uidContains(set, m.row.UID, c.s.sel.lastUID()) {
+			return false
+		}
+	}
+	for _, f := range k.Flag {
+		if !m.hasFlag(f) {
+			return false
+		}
+	}
+	for _, f := range k.NotFlag {
+		if m.hasFlag(f) {
+			return false
+		}
+	}
+	if (!k.Since.IsZero() || !k.Before.IsZero()) && !inDays(m.row.Received, k.Since, k.Before) {
+		return false
+	}
+	size := m.row.Size
+	if m.md != nil {
+		size = m.md.Size
+	}
+	if k.Larger > 0 && size <= k.Larger || k.Smaller > 0 && size >= k.Smaller {
+		return false
+	}
+	return true
+}
+
+func seqContains(set imap.SeqSet, n, last uint32) bool {
+	for _, r := range set {
+		start, stop := r.Start, r.Stop
+		if start == 0 {
+			start = last
+		}
+		if stop == 0 {
+			stop = last
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if start <= n && n <= stop {
+			return true
+		}
+	}
+	return false
+}
+
+func uidContains(set imap.UIDSet, uid, last uint32) bool {
+	for _, r := range set {
+		start, stop := uint32(r.Start), uint32(r.Stop)
+		if start == 0 {
+			start = last
+		}
+		if stop == 0 {
+			stop = last
+		}
+		if start > stop {
+			start, stop = stop, start
+		}
+		if start <= uid && uid <= stop {
+			return true
+		}
+	}
+	return false
+}
+
+// inDays compares the day of t (in the server's time zone, ignoring the
+// time) with SINCE (inclusive) and BEFORE (exclusive) days.
+func inDays(t, since, before time.Time) bool {
+	t = t.In(time.Local)
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	if !since.IsZero() && day.Before(since) {
+		return false
+	}
+	if !before.IsZero() && !day.Before(before) {
+		return false
+	}
+	return true
+}
+
+func (m *candidate) hasFlag(f imap.Flag) bool {
+	if strings.EqualFold(string(f), `\Recent`) {
+		return m.s.sel.recent[m.row.UID]
+	}
+	for _, x := range m.row.Flags {
+		if strings.EqualFold(x, string(f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerHas is SEARCH HEADER (and FROM, TO, …): a field named key whose
+// value contains value, case-insensitively, raw or decoded; an empty
+// value matches any message with the field.
+func (m *candidate) headerHas(key, value string) bool {
+	if m.md == nil {
+		return false
+	}
+	if m.fields == nil {
+		m.fields = parseFields(m.md.Header)
+	}
+	value = strings.ToLower(value)
+	for _, f := range m.fields {
+		if !strings.EqualFold(f.Name, key) {
+			continue
+		}
+		if value == "" || strings.Contains(strings.ToLower(f.Value), value) ||
+			strings.Contains(strings.ToLower(decodeText(f.Value)), value) {
+			return true
+		}
+	}
+	return false
+}
+
+// contains is SEARCH BODY (and TEXT, which also looks at the header).
+func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
+	if m.md == nil {
+		return false, nil
+	}
+	if withHeader {
+		low := strings.ToLower(needle)
+		if strings.Contains(strings.ToLower(string(m.md.Header)), low) ||
+			strings.Contains(strings.ToLower(decodeText(string(m.md.Header))), low) {
+			return true, nil
+		}
+	}
+	if found, ok := m.text[needle]; ok {
+		return found, nil
+	}
+	found, err := m.s.bodyContains(m.row, m.md, m.sealed, needle)
+	if errors.Is(err, errUnreadable) {
+		m.s.srv.log.Error("imap: message cannot be searched", "uid", m.row.UID, "err", err)
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m.text[needle] = found
+	return found, nil
+}
+
+// sealedLoader gives each row a function that reads its stored message;
+// the first call reads those of every row whose session key is not cached,
+// in one query.
+func (s *session) sealedLoader(rows []*store.MessageRow) func(*store.MessageRow) func() (*store.Sealed, error) {
+	var batch map[int64]*store.Sealed
+	return func(row *store.MessageRow) func() (*store.Sealed, error) {
+		return func() (*store.Sealed, error) {
+			if batch == nil {
+				var ids []int64
+				for _, r := range rows {
+					if s.acct.keys.get(r.Catalog) == nil {
+						ids = append(ids, r.MessageID)
+					}
+				}
+				var err error
+				if batch, err = s.srv.st.SealedMessages(s.ctx, ids); err != nil {
+					batch = nil
+					return nil, err
+				}
+			}
+			if m := batch[row.MessageID]; m != nil {
+				return m, nil
+			}
+			return s.srv.st.SealedMessage(s.ctx, row.MessageID)
+		}
+	}
+}

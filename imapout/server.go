@@ -1,0 +1,282 @@
+package imapout
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// Config configures a Server. Unlocker should be the one SMTP submission
+// uses too; without Seal, APPEND is refused.
+type Config struct {
+	// Hostname names this bridge in Authentication-Results fields (the
+	// system's host name when empty).
+	Hostname string
+	// TLS enables STARTTLS on plain listeners (and is what the caller wraps
+	// implicit-TLS listeners with). Without TLS, or before STARTTLS, logins
+	// are only accepted from loopback addresses (LOGINDISABLED elsewhere).
+	TLS *tls.Config
+	// Unlocker unlocks users' keys with their IMAP password and shares them
+	// between sessions (a new one with 2 concurrent derivations when nil).
+	Unlocker *keyring.Unlocker
+	// SenderKeys returns the public key of a sender, to check catalog
+	// signatures; an error means the key is not available (verdict none).
+	SenderKeys func(ctx context.Context, address string) (*openpgp.Entity, error)
+	// Seal seals a raw message to the user's own key for APPEND: it returns
+	// a NewMessage with Header and Blobs filled in.
+	Seal func(ctx context.Context, u *store.User, src io.ReaderAt, size int64) (*store.NewMessage, error)
+	// AppendLimit is the largest message APPEND accepts (APPENDLIMIT);
+	// 0 means 50 MiB.
+	AppendLimit int64
+	// SpoolDir holds encrypted temporary files for large messages; ""
+	// means the system's temporary directory.
+	SpoolDir string
+	// Metrics receives session counts; nil fields are skipped.
+	Metrics Metrics
+
+	// LoginFailDelay slows down every failed login (0: one second).
+	LoginFailDelay time.Duration
+	// LoginFailures failed logins from one address within LoginWindow
+	// (0: 10 per minute) get it refused for LoginBan (0: 5 minutes).
+	LoginFailures int
+	LoginWindow   time.Duration
+	LoginBan      time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Metrics are optional hooks for monitoring.
+type Metrics struct {
+	SessionOpened func()
+	SessionClosed func()
+	LoginFailed   func(ip net.IP)
+}
+
+// Server serves IMAP to the users of a store.
+type Server struct {
+	st       *store.Store
+	cfg      Config
+	log      *slog.Logger
+	throttle *throttle
+
+	ctx    context.Context // sessions' context, cancelled by Close
+	cancel context.CancelFunc
+
+	// Two go-imap servers: one that allows logins without TLS, for loopback
+	// clients, and one that does not.
+	local, remote     *imapserver.Server
+	localLn, remoteLn *connListener
+	startOnce         sync.Once
+	closeOnce         sync.Once
+	sessions          sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	accounts map[int64]*account
+	open     map[*session]struct{}
+}
+
+// caps are the capabilities advertised on top of what imapserver adds
+// itself (IDLE, UNSELECT, ENABLE, SASL-IR, LITERAL-, UTF8=ACCEPT, STARTTLS,
+// AUTH=PLAIN or LOGINDISABLED, APPENDLIMIT=n).
+var caps = imap.CapSet{
+	imap.CapIMAP4rev1:        {},
+	imap.CapIMAP4rev2:        {},
+	imap.CapNamespace:        {},
+	imap.CapUIDPlus:          {},
+	imap.CapESearch:          {},
+	imap.CapSearchRes:        {},
+	imap.CapListExtended:     {},
+	imap.CapListStatus:       {},
+	imap.CapMove:             {},
+	imap.CapStatusSize:       {},
+	imap.CapBinary:           {},
+	imap.CapChildren:         {},
+	imap.CapSpecialUse:       {},
+	imap.CapCreateSpecialUse: {},
+	imap.CapLiteralPlus:      {},
+}
+
+// New returns a server for the users of st.
+func New(st *store.Store, cfg Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.Unlocker == nil {
+		cfg.Unlocker = keyring.NewUnlocker(2)
+	}
+	if cfg.AppendLimit <= 0 {
+		cfg.AppendLimit = 50 << 20
+	}
+	cfg.AppendLimit = min(cfg.AppendLimit, 1<<32-1)
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
+	if cfg.LoginFailDelay == 0 {
+		cfg.LoginFailDelay = time.Second
+	}
+	if cfg.LoginFailures <= 0 {
+		cfg.LoginFailures = 10
+	}
+	if cfg.LoginWindow <= 0 {
+		cfg.LoginWindow = time.Minute
+	}
+	if cfg.LoginBan <= 0 {
+		cfg.LoginBan = 5 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		st: st, cfg: cfg, log: log,
+		throttle: newThrottle(cfg.LoginFailures, cfg.LoginWindow, cfg.LoginBan, cfg.Now),
+		ctx:      ctx, cancel: cancel,
+		accounts: map[int64]*account{},
+		open:     map[*session]struct{}{},
+	}
+	s.local = s.newIMAPServer(true)
+	s.remote = s.newIMAPServer(false)
+	return s
+}
+
+func (s *Server) newIMAPServer(insecureAuth bool) *imapserver.Server {
+	return imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         caps,
+		Logger:       imapLogger{s.log},
+		TLSConfig:    s.cfg.TLS,
+		InsecureAuth: insecureAuth,
+	})
+}
+
+// imapLogger sends imapserver's messages to slog.
+type imapLogger struct{ log *slog.Logger }
+
+// Printf logs a go-imap message at a level that fits it.
+func (l imapLogger) Printf(format string, args ...any) {
+	msg := "imap: " + fmt.Sprintf(format, args...)
+	switch {
+	case strings.Contains(format, "panic"):
+		l.log.Error(msg)
+	case strings.HasPrefix(format, "failed to read command"):
+		l.log.Debug(msg) // clients that just go away
+	default:
+		l.log.Warn(msg)
+	}
+}
+
+func (s *Server) start() {
+	s.startOnce.Do(func() {
+		s.localLn = newConnListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		s.remoteLn = newConnListener(&net.TCPAddr{})
+		go s.local.Serve(s.localLn)
+		go s.remote.Serve(s.remoteLn)
+	})
+}
+
+// Serve accepts IMAP connections on ln until ctx is done or Close is
+// called, then closes ln and every session of the server and returns nil.
+// ln is a plain listener (STARTTLS is offered when Config.TLS is set) or
+// an implicit-TLS one (tls.NewListener). Serve may run on several
+// listeners at once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.start()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	go func() {
+		<-s.ctx.Done()
+		ln.Close()
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("imap: accept: %w", err)
+		}
+		delay = 0
+		if _, isTLS := c.(*tls.Conn); isLoopback(c) || isTLS {
+			s.localLn.hand(c)
+		} else {
+			s.remoteLn.hand(c)
+		}
+	}
+}
+
+// Close stops every listener and session and waits for the sessions to
+// end. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		open := make([]*session, 0, len(s.open))
+		for sess := range s.open {
+			open = append(open, sess)
+		}
+		s.mu.Unlock()
+		s.cancel()
+		s.start()
+		// The go-imap servers stop when their listeners close; their own
+		// Close is not used, as it races with a Serve that just started.
+		s.localLn.Close()
+		s.remoteLn.Close()
+		for _, sess := range open {
+			sess.conn.NetConn().Close()
+		}
+	})
+	s.sessions.Wait()
+	return nil
+}
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+	}
+	s.sessions.Add(1)
+	sess := newSession(s, c)
+	s.open[sess] = struct{}{}
+	s.mu.Unlock()
+	if f := s.cfg.Metrics.SessionOpened; f != nil {
+		f()
+	}
+	return sess, nil, nil
+}
+
+func (s *Server) sessionClosed(sess *session) {
+	s.mu.Lock()
+	delete(s.open, sess)
+	s.mu.Unlock()
+	if f := s.cfg.Metrics.SessionClosed; f != nil {
+		f()
+	}
+	s.sessions.Done()
+}

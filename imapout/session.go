@@ -1,0 +1,143 @@
+package imapout
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// session is one IMAP connection.
+type session struct {
+	srv    *Server
+	conn   *imapserver.Conn
+	ip     net.IP
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	user    *store.User
+	acct    *account
+	release func() // of the unlocked key
+
+	sel    *selected // the selected mailbox, nil when none
+	cached *renderedMessage
+	buf    []byte // for copies
+}
+
+// copyBuf is the session's buffer for io.CopyBuffer.
+func (s *session) copyBuf() []byte {
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
+	return s.buf
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
+)
+
+func newSession(s *Server, c *imapserver.Conn) *session {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &session{srv: s, conn: c, ip: remoteIP(c.NetConn()), ctx: ctx, cancel: cancel}
+}
+
+// Close ends the session, dropping the user's key if it was the last one.
+func (s *session) Close() error {
+	s.cancel()
+	s.dropCache()
+	s.sel = nil
+	if s.acct != nil {
+		s.srv.detach(s.acct)
+		s.acct = nil
+	}
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+	s.srv.sessionClosed(s)
+	return nil
+}
+
+var errThrottled = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeUnavailable,
+	Text: "Too many failed logins from your address, try again later",
+}
+
+// Login checks the password by unlocking the user's key, then files the
+// mail that waited for it before answering.
+func (s *session) Login(username, password string) error {
+	if s.user != nil {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already logged in"}
+	}
+	if s.srv.throttle.blocked(s.ip) {
+		return errThrottled
+	}
+	user, unlocked, release, err := s.unlock(username, password)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, keyring.ErrBadPassword) || errors.Is(err, keyring.ErrBadAddress) {
+			return s.loginFailed(username)
+		}
+		return err
+	}
+	acct, err := s.srv.attach(user, unlocked)
+	if err != nil {
+		release()
+		return err
+	}
+	s.user, s.acct, s.release = user, acct, release
+	if err := acct.fileAll(s.ctx); err != nil {
+		s.srv.log.Warn("imap: filing at login", "user", user.Address, "err", err)
+	}
+	s.srv.log.Info("imap: login", "user", user.Address, "ip", s.ip)
+	return nil
+}
+
+func (s *session) unlock(username, password string) (*store.User, *keyring.Unlocked, func(), error) {
+	addr, err := keyring.NormalizeAddress(username)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	user, err := s.srv.st.UserByAddress(s.ctx, addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	unlocked, release, err := s.srv.cfg.Unlocker.Acquire(s.ctx, user.Address, user.PrivateKey, []byte(password))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return user, unlocked, release, nil
+}
+
+// loginFailed counts the failure against the client's address and answers
+// after a delay, so guessing passwords is slow.
+func (s *session) loginFailed(username string) error {
+	s.srv.throttle.fail(s.ip)
+	if f := s.srv.cfg.Metrics.LoginFailed; f != nil {
+		f(s.ip)
+	}
+	s.srv.log.Info("imap: login failed", "user", username, "ip", s.ip)
+	t := time.NewTimer(s.srv.cfg.LoginFailDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+	}
+	return imapserver.ErrAuthFailed
+}
+
+// Namespace implements imapserver.SessionNamespace: one personal
+// namespace, "/" as hierarchy delimiter.
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}}}, nil
+}
+
+// AppendLimit implements imapserver.SessionAppendLimit.
+func (s *session) AppendLimit() uint32 { return uint32(s.srv.cfg.AppendLimit) }
