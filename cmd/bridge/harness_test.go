@@ -107,7 +107,13 @@ func (s *sites) addUser(i int, address string) string {
 
 // submit sends msg through site i's submission listener as user.
 func (s *sites) submit(i int, user, pw string, rcpts []string, msg string) error {
-	c, err := smtp.Dial(s.bridges[i].addr("submission"))
+	return submitRaw(s.bridges[i].addr("submission"), user, pw, rcpts, msg)
+}
+
+// submitRaw sends one message through the submission listener at addr,
+// with AUTH PLAIN on loopback.
+func submitRaw(addr, user, pw string, rcpts []string, msg string) error {
+	c, err := smtp.Dial(addr)
 	if err != nil {
 		return err
 	}
@@ -127,12 +133,17 @@ func (s *sites) submit(i int, user, pw string, rcpts []string, msg string) error
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
+	waitForEvery(t, what, d, 50*time.Millisecond, cond)
+}
+
+func waitForEvery(t *testing.T, what string, d, every time.Duration, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"tollbridge/config"
+	"tollbridge/imapout"
 	"tollbridge/keyring"
 	"tollbridge/outbox"
 	"tollbridge/pow"
@@ -388,5 +389,28 @@ func (b *bridge) close() {
 	b.st.Close()
 }
 
-// setupIMAP binds the IMAP listeners.
-func (b *bridge) setupIMAP() error { return nil }
+// setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).
+func (b *bridge) setupIMAP() error {
+	srv := imapout.New(b.st, imapout.Config{
+		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker,
+		SenderKeys: b.senderKeys, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
+		Metrics: imapout.Metrics{SessionOpened: b.metrics.inc("tollbridge_imap_sessions_total", "")},
+	}, b.log.With("listener", "imap"))
+	for _, l := range []struct {
+		name, addr string
+		tls        bool
+	}{{"imap", b.cfg.IMAP.Listen, false}, {"imap_tls", b.cfg.IMAP.ListenTLS, true}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := b.listen(l.name, l.addr)
+		if err != nil {
+			return err
+		}
+		if l.tls {
+			ln = tls.NewListener(ln, b.tls)
+		}
+		b.servers = append(b.servers, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	}
+	return nil
+}

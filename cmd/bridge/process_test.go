@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"tollbridge/config"
+)
+
+// bridgeBinary builds cmd/bridge once per test run.
+var bridgeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "bridge-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bridge")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// proc is one `bridge serve` process.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	cfg  *config.Config
+	done chan error
+	logs *strings.Builder
+	mu   sync.Mutex
+}
+
+// serveProcess starts `bridge serve --config path` and waits until its
+// submission listener answers.
+func serveProcess(t *testing.T, path string) *proc {
+	t.Helper()
+	bin, err := bridgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cfg: cfg, done: make(chan error, 1), logs: &strings.Builder{}}
+	p.cmd = exec.Command(bin, "serve", "--config", path, "--log-level", "debug")
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(s.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("logs of %s:\n%s", path, p.log())
+		}
+	})
+	waitFor(t, "bridge listening", 30*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", cfg.SMTP.Submission, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// stop sends SIGTERM and expects a clean exit 0 (graceful drain).
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			p.t.Fatalf("bridge exited with %v after SIGTERM:\n%s", err, p.log())
+		}
+	case <-time.After(30 * time.Second):
+		p.t.Fatal("bridge did not stop within 30s of SIGTERM")
+	}
+}
+
+// kill sends SIGKILL: no drain, no cleanup.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err
+}
+
+// processLayout writes configs and users for two sites without running them.
+func processLayout(t *testing.T, bits, count int) *qsLayout {
+	t.Helper()
+	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
+	if err := l.writeConfigs(bits, count); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range l.Sites {
+		s.Password = "pw-" + s.User
+	}
+	if err := l.createUsers(context.Background(), cheap); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// imapMessageIDs logs in over IMAP and returns the Message-ID of every
+// message in INBOX.
+func imapMessageIDs(t *testing.T, addr, user, pass string) []string {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mbox, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mbox.NumMessages == 0 {
+		return nil
+	}
+	var seq imap.SeqSet
+	seq.AddRange(1, mbox.NumMessages)
+	all, err := c.Fetch(seq, &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range all {
+		ids = append(ids, m.Envelope.MessageID)
+	}
+	return ids
+}
+
+// TestTwoProcesses: two `bridge serve` processes deliver to each other
+// over the ticket API, and SIGTERM drains both with exit status 0.
+func TestTwoProcesses(t *testing.T) {
+	t.Parallel()
+	l := processLayout(t, 8, 2)
+	org := serveProcess(t, l.configPath(l.Sites[0]))
+	nett := serveProcess(t, l.configPath(l.Sites[1]))
+	msg := plainMessage("alice@example.org", "bob@example.net", "two-processes")
+	if err := submitRaw(org.cfg.SMTP.Submission, "alice@example.org", "pw-alice@example.org", []string{"bob@example.net"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery to bob", 30*time.Second, func() bool {
+		ids := imapMessageIDs(t, nett.cfg.IMAP.Listen, "bob@example.net", "pw-bob@example.net")
+		return len(ids) == 1 && ids[0] == "two-processes@example.org"
+	})
+	org.stop()
+	nett.stop()
+}
+
+// TestCrashDuringDelivery kills the sending bridge with SIGKILL while 200
+// messages are being submitted and delivered. After a restart every message
+// that got its 250 arrives exactly once; one cut off before its 250 arrives
+// at most once (RFC 1047's window).
+func TestCrashDuringDelivery(t *testing.T) {
+	t.Parallel()
+	l := processLayout(t, 4, 1)
+	orgPath := l.configPath(l.Sites[0])
+	org := serveProcess(t, orgPath)
+	nett := serveProcess(t, l.configPath(l.Sites[1]))
+
+	const total = 200
+	var acked sync.Map // message id → true
+	var nacked atomic.Int32
+	var next atomic.Int32
+	killed := make(chan struct{})
+	var once sync.Once
+	// submit sends the messages not yet taken over four connections; the
+	// first phase kills the bridge after half of them got their 250.
+	submit := func(phase int) {
+		var wg sync.WaitGroup
+		for c := 0; c < 4; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= total {
+						return
+					}
+					id := fmt.Sprintf("crash.%d", i)
+					msg := plainMessage("alice@example.org", "bob@example.net", id)
+					if err := submitRaw(org.cfg.SMTP.Submission, "alice@example.org", "pw-alice@example.org", []string{"bob@example.net"}, msg); err != nil {
+						select {
+						case <-killed:
+							if phase == 0 {
+								return // cut off: this one may or may not arrive
+							}
+						default:
+						}
+						t.Errorf("submit %s: %v", id, err)
+						return
+					}
+					acked.Store(id+"@example.org", true)
+					if nacked.Add(1) == total/2 && phase == 0 {
+						once.Do(func() { close(killed); org.kill() })
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	submit(0)
+	once.Do(func() { close(killed); org.kill() })
+	org = serveProcess(t, orgPath)
+	submit(1)
+
+	ackedIDs := 0
+	acked.Range(func(any, any) bool { ackedIDs++; return true })
+	var ids []string
+	// Attempts cut off by the crash wait for their first backoff (1 minute)
+	// before they are retried: a crash never becomes a hot retry loop.
+	waitForEvery(t, "every acknowledged message delivered", 150*time.Second, time.Second, func() bool {
+		ids = imapMessageIDs(t, nett.cfg.IMAP.Listen, "bob@example.net", "pw-bob@example.net")
+		seen := 0
+		for _, id := range ids {
+			if _, ok := acked.Load(id); ok {
+				seen++
+			}
+		}
+		return seen >= ackedIDs && queueEmpty(t, orgPath)
+	})
+	count := map[string]int{}
+	for _, id := range ids {
+		count[id]++
+	}
+	acked.Range(func(k, _ any) bool {
+		if count[k.(string)] != 1 {
+			t.Errorf("acknowledged %s delivered %d times", k, count[k.(string)])
+		}
+		return true
+	})
+	for id, n := range count {
+		if !strings.HasPrefix(id, "crash.") || n > 1 {
+			t.Errorf("%s delivered %d times", id, n)
+		}
+	}
+	t.Logf("%d acknowledged before and after the SIGKILL, %d delivered", ackedIDs, len(ids))
+	org.stop()
+}
+
+// queueEmpty runs `bridge queue` against a running bridge's data.
+func queueEmpty(t *testing.T, path string) bool {
+	bin, _ := bridgeBinary()
+	out, err := exec.Command(bin, "queue", "--config", path).CombinedOutput()
+	return err == nil && strings.Contains(string(out), "outbox is empty")
+}
