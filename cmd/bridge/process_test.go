@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -280,4 +282,69 @@ func queueEmpty(t *testing.T, path string) bool {
 	bin, _ := bridgeBinary()
 	out, err := exec.Command(bin, "queue", "--config", path).CombinedOutput()
 	return err == nil && strings.Contains(string(out), "outbox is empty")
+}
+
+// TestQuickstart runs the newcomer's command: it prints working settings
+// as one JSON line, mail flows from alice to bob with the default work,
+// Ctrl-C stops both bridges cleanly, and a second run keeps the users and
+// their mail.
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	bin, err := bridgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "qs")
+	start := func() (*exec.Cmd, []qsUser, chan error) {
+		cmd := exec.Command(bin, "quickstart", "--dir", dir, "--json")
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		line := make(chan string, 1)
+		go func() {
+			s := bufio.NewScanner(stdout)
+			if s.Scan() {
+				line <- s.Text()
+			}
+			io.Copy(io.Discard, stdout)
+			done <- cmd.Wait()
+		}()
+		var settings struct{ Users []qsUser }
+		select {
+		case l := <-line:
+			if err := json.Unmarshal([]byte(l), &settings); err != nil {
+				t.Fatalf("quickstart --json printed %q: %v", l, err)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("no settings within 30 seconds")
+		}
+		return cmd, settings.Users, done
+	}
+	cmd, users, done := start()
+	if len(users) != 2 || users[0].Address != "alice@example.org" || users[1].Address != "bob@example.net" || users[0].Security != "starttls" {
+		t.Fatalf("users = %+v", users)
+	}
+	alice, bob := users[0], users[1]
+	msg := plainMessage(alice.Address, bob.Address, "hello-bob")
+	if err := submitRaw(alice.SMTP, alice.Address, alice.Password, []string{bob.Address}, msg); err != nil {
+		t.Fatal(err)
+	}
+	waitForEvery(t, "alice's mail at bob's", 60*time.Second, 200*time.Millisecond, func() bool {
+		return len(imapMessageIDs(t, bob.IMAP, bob.Address, bob.Password)) == 1
+	})
+	cmd.Process.Signal(os.Interrupt)
+	if err := <-done; err != nil {
+		t.Fatalf("quickstart exited with %v after Ctrl-C", err)
+	}
+	cmd, users2, done := start()
+	defer func() { cmd.Process.Signal(os.Interrupt); <-done }()
+	if users2[1].Password != bob.Password {
+		t.Fatal("second run made new users")
+	}
+	if ids := imapMessageIDs(t, users2[1].IMAP, bob.Address, bob.Password); len(ids) != 1 || ids[0] != "hello-bob@example.org" {
+		t.Fatalf("bob's mail after a second run: %v", ids)
+	}
 }
