@@ -22,7 +22,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if s.srv.cfg.Seal == nil {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "APPEND is not available"}
 	}
-	sp := newSpool(s.srv.cfg.SpoolDir, memSpool)
+	sp := store.NewSpool(s.srv.cfg.SpoolDir, memSpool)
 	defer sp.Close()
 	if _, err := io.Copy(sp, r); err != nil {
 		return nil, fmt.Errorf("append: reading literal: %w", err)

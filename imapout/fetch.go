@@ -248,7 +248,7 @@ func (s *session) bodySection(row *store.MessageRow, md *meta, bs *imap.FetchIte
 
 // rendered returns the verified message as the client sees it, from the
 // session's one-message cache (clients fetch big messages in chunks).
-func (s *session) rendered(row *store.MessageRow, md *meta) (*spool, error) {
+func (s *session) rendered(row *store.MessageRow, md *meta) (*store.Spool, error) {
 	if c := s.cached; c != nil && c.matches(row) {
 		return c.sp, nil
 	}
@@ -279,14 +279,14 @@ type renderedMessage struct {
 	id      int64
 	catalog string
 	prefix  string
-	sp      *spool
+	sp      *store.Spool
 }
 
 func (c *renderedMessage) matches(row *store.MessageRow) bool {
 	return c.id == row.MessageID && c.catalog == row.Catalog && c.prefix == row.Source+"\x00"+row.Auth+"\x00"+string(row.Trace)
 }
 
-func (s *session) cache(row *store.MessageRow, sp *spool) {
+func (s *session) cache(row *store.MessageRow, sp *store.Spool) {
 	s.dropCache()
 	s.cached = &renderedMessage{id: row.MessageID, catalog: row.Catalog, prefix: row.Source + "\x00" + row.Auth + "\x00" + string(row.Trace), sp: sp}
 }

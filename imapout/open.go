@@ -92,15 +92,7 @@ func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := o.key.DecryptPart(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{r, f}, nil
+	return o.key.OpenPart(f)
 }
 
 // prefix is what the client sees in front of the rebuilt message: nothing
@@ -120,8 +112,8 @@ func (s *Server) prefix(source, auth string, trace []byte) []byte {
 // render writes the message as the client sees it into a new spool. Only
 // a message whose every part passed its checks comes back; the spool is
 // the caller's to close.
-func (a *account) render(o *opened, prefix []byte) (*spool, error) {
-	sp := newSpool(a.srv.cfg.SpoolDir, memSpool)
+func (a *account) render(o *opened, prefix []byte) (*store.Spool, error) {
+	sp := store.NewSpool(a.srv.cfg.SpoolDir, memSpool)
 	if _, err := sp.Write(prefix); err != nil {
 		sp.Close()
 		return nil, err
@@ -135,7 +127,7 @@ func (a *account) render(o *opened, prefix []byte) (*spool, error) {
 
 // build opens, renders and describes a message: its metadata cache and
 // the rendered message, which the caller closes.
-func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*meta, *spool, error) {
+func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*meta, *store.Spool, error) {
 	o, err := a.open(ctx, m)
 	if err != nil {
 		return nil, nil, err
@@ -144,7 +136,7 @@ func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*met
 }
 
 // describe renders an opened message and scans it for its metadata cache.
-func (a *account) describe(o *opened, prefix []byte) (*meta, *spool, error) {
+func (a *account) describe(o *opened, prefix []byte) (*meta, *store.Spool, error) {
 	sp, err := a.render(o, prefix)
 	if err != nil {
 		return nil, nil, err

@@ -47,7 +47,7 @@ func (s *session) binarySection(row *store.MessageRow, md *meta, path []int, p *
 		return item{}, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnknownCTE,
 			Text: "Unknown Content-Transfer-Encoding " + pt.Encoding}
 	}
-	out := newSpool(s.srv.cfg.SpoolDir, memSpool)
+	out := store.NewSpool(s.srv.cfg.SpoolDir, memSpool)
 	// A body that stops decoding part way gives what decoded (as mail
 	// clients show it).
 	io.Copy(out, dec)

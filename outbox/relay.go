@@ -192,15 +192,7 @@ func (o *Outbox) render(w io.Writer, m *store.OutboxMessage) error {
 		if err != nil {
 			return nil, err
 		}
-		pr, err := k.DecryptPart(f)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{pr, f}, nil
+		return k.OpenPart(f)
 	})
 }
 

@@ -170,3 +170,17 @@ func readInner(sr *seipdReader, want byte) (packet.Packet, error) {
 	}
 	return p, nil
 }
+
+// OpenPart is DecryptPart for a stored part: closing the returned reader
+// closes rc, and on error rc is closed already.
+func (k *SessionKey) OpenPart(rc io.ReadCloser) (io.ReadCloser, error) {
+	r, err := k.DecryptPart(rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, rc}, nil
+}

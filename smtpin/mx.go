@@ -84,7 +84,7 @@ func (s *mxSession) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return smtpError(554, 5, 5, 1, "No valid recipients")
 	}
-	sp := newSpool(s.m.Config.spoolMemory())
+	sp := store.NewSpool("", s.m.Config.spoolMemory())
 	defer sp.Close()
 	if err := readData(sp, r); err != nil {
 		return err

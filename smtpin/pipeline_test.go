@@ -75,11 +75,7 @@ func open(t testing.TB, st *store.Store, header []byte, key *openpgp.Entity, blo
 		if err != nil {
 			return nil, err
 		}
-		r, err := sk.DecryptPart(f)
-		return struct {
-			io.Reader
-			io.Closer
-		}{r, f}, err
+		return sk.OpenPart(f)
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -329,11 +325,7 @@ func bigAttachmentChild(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := sk.DecryptPart(f)
-		return struct {
-			io.Reader
-			io.Closer
-		}{r, f}, err
+		return sk.OpenPart(f)
 	}))
 	if err != nil {
 		t.Fatal(err)

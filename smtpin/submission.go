@@ -164,7 +164,7 @@ func (ss *subSession) Data(r io.Reader) error {
 	if ss.user == nil {
 		return errAuthRequired
 	}
-	sp := newSpool(ss.s.Config.spoolMemory())
+	sp := store.NewSpool("", ss.s.Config.spoolMemory())
 	defer sp.Close()
 	if err := readData(sp, r); err != nil {
 		return err
@@ -185,8 +185,9 @@ func (ss *subSession) Data(r io.Reader) error {
 }
 
 // readData spools DATA and refuses what must not be relayed.
-func readData(sp *spool, r io.Reader) error {
-	if _, err := sp.ReadFrom(r); err != nil {
+func readData(sp *store.Spool, r io.Reader) error {
+	eol := &eolCheck{w: sp}
+	if _, err := io.Copy(eol, r); err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // go-smtp's 552 for oversize messages
@@ -196,14 +197,34 @@ func readData(sp *spool, r io.Reader) error {
 		}
 		return smtpError(451, 4, 3, 0, "Error reading message: %v", err)
 	}
-	if sp.bareEOL {
+	if eol.bareEOL() {
 		return smtpError(554, 5, 6, 0, "Message contains a bare CR or LF; lines must end in CRLF (RFC 5321 2.3.8)")
 	}
 	return nil
 }
 
+// eolCheck passes bytes through and notes a bare CR or LF (RFC 5321
+// §2.3.8 allows only CRLF line ends; bare ones are how SMTP smuggling
+// hides a second message).
+type eolCheck struct {
+	w            io.Writer
+	lastCR, bare bool
+}
+
+func (e *eolCheck) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c == '\n' && !e.lastCR || c != '\n' && e.lastCR {
+			e.bare = true
+		}
+		e.lastCR = c == '\r'
+	}
+	return e.w.Write(p)
+}
+
+func (e *eolCheck) bareEOL() bool { return e.bare || e.lastCR }
+
 // checkFrom requires every From: address to be the user's own.
-func checkFrom(sp *spool, user string) error {
+func checkFrom(sp *store.Spool, user string) error {
 	h, err := textproto.ReadHeader(bufio.NewReader(io.NewSectionReader(sp, 0, min(sp.Size(), 1<<20))))
 	if err != nil {
 		return smtpError(550, 5, 6, 0, "Message header cannot be parsed: %v", err)
@@ -223,7 +244,7 @@ func checkFrom(sp *spool, user string) error {
 
 // queue seals the message once and commits it with one outbox entry per
 // recipient; the caller's 250 follows only a nil error.
-func (ss *subSession) queue(sp *spool) (int64, error) {
+func (ss *subSession) queue(sp *store.Spool) (int64, error) {
 	sd, err := ss.s.Sealer.Seal(sp, sp.Size(), ss.from, ss.key.Entity, translate.Options{StripBcc: true})
 	if err != nil {
 		return 0, internalError(ss.s.Log, "seal", err)

@@ -1,4 +1,4 @@
-package imapout
+package store
 
 import (
 	"crypto/aes"
@@ -11,11 +11,12 @@ import (
 	"os"
 )
 
-// spool holds bytes written once and read back any number of times: in
-// memory up to memLimit bytes, beyond that in an unlinked temporary file
-// encrypted with AES-256-CTR under a random key that only this value
-// knows, so no plaintext ever reaches the disk.
-type spool struct {
+// Spool holds plaintext mail for as long as it takes to seal or serve it:
+// bytes written once and read back any number of times, in memory up to
+// memLimit bytes, beyond that in an unlinked temporary file encrypted with
+// AES-256-CTR under a random key that only this value knows, so no
+// plaintext ever reaches the disk and memory stays flat whatever the size.
+type Spool struct {
 	dir      string
 	memLimit int
 	mem      []byte
@@ -28,15 +29,17 @@ type spool struct {
 	scratch []byte
 }
 
-func newSpool(dir string, memLimit int) *spool {
-	return &spool{dir: dir, memLimit: memLimit}
+// NewSpool returns an empty spool whose file, if any, goes in dir ("":
+// the system's temporary directory).
+func NewSpool(dir string, memLimit int) *Spool {
+	return &Spool{dir: dir, memLimit: memLimit}
 }
 
 // Size is the number of bytes written.
-func (s *spool) Size() int64 { return s.size }
+func (s *Spool) Size() int64 { return s.size }
 
 // Write appends p.
-func (s *spool) Write(p []byte) (int, error) {
+func (s *Spool) Write(p []byte) (int, error) {
 	if s.f == nil && len(s.mem)+len(p) <= s.memLimit {
 		s.mem = append(s.mem, p...)
 		s.size += int64(len(p))
@@ -51,7 +54,7 @@ func (s *spool) Write(p []byte) (int, error) {
 }
 
 // toFile moves the bytes held in memory to an encrypted temporary file.
-func (s *spool) toFile() error {
+func (s *Spool) toFile() error {
 	var key [32]byte
 	rand.Read(key[:])
 	rand.Read(s.iv[:])
@@ -73,7 +76,7 @@ func (s *spool) toFile() error {
 	return err
 }
 
-func (s *spool) writeFile(p []byte) (int, error) {
+func (s *Spool) writeFile(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), 64<<10)
@@ -93,7 +96,7 @@ func (s *spool) writeFile(p []byte) (int, error) {
 }
 
 // ReadAt reads back what was written.
-func (s *spool) ReadAt(p []byte, off int64) (int, error) {
+func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("spool: negative offset")
 	}
@@ -117,7 +120,7 @@ func (s *spool) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // streamAt returns the CTR key stream positioned at byte off.
-func (s *spool) streamAt(off int64) cipher.Stream {
+func (s *Spool) streamAt(off int64) cipher.Stream {
 	var ctr [aes.BlockSize]byte
 	hi := binary.BigEndian.Uint64(s.iv[:8])
 	lo := binary.BigEndian.Uint64(s.iv[8:])
@@ -137,12 +140,12 @@ func (s *spool) streamAt(off int64) cipher.Stream {
 }
 
 // Section returns a reader of n bytes from off.
-func (s *spool) Section(off, n int64) io.Reader {
+func (s *Spool) Section(off, n int64) io.Reader {
 	return io.NewSectionReader(s, off, n)
 }
 
 // Bytes returns the content when it is held in memory, else nil.
-func (s *spool) Bytes() []byte {
+func (s *Spool) Bytes() []byte {
 	if s.f != nil {
 		return nil
 	}
@@ -150,7 +153,7 @@ func (s *spool) Bytes() []byte {
 }
 
 // Close frees the spool.
-func (s *spool) Close() error {
+func (s *Spool) Close() error {
 	s.mem = nil
 	if s.f != nil {
 		err := s.f.Close()
