@@ -61,11 +61,11 @@ func newEnvLogging(t testing.TB, logs io.Writer, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e.cfg = Config{
-		Hostname:       hostname,
-		Unlocker:       keyring.NewUnlocker(2),
-		SpoolDir:       t.TempDir(),
-		LoginFailDelay: 50 * time.Millisecond,
-		SenderKeys:     e.senderKey,
+		Hostname:   hostname,
+		Unlocker:   keyring.NewUnlocker(2),
+		SpoolDir:   t.TempDir(),
+		Guard:      &keyring.Guard{Delay: 50 * time.Millisecond},
+		SenderKeys: e.senderKey,
 	}
 	e.cfg.Seal = e.appendSeal
 	for _, o := range opts {

@@ -17,6 +17,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"tollbridge/keyring"
 )
 
 func plainClient(user, pass string) sasl.Client { return sasl.NewPlainClient("", user, pass) }
@@ -125,8 +127,7 @@ func TestTLSAndLoginDisabled(t *testing.T) {
 func TestLoginFailuresThrottled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) {
-		c.LoginFailDelay = 200 * time.Millisecond
-		c.LoginFailures = 3
+		c.Guard = &keyring.Guard{Delay: 200 * time.Millisecond, Limit: 3}
 	})
 	bob := e.addUser("bob@example.net")
 	for i := 0; i < 3; i++ {

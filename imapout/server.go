@@ -49,13 +49,10 @@ type Config struct {
 	// Metrics receives session counts; nil fields are skipped.
 	Metrics Metrics
 
-	// LoginFailDelay slows down every failed login (0: one second).
-	LoginFailDelay time.Duration
-	// LoginFailures failed logins from one address within LoginWindow
-	// (0: 10 per minute) get it refused for LoginBan (0: 5 minutes).
-	LoginFailures int
-	LoginWindow   time.Duration
-	LoginBan      time.Duration
+	// Guard slows down and throttles failed logins per client address,
+	// shared with SMTP submission; nil means a Guard of its own with the
+	// defaults (one second per failure, 10 a minute, then 5 minutes off).
+	Guard *keyring.Guard
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -69,10 +66,9 @@ type Metrics struct {
 
 // Server serves IMAP to the users of a store.
 type Server struct {
-	st       *store.Store
-	cfg      Config
-	log      *slog.Logger
-	throttle *throttle
+	st  *store.Store
+	cfg Config
+	log *slog.Logger
 
 	ctx    context.Context // sessions' context, cancelled by Close
 	cancel context.CancelFunc
@@ -130,17 +126,8 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *Server {
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = os.TempDir()
 	}
-	if cfg.LoginFailDelay == 0 {
-		cfg.LoginFailDelay = time.Second
-	}
-	if cfg.LoginFailures <= 0 {
-		cfg.LoginFailures = 10
-	}
-	if cfg.LoginWindow <= 0 {
-		cfg.LoginWindow = time.Minute
-	}
-	if cfg.LoginBan <= 0 {
-		cfg.LoginBan = 5 * time.Minute
+	if cfg.Guard == nil {
+		cfg.Guard = &keyring.Guard{Now: cfg.Now}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -148,8 +135,7 @@ func New(st *store.Store, cfg Config, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		st: st, cfg: cfg, log: log,
-		throttle: newThrottle(cfg.LoginFailures, cfg.LoginWindow, cfg.LoginBan, cfg.Now),
-		ctx:      ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel,
 		accounts: map[int64]*account{},
 		open:     map[*session]struct{}{},
 	}

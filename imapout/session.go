@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -77,7 +76,7 @@ func (s *session) Login(username, password string) error {
 	if s.user != nil {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already logged in"}
 	}
-	if s.srv.throttle.blocked(s.ip) {
+	if s.srv.cfg.Guard.Check(s.ip.String()) != nil {
 		return errThrottled
 	}
 	user, unlocked, release, err := s.unlock(username, password)
@@ -119,17 +118,11 @@ func (s *session) unlock(username, password string) (*store.User, *keyring.Unloc
 // loginFailed counts the failure against the client's address and answers
 // after a delay, so guessing passwords is slow.
 func (s *session) loginFailed(username string) error {
-	s.srv.throttle.fail(s.ip)
 	if f := s.srv.cfg.Metrics.LoginFailed; f != nil {
 		f(s.ip)
 	}
 	s.srv.log.Info("imap: login failed", "user", username, "ip", s.ip)
-	t := time.NewTimer(s.srv.cfg.LoginFailDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
-	}
+	s.srv.cfg.Guard.Failed(s.ctx, s.ip.String())
 	return imapserver.ErrAuthFailed
 }
 

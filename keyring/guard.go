@@ -1,7 +1,9 @@
 package keyring
 
 import (
+	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 )
@@ -10,83 +12,123 @@ import (
 // in too often recently.
 var ErrThrottled = errors.New("too many failed logins, try again later")
 
-// Guard slows down password guessing, shared by SMTP and IMAP: every
-// failure costs the client Delay, and a client address with Limit failures
-// within Window is refused until the oldest of them is older than Window.
+// Guard slows down password guessing, one count per client address shared
+// by SMTP and IMAP: every failure costs the client Delay, and an address
+// with Limit failures within Window is refused for Ban. IPv6 clients are
+// counted per /64, as one host usually owns one. Counts live in memory.
 type Guard struct {
-	Limit  int           // failures allowed per window; 0 means 10
+	Limit  int           // failures per window before refusing; 0 means 10
 	Window time.Duration // 0 means one minute
+	Ban    time.Duration // 0 means five minutes
 	Delay  time.Duration // 0 means one second; negative means none (tests)
 	Now    func() time.Time
 
-	mu       sync.Mutex
-	failures map[string][]time.Time
+	mu    sync.Mutex
+	addrs map[string]*failures
 }
 
-func (g *Guard) params() (int, time.Duration, time.Duration, func() time.Time) {
-	limit, window, delay, now := g.Limit, g.Window, g.Delay, g.Now
-	if limit == 0 {
-		limit = 10
-	}
-	if window == 0 {
-		window = time.Minute
-	}
-	if delay == 0 {
-		delay = time.Second
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return limit, window, max(delay, 0), now
+type failures struct {
+	count   int
+	since   time.Time // start of the counting window
+	blocked time.Time // refused until then
 }
 
-// recent returns the failures of ip within the window, pruning older ones.
-func (g *Guard) recent(ip string, window time.Duration, now time.Time) []time.Time {
-	fs := g.failures[ip]
-	i := 0
-	for i < len(fs) && now.Sub(fs[i]) >= window {
-		i++
+func (g *Guard) limit() int {
+	if g.Limit > 0 {
+		return g.Limit
 	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(g.failures, ip)
-		return nil
-	}
-	g.failures[ip] = fs
-	return fs
+	return 10
 }
 
-// Check refuses a client that has failed too often.
+func (g *Guard) window() time.Duration { return orDefault(g.Window, time.Minute) }
+func (g *Guard) ban() time.Duration    { return orDefault(g.Ban, 5*time.Minute) }
+
+func (g *Guard) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// guardKey groups IPv6 addresses by /64.
+func guardKey(ip string) string {
+	a := net.ParseIP(ip)
+	switch {
+	case a == nil:
+		return ip
+	case a.To4() != nil:
+		return a.To4().String()
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String()
+}
+
+// Check refuses (ErrThrottled) a client that failed too often.
 func (g *Guard) Check(ip string) error {
-	limit, window, _, now := g.params()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.failures == nil {
-		return nil
-	}
-	if len(g.recent(ip, window, now())) >= limit {
+	if f := g.addrs[guardKey(ip)]; f != nil && g.now().Before(f.blocked) {
 		return ErrThrottled
 	}
 	return nil
 }
 
-// Failed records a failed login from ip and waits Delay before returning,
-// so a guesser gets one try per Delay per connection.
-func (g *Guard) Failed(ip string) {
-	_, window, delay, now := g.params()
-	g.mu.Lock()
-	if g.failures == nil {
-		g.failures = map[string][]time.Time{}
+// Failed records a failed login from ip and waits Delay (or until ctx is
+// done) before returning, so a guesser gets one try per Delay per
+// connection.
+func (g *Guard) Failed(ctx context.Context, ip string) {
+	g.record(ip)
+	delay := g.Delay
+	if delay == 0 {
+		delay = time.Second
 	}
-	t := now()
-	g.failures[ip] = append(g.recent(ip, window, t), t)
-	// Bound memory under a spray from many addresses.
-	if len(g.failures) > 100000 {
-		for k := range g.failures {
-			delete(g.failures, k)
-			break
+	if delay < 0 {
+		return
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (g *Guard) record(ip string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.addrs == nil {
+		g.addrs = map[string]*failures{}
+	}
+	now := g.now()
+	g.prune(now)
+	k := guardKey(ip)
+	f := g.addrs[k]
+	if f == nil || now.Sub(f.since) > g.window() {
+		f = &failures{since: now}
+		g.addrs[k] = f
+	}
+	f.count++
+	if f.count >= g.limit() {
+		f.blocked = now.Add(g.ban())
+		f.count, f.since = 0, now
+	}
+}
+
+// prune forgets addresses that are neither counting nor blocked, so the
+// map stays small whatever an attacker does.
+func (g *Guard) prune(now time.Time) {
+	if len(g.addrs) < 1024 {
+		return
+	}
+	for k, f := range g.addrs {
+		if now.Sub(f.since) > g.window() && !now.Before(f.blocked) {
+			delete(g.addrs, k)
 		}
 	}
-	g.mu.Unlock()
-	time.Sleep(delay)
 }

@@ -105,12 +105,12 @@ func (ss *subSession) login(username, password string) error {
 		return internalError(ss.s.Log, "smtp auth", err)
 	}
 	if u == nil {
-		ss.s.Guard.Failed(ss.ip)
+		ss.s.Guard.Failed(ss.s.ctx, ss.ip)
 		return smtp.ErrAuthFailed
 	}
 	key, release, err := ss.s.Unlocker.Acquire(ctx, u.Address, u.PrivateKey, []byte(password))
 	if errors.Is(err, keyring.ErrBadPassword) {
-		ss.s.Guard.Failed(ss.ip)
+		ss.s.Guard.Failed(ss.s.ctx, ss.ip)
 		return smtp.ErrAuthFailed
 	}
 	if err != nil {

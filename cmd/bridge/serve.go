@@ -392,7 +392,7 @@ func (b *bridge) close() {
 // setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).
 func (b *bridge) setupIMAP() error {
 	srv := imapout.New(b.st, imapout.Config{
-		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker,
+		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker, Guard: b.guard,
 		SenderKeys: b.senderKeys, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
 		Metrics: imapout.Metrics{SessionOpened: b.metrics.inc("tollbridge_imap_sessions_total", "")},
 	}, b.log.With("listener", "imap"))
