@@ -240,7 +240,8 @@ type UploadResult struct {
 // "attachments/ID".
 func (e *Endpoint) Upload(ctx context.Context, ticketID, name string, b Blob) (*UploadResult, error) {
 	op := "upload " + name
-	_, answer, err := e.do(ctx, call{op: op, method: http.MethodPut, path: "/v1/tickets/" + ticketID + "/" + name, body: b})
+	// The header is JSON; the catalog and parts are OpenPGP packets.
+	_, answer, err := e.do(ctx, call{op: op, method: http.MethodPut, path: "/v1/tickets/" + ticketID + "/" + name, body: b, json: name == "header"})
 	if err != nil {
 		return nil, err
 	}
