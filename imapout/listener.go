@@ -3,6 +3,7 @@ package imapout
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // connListener is a net.Listener fed by our own accept loops: it lets one
@@ -67,4 +68,90 @@ func remoteIP(c net.Conn) net.IP {
 		}
 		return net.ParseIP(host)
 	}
+}
+
+// corkSize is how much a corked connection buffers before writing.
+const corkSize = 64 << 10
+
+// corkDelay is how long a corked write may wait for more before it goes
+// out on its own (responses pushed during IDLE, say).
+const corkDelay = 2 * time.Millisecond
+
+// corkConn coalesces writes. go-imap flushes after every response line, so
+// FETCH 1:* over a big mailbox made one write system call per message;
+// here writes collect in a buffer that goes out when the connection next
+// reads (the server has finished answering and waits for the client), when
+// it fills up, or corkDelay after the last write. It sits under TLS, so
+// TLS records are coalesced too.
+type corkConn struct {
+	net.Conn
+	mu    sync.Mutex
+	buf   []byte
+	timer *time.Timer
+	armed bool
+	err   error
+}
+
+func cork(c net.Conn) *corkConn { return &corkConn{Conn: c} }
+
+// Write buffers p; an error of an earlier delayed write is returned here.
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(c.buf)+len(p) > corkSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= corkSize { // a big literal: no copy
+			n, err := c.Conn.Write(p)
+			c.err = err
+			return n, err
+		}
+	}
+	c.buf = append(c.buf, p...)
+	if !c.armed {
+		c.armed = true
+		if c.timer == nil {
+			c.timer = time.AfterFunc(corkDelay, c.flush)
+		} else {
+			c.timer.Reset(corkDelay)
+		}
+	}
+	return len(p), nil
+}
+
+// Read sends what is buffered first: the peer may be waiting for it.
+func (c *corkConn) Read(p []byte) (int, error) {
+	c.flush()
+	return c.Conn.Read(p)
+}
+
+func (c *corkConn) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushLocked()
+}
+
+func (c *corkConn) flushLocked() error {
+	c.armed = false
+	if len(c.buf) == 0 || c.err != nil {
+		return c.err
+	}
+	_, c.err = c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return c.err
+}
+
+// Close sends what is buffered, then closes.
+func (c *corkConn) Close() error {
+	c.mu.Lock()
+	c.flushLocked()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
 }

@@ -5,15 +5,15 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 )
 
-// metaVersion is the layout of meta; a cache of another version is rebuilt.
-const metaVersion = 1
+// metaVersion is the layout of meta (the first byte of its encoding); a
+// cache of another version is rebuilt. Version 1 was JSON.
+const metaVersion = 2
 
 // meta is the per-message cache of what listing a mailbox needs (ENVELOPE,
 // BODYSTRUCTURE, RFC822.SIZE, header fields for SEARCH and HEADER.FIELDS),
@@ -76,10 +76,7 @@ func metaAD(messageID int64) []byte {
 }
 
 func (c *metaCipher) seal(m *meta, messageID int64) ([]byte, error) {
-	plain, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
+	plain := encodeMeta(m)
 	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(plain)+c.aead.Overhead())
 	rand.Read(nonce)
 	return c.aead.Seal(nonce, nonce, plain, metaAD(messageID)), nil
@@ -94,14 +91,7 @@ func (c *metaCipher) open(b []byte, messageID int64) (*meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	var m meta
-	if err := json.Unmarshal(plain, &m); err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	if m.Version != metaVersion || m.Root == nil {
-		return nil, errMetaVersion
-	}
-	return &m, nil
+	return decodeMeta(plain)
 }
 
 // bodyStructure converts a part to what FETCH BODYSTRUCTURE writes.

@@ -182,9 +182,19 @@ func (s *Server) start() {
 // Serve accepts IMAP connections on ln until ctx is done or Close is
 // called, then closes ln and every session of the server and returns nil.
 // ln is a plain listener (STARTTLS is offered when Config.TLS is set) or
-// an implicit-TLS one (tls.NewListener). Serve may run on several
-// listeners at once.
+// an implicit-TLS one (tls.NewListener; ServeTLS is better, it coalesces
+// writes under TLS too). Serve may run on several listeners at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, false)
+}
+
+// ServeTLS is Serve for implicit TLS (RFC 8314) on a plain listener ln,
+// with Config.TLS.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, true)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, implicitTLS bool) error {
 	s.start()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
@@ -208,7 +218,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("imap: accept: %w", err)
 		}
 		delay = 0
-		if _, isTLS := c.(*tls.Conn); isLoopback(c) || isTLS {
+		_, isTLS := c.(*tls.Conn)
+		if !isTLS {
+			c = cork(c)
+		}
+		if implicitTLS {
+			c, isTLS = tls.Server(c, s.cfg.TLS), true
+		}
+		if isLoopback(c) || isTLS {
 			s.localLn.hand(c)
 		} else {
 			s.remoteLn.hand(c)

@@ -407,10 +407,11 @@ func (b *bridge) setupIMAP() error {
 		if err != nil {
 			return err
 		}
+		serve := srv.Serve
 		if l.tls {
-			ln = tls.NewListener(ln, b.tls)
+			serve = srv.ServeTLS
 		}
-		b.servers = append(b.servers, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+		b.servers = append(b.servers, func(ctx context.Context) error { return serve(ctx, ln) })
 	}
 	return nil
 }

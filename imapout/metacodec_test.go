@@ -1,0 +1,79 @@
+package imapout
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// TestMetaCodecRoundTrip encodes and decodes the metadata of every corpus
+// message (nested messages, odd parameters, groups) and gets the same value.
+func TestMetaCodecRoundTrip(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("../translate/testdata/corpus/*.eml")
+	if len(files) == 0 {
+		t.Fatal("no corpus")
+	}
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		s, err := scanMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		m := newMeta(s)
+		m.Text = []textPart{{Blob: "ab", Size: 3, SHA256: "cd", Decode: "base64", Charset: "utf-8"}}
+		got, err := decodeMeta(encodeMeta(m))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !got.Envelope.Date.Equal(m.Envelope.Date) {
+			t.Fatalf("%s: date %v, want %v", f, got.Envelope.Date, m.Envelope.Date)
+		}
+		// Times compare by instant (above); the rest exactly.
+		got.Envelope.Date = m.Envelope.Date
+		normalize(got.Root)
+		normalize(m.Root)
+		if !reflect.DeepEqual(got, m) {
+			t.Fatalf("%s: round trip differs:\n%+v\n%+v", f, got, m)
+		}
+	}
+	if _, err := decodeMeta([]byte(`{"v":1}`)); err != errMetaVersion {
+		t.Fatalf("old JSON cache: %v", err)
+	}
+	for _, bad := range [][]byte{{metaVersion}, {metaVersion, 0xff, 0xff, 0xff}, append(encodeMeta(&meta{Version: metaVersion, Root: &part{}}), 1)} {
+		if _, err := decodeMeta(bad); err == nil {
+			t.Fatalf("corrupt %x decoded", bad)
+		}
+	}
+}
+
+// normalize clears what the cache does not keep: scanning state, and a
+// time's location name (its instant and offset are kept).
+func normalize(p *part) {
+	if p == nil {
+		return
+	}
+	p.bodyLFs = 0
+	if p.Envelope != nil {
+		p.Envelope.Date = p.Envelope.Date.UTC()
+	}
+	for _, c := range p.Children {
+		normalize(c)
+	}
+	normalize(p.Message)
+}
+
+func FuzzMetaDecode(f *testing.F) {
+	f.Add(encodeMeta(&meta{Version: metaVersion, Root: &part{Type: "text", Subtype: "plain"}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeMeta(b)
+		if err != nil {
+			return
+		}
+		if again, err := decodeMeta(encodeMeta(m)); err != nil || !reflect.DeepEqual(len(again.Header), len(m.Header)) {
+			t.Fatalf("re-encoding a decoded cache fails: %v", err)
+		}
+	})
+}
