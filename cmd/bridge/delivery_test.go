@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,22 @@ func TestFanOutAllRoutes(t *testing.T) {
 	}
 	if len(ds) != 5 || receipts != 3 {
 		t.Errorf("%d deliveries, %d with receipts; want 5 and 3", len(ds), receipts)
+	}
+	var m bytes.Buffer
+	s.bridges[0].metrics.write(&m)
+	for _, want := range []string{`tollbridge_messages_accepted_total{listener="submission"} 1`,
+		`tollbridge_messages_delivered_total{route="ticket"} 3`, `tollbridge_messages_delivered_total{route="local"} 1`,
+		`tollbridge_messages_delivered_total{route="legacy"} 1`, "tollbridge_queue_depth 0"} {
+		if !strings.Contains(m.String(), want+"\n") {
+			t.Errorf("sender's metrics lack %q:\n%s", want, m.String())
+		}
+	}
+	m.Reset()
+	s.bridges[1].metrics.write(&m)
+	for _, want := range []string{"tollbridge_tickets_issued_total 2", "tollbridge_tickets_validated_total 2", "tollbridge_messages_received_total 2"} {
+		if !strings.Contains(m.String(), want+"\n") {
+			t.Errorf("receiver's metrics lack %q:\n%s", want, m.String())
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -82,6 +83,7 @@ type bridge struct {
 	ticket    *ticketserver.Server
 	outboxKey *openpgp.Entity
 	metrics   *metrics
+	imapOpen  atomic.Int64 // IMAP sessions open now
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
 	servers   []func(ctx context.Context) error
@@ -141,6 +143,9 @@ func (b *bridge) setupMetrics() error {
 	b.metrics.gauge("tollbridge_queue_depth", "Outbox recipients waiting for delivery.", func() float64 {
 		n, _ := b.st.QueueDepth(context.Background())
 		return float64(n)
+	})
+	b.metrics.gauge("tollbridge_imap_sessions_open", "IMAP sessions open now.", func() float64 {
+		return float64(b.imapOpen.Load())
 	})
 	if b.cfg.Metrics.Listen == "" {
 		return nil
@@ -394,7 +399,10 @@ func (b *bridge) setupIMAP() error {
 	srv := imapout.New(b.st, imapout.Config{
 		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker, Guard: b.guard,
 		SenderKeys: b.senderKeys, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
-		Metrics: imapout.Metrics{SessionOpened: b.metrics.inc("tollbridge_imap_sessions_total", "")},
+		Metrics: imapout.Metrics{
+			SessionOpened: func() { b.metrics.add("tollbridge_imap_sessions_total", "", 1); b.imapOpen.Add(1) },
+			SessionClosed: func() { b.imapOpen.Add(-1) },
+		},
 	}, b.log.With("listener", "imap"))
 	for _, l := range []struct {
 		name, addr string
