@@ -104,7 +104,7 @@ func newBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) (*brid
 }
 
 func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts options) (*bridge, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w (run bridge init, or set tls.cert and tls.key in %s)", err, cfg.File)
 	}
@@ -114,7 +114,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 	}
 	b := &bridge{
 		cfg: cfg, log: log, st: st,
-		tls:       &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		tls:       &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12},
 		works:     pow.NewRegistry(pow.HashWork{}),
 		listeners: map[string]net.Listener{},
 		metrics:   newMetrics(),
