@@ -127,4 +127,22 @@ func TestUnknownRecipientBounces(t *testing.T) {
 	if len(ds) != 1 || ds[0].Outcome != "bounced" || !strings.Contains(ds[0].Detail, "5.1.1") {
 		t.Fatalf("deliveries = %+v", ds)
 	}
+	// Alice's client shows the bounce: a multipart/report naming the
+	// recipient and the status, with the original header.
+	box := inbox(t, s.bridges[0].addr("imap"), "alice@example.org", "pw-alice@example.org")
+	if len(box) != 1 {
+		t.Fatalf("alice has %d messages, want the bounce", len(box))
+	}
+	for _, dsn := range box {
+		body, verdict := stripTrace(dsn)
+		for _, want := range []string{"Content-Type: multipart/report; report-type=delivery-status",
+			"Final-Recipient: rfc822; nobody@example.net", "Status: 5.1.1", "Subject: lost"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("bounce lacks %q:\n%s", want, body)
+			}
+		}
+		if verdict != "none" {
+			t.Errorf("bounce verdict %q", verdict)
+		}
+	}
 }
