@@ -28,9 +28,27 @@ type BlobRef struct {
 	Size int64
 }
 
+// openBlobs makes the directory with its 256 shards (and syncs it once),
+// so committing a blob never creates a directory whose entry could be lost.
 func openBlobs(dir string) (*Blobs, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("blobs %s: %w", dir, err)
+	}
+	created := false
+	for i := 0; i < 256; i++ {
+		shard := filepath.Join(dir, fmt.Sprintf("%02x", i))
+		if _, err := os.Stat(shard); err == nil {
+			continue
+		}
+		if err := os.Mkdir(shard, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("blobs %s: %w", dir, err)
+		}
+		created = true
+	}
+	if created {
+		if err := syncDir(dir); err != nil {
+			return nil, fmt.Errorf("blobs %s: %w", dir, err)
+		}
 	}
 	return &Blobs{dir: dir}, nil
 }
@@ -128,9 +146,15 @@ func (w *BlobWriter) commit(durable bool) (BlobRef, error) {
 	}
 	final := w.blobs.path(ref.Hash)
 	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if info, err := os.Stat(final); err == nil && info.Size() == ref.Size {
+		// The same bytes are stored already (an upload repeated on another
+		// ticket): keep that file, which an acknowledged message may rely on,
+		// rather than replace it with one not yet synced.
 		os.Remove(w.tmp)
-		return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
+		if durable {
+			return ref, w.blobs.Sync(ref)
+		}
+		return ref, nil
 	}
 	if err := os.Rename(w.tmp, final); err != nil {
 		os.Remove(w.tmp)

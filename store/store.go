@@ -71,6 +71,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
+	// SQLite creates its files 0644; they hold users' (protected) keys.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Chmod(path+suffix, 0o600)
+	}
 	return s, nil
 }
 

@@ -131,7 +131,7 @@ func TestTicketLifecycle(t *testing.T) {
 	ctx := context.Background()
 	u := testUser(t, s, "bob@example.net")
 	tk := &Ticket{ID: "t_1", SenderHash: "s", RecipientHash: u.AddressHash, UserID: u.ID, Worktype: "pow",
-		Challenge: []byte(`{}`), Needed: 2, Expires: clk.now().Add(time.Hour)}
+		Challenge: []byte(`{}`), Needed: 2, Expires: clk.now().Add(time.Hour), Blocks: 1, Bytes: 1000}
 	if err := s.CreateTicket(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +154,10 @@ func TestTicketLifecycle(t *testing.T) {
 	hdr := putBlob(t, s, "header")
 	s.PutUpload(ctx, "t_1", "header", hdr)
 	m := &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceTicket, Trace: []byte("Received: x\r\n")}
-	if err := s.CompleteTicket(ctx, "t_1", m, map[string]string{"catalog": "catalog"}, []byte("sig"), "m1"); err != nil {
+	if err := s.CompleteTicket(ctx, "t_1", m, map[string]string{"catalog": "catalog"}, map[string]BlobRef{"catalog": ref}, []byte("sig"), "m1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CompleteTicket(ctx, "t_1", m, nil, nil, "m2"); !errors.Is(err, ErrTicketCompleted) {
+	if err := s.CompleteTicket(ctx, "t_1", m, nil, nil, nil, "m2"); !errors.Is(err, ErrTicketCompleted) {
 		t.Fatalf("second complete: %v", err)
 	}
 	if err := s.PutUpload(ctx, "t_1", "catalog", ref); !errors.Is(err, ErrTicketCompleted) {
@@ -181,7 +181,7 @@ func TestTicketExpiryAndSweep(t *testing.T) {
 	s, clk := openTest(t)
 	ctx := context.Background()
 	u := testUser(t, s, "bob@example.net")
-	s.CreateTicket(ctx, &Ticket{ID: "t_2", UserID: u.ID, Valid: true, Expires: clk.now().Add(time.Minute)})
+	s.CreateTicket(ctx, &Ticket{ID: "t_2", UserID: u.ID, Valid: true, Expires: clk.now().Add(time.Minute), Blocks: 1, Bytes: 100})
 	ref := putBlob(t, s, "part")
 	if err := s.PutUpload(ctx, "t_2", "blocks/b1", ref); err != nil {
 		t.Fatal(err)

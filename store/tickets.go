@@ -16,6 +16,17 @@ var (
 	ErrTicketNotValid  = errors.New("ticket not yet valid")
 )
 
+// Upload refusals: what a ticket announced bounds what may be stored on it.
+var (
+	// ErrUploadTooLarge: the catalog and parts would exceed the bytes the
+	// ticket announced.
+	ErrUploadTooLarge = errors.New("more bytes than the ticket announced")
+	// ErrTooManyParts: more parts than the ticket announced.
+	ErrTooManyParts = errors.New("more parts than the ticket announced")
+	// ErrUploadChanged: an upload was replaced while its ticket completed.
+	ErrUploadChanged = errors.New("upload replaced during completion")
+)
+
 // Ticket is one ticket issued by this server.
 type Ticket struct {
 	ID            string
@@ -145,15 +156,26 @@ func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expir
 	return t, nil
 }
 
-// PutUpload records an uploaded, committed blob under name for a valid open
-// ticket, replacing an earlier upload of the same name.
+// PutUpload records an uploaded blob under name for a valid open ticket,
+// replacing an earlier upload of the same name. The catalog and parts
+// together stay within the bytes the ticket announced and the parts
+// within its count (checked here, in the transaction, so parallel uploads
+// cannot exceed them); a replaced blob nothing else uses is deleted at once.
 func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) error {
-	return s.laxTx(ctx, func(tx *sql.Tx) error {
+	var replaced string
+	err := s.laxTx(ctx, func(tx *sql.Tx) error {
 		t, err := s.ticketTx(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if err := s.usable(t, true); err != nil {
+			return err
+		}
+		current, err := uploadsTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := uploadFits(t, current, name, ref); err != nil {
 			return err
 		}
 		if err := s.registerBlob(ctx, tx, ref); err != nil {
@@ -166,9 +188,79 @@ func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) err
 		if err != nil {
 			return fmt.Errorf("ticket %s upload %s: %w", id, name, err)
 		}
-		return nil
+		if old, ok := current[name]; ok && old.Hash != ref.Hash {
+			replaced, err = s.dropUnreferenced(ctx, tx, old.Hash)
+		}
+		return err
+	})
+	if replaced != "" {
+		s.blobs.Remove(replaced)
+	}
+	return err
+}
+
+// uploadFits checks a new upload against what the ticket announced.
+func uploadFits(t *Ticket, current map[string]BlobRef, name string, ref BlobRef) error {
+	if name == "header" {
+		return nil // bounded by the API, and not part of the announced bytes
+	}
+	used, parts := ref.Size, 0
+	if name != "catalog" {
+		parts = 1
+	}
+	for n, r := range current {
+		if n == "header" || n == name {
+			continue
+		}
+		used += r.Size
+		if n != "catalog" {
+			parts++
+		}
+	}
+	if used > t.Bytes {
+		return fmt.Errorf("%s: %d bytes with the other uploads, %d announced: %w", name, used, t.Bytes, ErrUploadTooLarge)
+	}
+	if parts > t.Blocks+t.Attachments {
+		return fmt.Errorf("%s: %d parts, %d announced: %w", name, parts, t.Blocks+t.Attachments, ErrTooManyParts)
+	}
+	return nil
+}
+
+// dropUnreferenced deletes a blob's row when nothing references it and
+// returns its hash, whose file the caller removes after the commit.
+func (s *Store) dropUnreferenced(ctx context.Context, tx *sql.Tx, hash string) (string, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ? AND refs <= 0`, hash)
+	if err != nil {
+		return "", err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", nil
+	}
+	return hash, nil
+}
+
+// DiscardBlob removes the file of a blob that was written but never
+// registered (an upload refused after its body was read). A blob some row
+// registered, maybe the same bytes uploaded elsewhere, is kept.
+func (s *Store) DiscardBlob(ctx context.Context, hash string) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash = ?`, hash).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.blobs.Remove(hash)
+		}
+		return err
 	})
 }
+
+// UploadChangedError is ErrUploadChanged for one part ("catalog" or a
+// part id).
+type UploadChangedError struct{ Part string }
+
+func (e *UploadChangedError) Error() string { return e.Part + ": " + ErrUploadChanged.Error() }
+
+// Is makes errors.Is(err, ErrUploadChanged) hold.
+func (e *UploadChangedError) Is(target error) bool { return target == ErrUploadChanged }
 
 // Uploads returns a ticket's uploads by name.
 func (s *Store) Uploads(ctx context.Context, id string) (map[string]BlobRef, error) {
@@ -191,9 +283,10 @@ func (s *Store) Uploads(ctx context.Context, id string) (map[string]BlobRef, err
 
 // CompleteTicket delivers the ticket's message to its user in the same
 // transaction that marks the ticket completed, so a message is stored once
-// or not at all. m.Blobs maps message blob names ("catalog", part ids) to
-// upload names; the caller has checked every size and hash.
-func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, uploads map[string]string, receipt []byte, messageID string) error {
+// or not at all. uploads maps message blob names ("catalog", part ids) to
+// upload names; checked holds the uploads as the caller checked (size and
+// hash) and synced them: one replaced since is ErrUploadChanged.
+func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, uploads map[string]string, checked map[string]BlobRef, receipt []byte, messageID string) error {
 	var delivered *Delivered
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		t, err := s.ticketTx(ctx, tx, id)
@@ -212,6 +305,9 @@ func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, up
 			ref, ok := current[upload]
 			if !ok {
 				return fmt.Errorf("upload %s: %w", upload, ErrNotFound)
+			}
+			if ref != checked[upload] {
+				return &UploadChangedError{Part: name}
 			}
 			m.Blobs[name] = ref
 		}

@@ -85,7 +85,12 @@ func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []s
 		UserID: t.UserID, Header: raw, Source: store.SourceTicket, Received: now,
 		Trace: []byte(s.received(clientIP(r), msgID, now)),
 	}
-	if err := s.store.CompleteTicket(ctx, t.ID, m, names, receipt, msgID); err != nil {
+	err = s.store.CompleteTicket(ctx, t.ID, m, names, ups, receipt, msgID)
+	var changed *store.UploadChangedError
+	if errors.As(err, &changed) {
+		err = incomplete(changed.Part, "%s was uploaded again during completion; complete again", changed.Part)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -196,6 +196,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	reply(w, ae.status, body)
 }
 
+// limitKey groups clients for rate limiting: an IPv4 address, or an IPv6
+// /64 (one host usually owns a whole /64).
+func limitKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String()
+}
+
 // clientIP is the remote address without port.
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

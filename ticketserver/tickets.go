@@ -99,7 +99,7 @@ func (q *ticketRequest) validate() error {
 
 // handleRequest is POST /v1/tickets.
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []string) {
-	if wait, ok := s.byIP.allow(clientIP(r)); !ok {
+	if wait, ok := s.byIP.allow(limitKey(clientIP(r))); !ok {
 		s.fail(w, r, tooMany(wait, "too many ticket requests from your address"))
 		return
 	}

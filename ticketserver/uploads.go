@@ -1,11 +1,14 @@
 package ticketserver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"regexp"
 	"time"
+
+	"tollbridge/store"
 )
 
 const (
@@ -75,6 +78,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		return
 	}
 	if err := s.store.PutUpload(ctx, t.ID, name, ref); err != nil {
+		s.store.DiscardBlob(context.WithoutCancel(ctx), ref.Hash)
+		switch {
+		case errors.Is(err, store.ErrUploadTooLarge):
+			err = errorf(http.StatusRequestEntityTooLarge, "%v", err)
+		case errors.Is(err, store.ErrTooManyParts):
+			err = errorf(http.StatusBadRequest, "%v", err)
+		}
 		s.fail(w, r, err)
 		return
 	}
