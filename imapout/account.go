@@ -20,9 +20,18 @@ type account struct {
 	keys  *keyCache
 	refs  int // sessions; guarded by srv.mu
 
-	work   sync.Mutex // one filing or indexing run at a time
+	work   sync.Mutex    // one filing or indexing run at a time
+	nudge  chan struct{} // asks run to file now (a login ran out of time)
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// fileLater asks the account's background loop to file what a login left.
+func (a *account) fileLater() {
+	select {
+	case a.nudge <- struct{}{}:
+	default:
+	}
 }
 
 // attach returns the user's account, creating it for the first session.
@@ -38,7 +47,8 @@ func (s *Server) attach(u *store.User, key *keyring.Unlocked) (*account, error) 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1, cancel: cancel, done: make(chan struct{})}
+	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1, cancel: cancel,
+		nudge: make(chan struct{}, 1), done: make(chan struct{})}
 	s.accounts[u.ID] = a
 	go a.run(ctx)
 	return a, nil
@@ -77,6 +87,7 @@ func (a *account) run(ctx context.Context) {
 			if e.Kind != store.EventUnfiled {
 				continue
 			}
+		case <-a.nudge:
 		case <-tick.C:
 		}
 		if err := a.fileAll(ctx); err != nil && ctx.Err() == nil {

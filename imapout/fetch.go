@@ -17,10 +17,19 @@ import (
 // stays open while the client is written to.
 const batch = 256
 
+// maxSections bounds the BODY[…] and BINARY[…] items of one FETCH.
+const maxSections = 64
+
 // Fetch implements imapserver.Session. Messages are answered one by one;
 // one whose content fails its integrity checks is left out and named in
 // the final NO, after all the others.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	// Each section item is rendered into a spool held until the message's
+	// answer is written: bound them (clients ask for a handful).
+	if n := len(options.BodySection) + len(options.BinarySection) + len(options.BinarySectionSize); n > maxSections {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeLimit,
+			Text: fmt.Sprintf("%d body sections in one FETCH; at most %d", n, maxSections)}
+	}
 	v := s.sel
 	idx, err := v.resolve(numSet)
 	if err != nil {

@@ -13,6 +13,10 @@ import (
 	"tollbridge/store"
 )
 
+// senderKeyTimeout bounds one sender key lookup (WKD at the sender's
+// server); a sender whose server stalls is filed as none.
+const senderKeyTimeout = 5 * time.Second
+
 // senderKey is a looked-up sender key, cached for one filing run.
 type senderKey struct {
 	key *openpgp.Entity
@@ -77,6 +81,11 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 		a.srv.log.Error("imap: stored message cannot be opened", "user", a.user.Address, "message", id, "err", err)
 		verdict = "fail"
 	}
+	// A sender key lookup cut short by the deadline says nothing about
+	// the message: leave it for the next run rather than file it as none.
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	box, err := a.filingMailbox(ctx, verdict)
 	if err != nil {
 		return err
@@ -120,6 +129,12 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		return "fail"
 	}
 	if !o.catalog.Signed {
+		// A local user's mail is always signed by submission: unsigned
+		// mail in their name is forged, not merely unsigned.
+		if _, err := a.srv.st.UserByAddress(ctx, from); err == nil {
+			log.Warn("imap: unsigned mail claims a local sender", "from", from)
+			return "fail"
+		}
 		return "none"
 	}
 	k, ok := keys[from]
@@ -127,7 +142,7 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		if a.srv.cfg.SenderKeys == nil {
 			k.err = errors.New("no sender key lookup configured")
 		} else {
-			lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			lctx, cancel := context.WithTimeout(ctx, senderKeyTimeout)
 			k.key, k.err = a.srv.cfg.SenderKeys(lctx, from)
 			cancel()
 		}

@@ -77,19 +77,25 @@ const corkSize = 64 << 10
 // out on its own (responses pushed during IDLE, say).
 const corkDelay = 2 * time.Millisecond
 
+// corkWriteTimeout bounds each real write: a client that stops reading is
+// dropped instead of holding its session (and its key) forever.
+const corkWriteTimeout = time.Minute
+
 // corkConn coalesces writes. go-imap flushes after every response line, so
 // FETCH 1:* over a big mailbox made one write system call per message;
 // here writes collect in a buffer that goes out when the connection next
 // reads (the server has finished answering and waits for the client), when
 // it fills up, or corkDelay after the last write. It sits under TLS, so
-// TLS records are coalesced too.
+// TLS records are coalesced too. Because the real writes happen later than
+// go-imap's, corkConn sets their deadlines itself and ignores go-imap's.
 type corkConn struct {
 	net.Conn
-	mu    sync.Mutex
-	buf   []byte
-	timer *time.Timer
-	armed bool
-	err   error
+	mu     sync.Mutex
+	buf    []byte
+	timer  *time.Timer
+	armed  bool
+	err    error
+	closed bool
 }
 
 func cork(c net.Conn) *corkConn { return &corkConn{Conn: c} }
@@ -106,9 +112,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) >= corkSize { // a big literal: no copy
-			n, err := c.Conn.Write(p)
-			c.err = err
-			return n, err
+			return c.write(p)
 		}
 	}
 	c.buf = append(c.buf, p...)
@@ -122,6 +126,21 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// write sends p with its own deadline.
+func (c *corkConn) write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(corkWriteTimeout))
+	n, err := c.Conn.Write(p)
+	c.err = err
+	return n, err
+}
+
+// SetWriteDeadline is ignored: writes are delayed, so corkConn sets their
+// deadlines when it makes them.
+func (c *corkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the read deadline only (see SetWriteDeadline).
+func (c *corkConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
 
 // Read sends what is buffered first: the peer may be waiting for it.
 func (c *corkConn) Read(p []byte) (int, error) {
@@ -140,17 +159,27 @@ func (c *corkConn) flushLocked() error {
 	if len(c.buf) == 0 || c.err != nil {
 		return c.err
 	}
-	_, c.err = c.Conn.Write(c.buf)
+	_, err := c.write(c.buf)
 	c.buf = c.buf[:0]
-	return c.err
+	return err
 }
 
-// Close sends what is buffered, then closes.
+// Close sends what is buffered (briefly: a peer that does not read gets
+// cut off), then closes. A write blocked in another goroutine is cut
+// short by the near deadline, so Close never waits on the peer.
 func (c *corkConn) Close() error {
+	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	c.mu.Lock()
-	c.flushLocked()
-	if c.timer != nil {
-		c.timer.Stop()
+	if !c.closed {
+		c.closed = true
+		if c.err == nil && len(c.buf) > 0 {
+			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Conn.Write(c.buf)
+		}
+		c.buf, c.err = nil, net.ErrClosed
+		if c.timer != nil {
+			c.timer.Stop()
+		}
 	}
 	c.mu.Unlock()
 	return c.Conn.Close()

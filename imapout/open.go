@@ -77,7 +77,31 @@ func (a *account) open(ctx context.Context, m *store.Sealed) (*opened, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
+	if err := a.srv.checkRebuiltSize(cat, int64(len(c.Plaintext))); err != nil {
+		return nil, err
+	}
 	return &opened{msg: m, catalog: c, cat: cat, key: key, blobs: a.srv.st.Blobs()}, nil
+}
+
+// checkRebuiltSize refuses a catalog that would rebuild a message bigger
+// than this server accepts, or much bigger than what was stored: a catalog
+// may name one small part many times, and a few kilobytes of upload must
+// not turn into gigabytes rendered at every login. Base64 re-encoding
+// grows a decoded part by a third, so twice the stored bytes is ample for
+// any real message.
+func (s *Server) checkRebuiltSize(cat *translate.Catalog, catalogBytes int64) error {
+	stored := catalogBytes
+	for _, p := range cat.Parts {
+		stored += p.Size
+	}
+	size := cat.MessageSize()
+	if limit := s.maxRebuilt(); size > limit {
+		return fmt.Errorf("%w: catalog rebuilds to %d bytes, more than the %d this server shows", errUnreadable, size, limit)
+	}
+	if size > 2*stored+64<<10 {
+		return fmt.Errorf("%w: catalog rebuilds %d stored bytes into %d", errUnreadable, stored, size)
+	}
+	return nil
 }
 
 // OpenPart implements translate.Source: the decrypted part, whose MDC is

@@ -233,6 +233,11 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, implicitTLS bool) e
 	}
 }
 
+// maxRebuilt bounds the size of a rebuilt message: twice the largest
+// message accepted (base64 bodies grow by a third when rebuilt from their
+// decoded parts), plus room for headers.
+func (s *Server) maxRebuilt() int64 { return 2*s.cfg.AppendLimit + 1<<20 }
+
 // Close stops every listener and session and waits for the sessions to
 // end. It is safe to call more than once.
 func (s *Server) Close() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -70,29 +71,49 @@ var errThrottled = &imap.Error{
 	Text: "Too many failed logins from your address, try again later",
 }
 
+// loginFilingBudget is how long LOGIN may spend filing waiting mail.
+const loginFilingBudget = 2 * time.Second
+
 // Login checks the password by unlocking the user's key, then files the
 // mail that waited for it before answering.
 func (s *session) Login(username, password string) error {
 	if s.user != nil {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already logged in"}
 	}
-	if s.srv.cfg.Guard.Check(s.ip.String()) != nil {
+	done, err := s.srv.cfg.Guard.Begin(s.ip.String())
+	if err != nil {
 		return errThrottled
 	}
 	user, unlocked, release, err := s.unlock(username, password)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, keyring.ErrBadPassword) || errors.Is(err, keyring.ErrBadAddress) {
-			return s.loginFailed(username)
+		wrong := errors.Is(err, store.ErrNotFound) || errors.Is(err, keyring.ErrBadPassword) || errors.Is(err, keyring.ErrBadAddress)
+		if wrong {
+			s.loginFailed(username)
+		}
+		done(s.ctx, wrong)
+		if wrong {
+			return imapserver.ErrAuthFailed
 		}
 		return err
 	}
+	done(s.ctx, false)
 	acct, err := s.srv.attach(user, unlocked)
 	if err != nil {
 		release()
 		return err
 	}
 	s.user, s.acct, s.release = user, acct, release
-	if err := acct.fileAll(s.ctx); err != nil {
+	// Mail that waited for the key is filed before LOGIN answers, so the
+	// client sees it at once; but a login never waits long for it (a
+	// sender's key server may stall): what is left is filed in the
+	// background and shows up as new mail.
+	fctx, cancel := context.WithTimeout(s.ctx, loginFilingBudget)
+	err = acct.fileAll(fctx)
+	cancel()
+	switch {
+	case fctx.Err() != nil && s.ctx.Err() == nil:
+		acct.fileLater()
+	case err != nil:
 		s.srv.log.Warn("imap: filing at login", "user", user.Address, "err", err)
 	}
 	s.srv.log.Info("imap: login", "user", user.Address, "ip", s.ip)
@@ -115,15 +136,13 @@ func (s *session) unlock(username, password string) (*store.User, *keyring.Unloc
 	return user, unlocked, release, nil
 }
 
-// loginFailed counts the failure against the client's address and answers
-// after a delay, so guessing passwords is slow.
-func (s *session) loginFailed(username string) error {
+// loginFailed reports a failed login (the Guard counts it and slows the
+// answer down).
+func (s *session) loginFailed(username string) {
 	if f := s.srv.cfg.Metrics.LoginFailed; f != nil {
 		f(s.ip)
 	}
 	s.srv.log.Info("imap: login failed", "user", username, "ip", s.ip)
-	s.srv.cfg.Guard.Failed(s.ctx, s.ip.String())
-	return imapserver.ErrAuthFailed
 }
 
 // Namespace implements imapserver.SessionNamespace: one personal

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// ErrThrottled is returned by Guard.Check for a client that failed to log
+// ErrThrottled is returned by Guard.Begin for a client that failed to log
 // in too often recently.
 var ErrThrottled = errors.New("too many failed logins, try again later")
 
@@ -28,9 +28,10 @@ type Guard struct {
 }
 
 type failures struct {
-	count   int
-	since   time.Time // start of the counting window
-	blocked time.Time // refused until then
+	count    int
+	since    time.Time // start of the counting window
+	blocked  time.Time // refused until then
+	inFlight int       // attempts begun and not yet done
 }
 
 func (g *Guard) limit() int {
@@ -69,21 +70,57 @@ func guardKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String()
 }
 
-// Check refuses (ErrThrottled) a client that failed too often.
-func (g *Guard) Check(ip string) error {
+// Begin starts a login attempt from ip. It is refused (ErrThrottled) while
+// the address is banned, or when its recent failures plus its attempts
+// still being checked reach Limit, so parallel connections cannot slip
+// many guesses past the count. The caller must call done once with the
+// outcome; a failure costs Delay (or until ctx is done) before done
+// returns, so a guesser gets one try per Delay per connection.
+func (g *Guard) Begin(ip string) (done func(ctx context.Context, failed bool), err error) {
+	k := guardKey(ip)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f := g.addrs[guardKey(ip)]; f != nil && g.now().Before(f.blocked) {
-		return ErrThrottled
+	if g.addrs == nil {
+		g.addrs = map[string]*failures{}
 	}
-	return nil
+	now := g.now()
+	g.prune(now)
+	f := g.addrs[k]
+	if f == nil {
+		f = &failures{since: now}
+		g.addrs[k] = f
+	}
+	if now.Sub(f.since) > g.window() {
+		f.count, f.since = 0, now
+	}
+	if now.Before(f.blocked) || f.count+f.inFlight >= g.limit() {
+		return nil, ErrThrottled
+	}
+	f.inFlight++
+	var once sync.Once
+	return func(ctx context.Context, failed bool) {
+		once.Do(func() { g.finish(ctx, k, f, failed) })
+	}, nil
 }
 
-// Failed records a failed login from ip and waits Delay (or until ctx is
-// done) before returning, so a guesser gets one try per Delay per
-// connection.
-func (g *Guard) Failed(ctx context.Context, ip string) {
-	g.record(ip)
+func (g *Guard) finish(ctx context.Context, k string, f *failures, failed bool) {
+	g.mu.Lock()
+	f.inFlight--
+	if failed {
+		now := g.now()
+		if now.Sub(f.since) > g.window() {
+			f.count, f.since = 0, now
+		}
+		f.count++
+		if f.count >= g.limit() {
+			f.blocked = now.Add(g.ban())
+			f.count, f.since = 0, now
+		}
+	}
+	g.mu.Unlock()
+	if !failed {
+		return
+	}
 	delay := g.Delay
 	if delay == 0 {
 		delay = time.Second
@@ -99,27 +136,6 @@ func (g *Guard) Failed(ctx context.Context, ip string) {
 	}
 }
 
-func (g *Guard) record(ip string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.addrs == nil {
-		g.addrs = map[string]*failures{}
-	}
-	now := g.now()
-	g.prune(now)
-	k := guardKey(ip)
-	f := g.addrs[k]
-	if f == nil || now.Sub(f.since) > g.window() {
-		f = &failures{since: now}
-		g.addrs[k] = f
-	}
-	f.count++
-	if f.count >= g.limit() {
-		f.blocked = now.Add(g.ban())
-		f.count, f.since = 0, now
-	}
-}
-
 // prune forgets addresses that are neither counting nor blocked, so the
 // map stays small whatever an attacker does.
 func (g *Guard) prune(now time.Time) {
@@ -127,7 +143,7 @@ func (g *Guard) prune(now time.Time) {
 		return
 	}
 	for k, f := range g.addrs {
-		if now.Sub(f.since) > g.window() && !now.Before(f.blocked) {
+		if f.inFlight == 0 && now.Sub(f.since) > g.window() && !now.Before(f.blocked) {
 			delete(g.addrs, k)
 		}
 	}

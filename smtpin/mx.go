@@ -53,6 +53,11 @@ func (s *mxSession) Mail(from string, opts *smtp.MailOptions) error {
 		if err != nil {
 			return smtpError(501, 5, 1, 7, "Bad sender address syntax")
 		}
+		// Mail between this server's own users never comes in over the
+		// MX: a local sender here is an impersonation.
+		if _, domain := keyring.SplitAddress(addr); s.m.Config.isLocal(domain) {
+			return smtpError(550, 5, 7, 1, "Mail from %s must be submitted with authentication", domain)
+		}
 		s.from = addr
 	}
 	return nil

@@ -167,11 +167,28 @@ func received(c *smtp.Conn, hostname, id, rcpt string, authed bool, now time.Tim
 		ip = "IPv6:" + ip
 	}
 	helo := c.Hostname()
-	if helo == "" {
+	if !plausibleHelo(helo) {
 		helo = "unknown"
 	}
 	return fmt.Appendf(nil, "Received: from %s ([%s])\r\n\tby %s with %s id %s\r\n\tfor <%s>; %s\r\n",
 		helo, ip, hostname, proto, id, rcpt, now.UTC().Format(time.RFC1123Z))
+}
+
+// plausibleHelo reports whether an EHLO argument can go into a trace field
+// as is: a domain or an address literal. Anything else (control
+// characters, a forged field after a bare CR) is written as "unknown".
+func plausibleHelo(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // storeUser finds a local user by normalised address, nil if none.

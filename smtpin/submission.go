@@ -66,7 +66,15 @@ var (
 	errEncryptFirst = smtpError(538, 5, 7, 11, "Encryption required: use STARTTLS before AUTH")
 )
 
-func (ss *subSession) AuthMechanisms() []string { return []string{"PLAIN", "LOGIN"} }
+// AuthMechanisms offers AUTH only where it is allowed: over TLS, or on a
+// loopback connection. Elsewhere it is not advertised, so clients do not
+// send a password in the clear.
+func (ss *subSession) AuthMechanisms() []string {
+	if !isTLS(ss.c) && !isLoopback(ss.ip) {
+		return nil
+	}
+	return []string{"PLAIN", "LOGIN"}
+}
 
 func (ss *subSession) Auth(mech string) (sasl.Server, error) {
 	if !isTLS(ss.c) && !isLoopback(ss.ip) {
@@ -92,25 +100,31 @@ func (ss *subSession) Auth(mech string) (sasl.Server, error) {
 // login checks the password by unlocking the user's key, which then signs
 // what the user sends in this session.
 func (ss *subSession) login(username, password string) error {
-	if err := ss.s.Guard.Check(ss.ip); err != nil {
+	done, err := ss.s.Guard.Begin(ss.ip)
+	if err != nil {
 		return smtpError(454, 4, 7, 0, "Too many failed logins from your address, try again later")
 	}
 	ctx := ss.s.ctx
+	err = ss.unlock(username, password)
+	done(ctx, errors.Is(err, smtp.ErrAuthFailed))
+	return err
+}
+
+func (ss *subSession) unlock(username, password string) error {
+	ctx := ss.s.ctx
 	addr, err := keyring.NormalizeAddress(username)
-	var u *store.User
-	if err == nil {
-		u, err = storeUser(ctx, ss.s.Store, addr)
+	if err != nil {
+		return smtp.ErrAuthFailed
 	}
+	u, err := storeUser(ctx, ss.s.Store, addr)
 	if err != nil {
 		return internalError(ss.s.Log, "smtp auth", err)
 	}
 	if u == nil {
-		ss.s.Guard.Failed(ss.s.ctx, ss.ip)
 		return smtp.ErrAuthFailed
 	}
 	key, release, err := ss.s.Unlocker.Acquire(ctx, u.Address, u.PrivateKey, []byte(password))
 	if errors.Is(err, keyring.ErrBadPassword) {
-		ss.s.Guard.Failed(ss.s.ctx, ss.ip)
 		return smtp.ErrAuthFailed
 	}
 	if err != nil {
@@ -228,6 +242,9 @@ func checkFrom(sp *store.Spool, user string) error {
 	h, err := textproto.ReadHeader(bufio.NewReader(io.NewSectionReader(sp, 0, min(sp.Size(), 1<<20))))
 	if err != nil {
 		return smtpError(550, 5, 6, 0, "Message header cannot be parsed: %v", err)
+	}
+	if n := len(h.Values("From")); n != 1 {
+		return smtpError(550, 5, 6, 0, "Message needs exactly one From: field, it has %d", n)
 	}
 	mh := mail.Header{Header: message.Header{Header: h}}
 	list, err := mh.AddressList("From")
