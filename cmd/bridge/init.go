@@ -172,6 +172,15 @@ func selfSigned(certPath, keyPath, host string) error {
 		IsCA:                  true,
 		DNSNames:              []string{host, "localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		// Clients are asked to trust this certificate as a root (Apple
+		// profiles install it as one): limit what its key could vouch for to
+		// this host and loopback, should the key ever leak.
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         []string{host, "localhost"},
+		PermittedIPRanges: []*net.IPNet{
+			{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)},
+			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+		},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -48,7 +49,9 @@ func runQueue(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
-// oneLine shortens s to one line of at most n characters.
+// oneLine shortens s (remote servers' words, among others) to one line
+// of at most n characters with no control characters: nothing a remote
+// server writes can move the admin's terminal around.
 func oneLine(s string, n int) string {
 	for i, c := range s {
 		if c == '\n' || c == '\r' {
@@ -56,6 +59,12 @@ func oneLine(s string, n int) string {
 			break
 		}
 	}
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
 	if len(s) > n {
 		return s[:n-1] + "…"
 	}

@@ -295,13 +295,40 @@ func (b *bridge) receiptKeys() (map[string]*openpgp.Entity, error) {
 	return keys, nil
 }
 
-// listen binds addr for the named listener, naming the config key at fault.
+// connLimit gives a listener's limits: connections per client (IPv4
+// address or IPv6 /64), in all, and the line a refused client gets (none on
+// implicit TLS, where it could not be read). IMAP allows many per client:
+// offices share an address and each mail client opens several.
+func connLimit(name string) (perClient, total int, refusal string, ok bool) {
+	const smtpBusy = "421 4.7.0 Too many connections from your address, try again later\r\n"
+	switch name {
+	case "submission":
+		return 50, 1000, smtpBusy, true
+	case "submission_tls":
+		return 50, 1000, "", true
+	case "mx":
+		return 20, 1000, smtpBusy, true
+	case "imap":
+		return 200, 4000, "* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n", true
+	case "imap_tls":
+		return 200, 4000, "", true
+	case "ticket":
+		return 100, 2000, "", true
+	}
+	return 0, 0, "", false
+}
+
+// listen binds addr for the named listener, naming the config key at
+// fault, with the listener's connection limits.
 func (b *bridge) listen(name, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listener %s on %s: %w", b.cfg.File, name, addr, err)
 	}
 	b.listeners[name] = ln
+	if perClient, total, refusal, ok := connLimit(name); ok {
+		return limitConns(ln, perClient, total, refusal), nil
+	}
 	return ln, nil
 }
 
