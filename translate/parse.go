@@ -453,17 +453,11 @@ func (c *Catalog) validate() error {
 		}
 		parts[p.ID] = p
 	}
+	// A part the tree never references is accepted (DESIGN §3.4: a
+	// receiver accepts any catalog of this shape); it is simply not shown.
 	used := make(map[string]bool, len(parts))
 	var total int64
-	if err := c.MIME.validate(parts, used, &total); err != nil {
-		return err
-	}
-	for _, p := range c.Parts {
-		if !used[p.ID] {
-			return fmt.Errorf("part %s is not referenced", p.ID)
-		}
-	}
-	return nil
+	return c.MIME.validate(parts, used, &total)
 }
 
 func (p *Part) validate() error {
