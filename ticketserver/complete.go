@@ -123,6 +123,11 @@ func (s *Server) readHeader(ctx context.Context, t *store.Ticket, ups map[string
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, nil, incomplete("header", "header: malformed JSON: %v", err)
 	}
+	if s.cfg.ValidateHeader != nil {
+		if err := s.cfg.ValidateHeader(raw); err != nil {
+			return nil, nil, incomplete("header", "%v", err)
+		}
+	}
 	u, err := s.store.UserByID(ctx, t.UserID)
 	if err != nil {
 		return nil, nil, err

@@ -41,6 +41,11 @@ type Config struct {
 	ReceiptKeys map[string]*openpgp.Entity
 	// Clients, when set, is served as Thunderbird's autoconfig file.
 	Clients *Clients
+	// ValidateHeader, when set, checks an uploaded header the way the
+	// recipient's mail will be opened (seal.ParseHeader, wired in): a
+	// header that could not be read is a 422 at completion, never a 202
+	// for mail nobody can open.
+	ValidateHeader func(header []byte) error
 }
 
 // Server is the ticket API.

@@ -511,3 +511,21 @@ func TestWKD(t *testing.T) {
 	e.expect(405, "POST", "/.well-known/openpgpkey/example.net/policy", nil)
 	e.expect(404, "GET", "/.well-known/openpgpkey/example.net/hu/../../etc", nil)
 }
+
+// TestCompleteRefusesUnreadableHeader: with the recipient's header check
+// wired in, a header the recipient could not open is a 422, not a 202.
+func TestCompleteRefusesUnreadableHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1, 1)
+	e.stop()
+	e.cfg.ValidateHeader = func(b []byte) error {
+		return fmt.Errorf("header: encrypted_key: not a PKESK packet")
+	}
+	e.start()
+	m := e.message(alice)
+	id := e.validTicket(m)
+	e.upload(id, m)
+	if ans := e.expect(422, "POST", "/v1/tickets/"+id+"/complete", nil); ans["part"] != "header" || !strings.Contains(ans["error"].(string), "encrypted_key") {
+		t.Fatalf("422 answer = %v", ans)
+	}
+}

@@ -12,7 +12,9 @@ import (
 )
 
 const (
-	maxHeaderBytes = 64 << 10
+	// maxHeaderBytes fits the header of the largest message a ticket may
+	// announce (maxParts parts of ~130 bytes each).
+	maxHeaderBytes = 256 << 10
 	uploadDeadline = 30 * time.Minute
 )
 
