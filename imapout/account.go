@@ -20,10 +20,13 @@ type account struct {
 	keys  *keyCache
 	refs  int // sessions; guarded by srv.mu
 
-	work   sync.Mutex    // one filing or indexing run at a time
-	nudge  chan struct{} // asks run to file now (a login ran out of time)
-	cancel context.CancelFunc
-	done   chan struct{}
+	work sync.Mutex // one filing or indexing run at a time
+
+	deferMu  sync.Mutex
+	deferred map[int64]time.Time // messages waiting for a sender key, next try
+	nudge    chan struct{}       // asks run to file now (a login ran out of time)
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // fileLater asks the account's background loop to file what a login left.
@@ -48,7 +51,7 @@ func (s *Server) attach(u *store.User, key *keyring.Unlocked) (*account, error) 
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1, cancel: cancel,
-		nudge: make(chan struct{}, 1), done: make(chan struct{})}
+		nudge: make(chan struct{}, 1), done: make(chan struct{}), deferred: map[int64]time.Time{}}
 	s.accounts[u.ID] = a
 	go a.run(ctx)
 	return a, nil

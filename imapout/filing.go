@@ -53,6 +53,9 @@ func (a *account) fileAll(ctx context.Context) error {
 // goes to Junk too, marked so nobody tries to index it again; the client
 // gets an error when it asks for its content.
 func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey) error {
+	if !a.dueForFiling(id) {
+		return nil
+	}
 	m, err := a.srv.st.SealedMessage(ctx, id)
 	if err != nil || m.Filed {
 		return err
@@ -73,6 +76,10 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 				return err
 			}
 		}
+	}
+	if errors.Is(err, errDeferred) {
+		a.deferFiling(id)
+		return nil
 	}
 	if err != nil {
 		if !errors.Is(err, errUnreadable) {
@@ -108,34 +115,33 @@ func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys 
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	v := a.check(ctx, m, h, o, keys)
-	return v, nil
+	return a.check(ctx, m, h, o, keys)
 }
 
-func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) string {
+func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) (string, error) {
 	log := a.srv.log.With("user", a.user.Address, "message", m.ID)
 	from, err := keyring.NormalizeAddress(o.cat.From)
 	if err != nil || keyring.HashNormalized(from) != h.From {
 		log.Warn("imap: catalog sender does not match the envelope sender", "catalog_from", o.cat.From)
-		return "fail"
+		return "fail", nil
 	}
 	headerFrom := bareAddresses(get(parseFields(o.cat.MIME.Header.Bytes), "From"))
 	if len(headerFrom) != 1 {
 		log.Warn("imap: From: field does not name one address", "from", headerFrom)
-		return "fail"
+		return "fail", nil
 	}
 	if hf, err := keyring.NormalizeAddress(headerFrom[0]); err != nil || hf != from {
 		log.Warn("imap: From: field differs from the catalog sender", "from", headerFrom[0], "catalog_from", from)
-		return "fail"
+		return "fail", nil
 	}
 	if !o.catalog.Signed {
 		// A local user's mail is always signed by submission: unsigned
 		// mail in their name is forged, not merely unsigned.
 		if _, err := a.srv.st.UserByAddress(ctx, from); err == nil {
 			log.Warn("imap: unsigned mail claims a local sender", "from", from)
-			return "fail"
+			return "fail", nil
 		}
-		return "none"
+		return "none", nil
 	}
 	k, ok := keys[from]
 	if !ok {
@@ -149,14 +155,59 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		keys[from] = k
 	}
 	if k.err != nil || k.key == nil {
-		log.Info("imap: sender key unavailable, signature not checked", "from", from, "err", k.err)
-		return "none"
+		return a.noSenderKey(log, m, from, k.err)
 	}
 	v, err := o.catalog.Check(openpgp.EntityList{k.key})
 	if v == seal.VerdictFail {
 		log.Warn("imap: signature check failed", "from", from, "err", err)
 	}
-	return v.String()
+	return v.String(), nil
+}
+
+// keyWait is how long a signed message waits, unfiled, for its sender's
+// key server to answer; retryFiling is how often it is tried meanwhile.
+const (
+	keyWait     = 24 * time.Hour
+	retryFiling = 10 * time.Minute
+)
+
+// errDeferred leaves a message unfiled for a later try.
+var errDeferred = errors.New("filing deferred")
+
+// noSenderKey is the verdict on signed mail whose sender's key cannot be
+// had. Signed mail is only pass or fail (DESIGN §3.4 keeps none for
+// unsigned and legacy mail): a sender with no key at all is fail; a key
+// server that does not answer is given keyWait to come back.
+func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.Sealed, from string, err error) (string, error) {
+	if err == nil || errors.Is(err, keyring.ErrNoSuchUser) || errors.Is(err, keyring.ErrNoPin) {
+		log.Warn("imap: signed by a sender who has no key", "from", from, "err", err)
+		return "fail", nil
+	}
+	if a.srv.cfg.Now().Sub(m.Received) < keyWait {
+		log.Warn("imap: sender key unavailable, filing later", "from", from, "err", err)
+		return "", errDeferred
+	}
+	log.Warn("imap: sender key unavailable for a day", "from", from, "err", err)
+	return "fail", nil
+}
+
+// deferFiling notes when a deferred message is tried again.
+func (a *account) deferFiling(id int64) {
+	a.deferMu.Lock()
+	a.deferred[id] = a.srv.cfg.Now().Add(retryFiling)
+	a.deferMu.Unlock()
+}
+
+// dueForFiling reports whether a message is not waiting for a retry.
+func (a *account) dueForFiling(id int64) bool {
+	a.deferMu.Lock()
+	defer a.deferMu.Unlock()
+	next, ok := a.deferred[id]
+	if ok && a.srv.cfg.Now().Before(next) {
+		return false
+	}
+	delete(a.deferred, id)
+	return true
 }
 
 // filingMailbox is INBOX, or for failed signatures the user's Junk

@@ -2,9 +2,11 @@ package imapout
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,7 +72,6 @@ func TestFilingVerdicts(t *testing.T) {
 	want := map[string]string{ // body → verdict
 		pass:     "pass",
 		unsigned: "none",
-		nokey:    "none",
 		legacy:   "none",
 	}
 	inbox := fetchAll(t, c, "INBOX")
@@ -88,13 +89,14 @@ func TestFilingVerdicts(t *testing.T) {
 			t.Errorf("unexpected INBOX message %q", got)
 		}
 	}
+	// Signed mail is pass or fail: a signer with no key at all is fail.
 	junk := fetchAll(t, c, "Junk")
-	if len(junk) != 2 {
-		t.Errorf("Junk has %d messages, want 2", len(junk))
+	if len(junk) != 3 {
+		t.Errorf("Junk has %d messages, want 3", len(junk))
 	}
 	for _, got := range junk {
 		if !strings.Contains(got, "tollbridge=fail\r\n") ||
-			!strings.HasSuffix(got, forged) && !strings.HasSuffix(got, spoofed) {
+			!strings.HasSuffix(got, forged) && !strings.HasSuffix(got, spoofed) && !strings.HasSuffix(got, nokey) {
 			t.Errorf("unexpected Junk message %q", got)
 		}
 	}
@@ -187,5 +189,63 @@ func TestTamperedMessage(t *testing.T) {
 	res, err = c2.UIDSearch(&imap.SearchCriteria{Body: []string{"third"}}, nil).Wait()
 	if err != nil || len(res.AllUIDs()) != 1 {
 		t.Errorf("search: %v %v", res, err)
+	}
+}
+
+// TestSignedMailWaitsForAnUnreachableKeyServer: signed mail whose sender's
+// key server does not answer stays unfiled and is tried again; once the key
+// can be had it is checked (pass); after a day of silence it is fail.
+func TestSignedMailWaitsForAnUnreachableKeyServer(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	reachable := false
+	var e *env
+	e = newEnv(t, func(c *Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.SenderKeys = func(ctx context.Context, addr string) (*openpgp.Entity, error) {
+			mu.Lock()
+			up := reachable
+			mu.Unlock()
+			if !up {
+				return nil, errors.New("connect: connection refused")
+			}
+			return e.senderKey(ctx, addr)
+		}
+	})
+	advance := func(d time.Duration, up bool) {
+		mu.Lock()
+		now, reachable = now.Add(d), up
+		mu.Unlock()
+	}
+	bob := e.addUser("bob@example.net")
+	alice := e.remoteSender("alice@example.org")
+	carol := e.remoteSender("carol@example.org")
+	e.deliver(bob, message("alice@example.org", "bob@example.net", "from alice", "hi"), delivery{signer: alice, received: now})
+	e.deliver(bob, message("carol@example.org", "bob@example.net", "from carol", "hi"), delivery{signer: carol, received: now})
+
+	e.login(bob).Logout()
+	if n, _ := e.st.UnfiledCount(context.Background(), bob.ID); n != 2 {
+		t.Fatalf("%d unfiled while the key server is down, want 2", n)
+	}
+	advance(11*time.Minute, true)
+	c := e.login(bob)
+	inbox := fetchAll(t, c, "INBOX")
+	if len(inbox) != 2 {
+		t.Fatalf("INBOX has %d messages after the key server came back", len(inbox))
+	}
+	for _, m := range inbox {
+		if !strings.Contains(m, "tollbridge=pass") {
+			t.Errorf("verdict: %q", m)
+		}
+	}
+	c.Logout()
+
+	dave := e.remoteSender("dave@example.org")
+	e.deliver(bob, message("dave@example.org", "bob@example.net", "from dave", "hi"), delivery{signer: dave, received: now})
+	advance(25*time.Hour, false)
+	c = e.login(bob)
+	if junk := fetchAll(t, c, "Junk"); len(junk) != 1 {
+		t.Fatalf("a day without the key server: Junk has %d messages", len(junk))
 	}
 }

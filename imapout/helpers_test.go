@@ -124,7 +124,7 @@ func (e *env) restart(t testing.TB) {
 func (e *env) senderKey(_ context.Context, address string) (*openpgp.Entity, error) {
 	k, ok := e.keys[address]
 	if !ok {
-		return nil, fmt.Errorf("no key for %s", address)
+		return nil, fmt.Errorf("no key for %s: %w", address, keyring.ErrNoSuchUser)
 	}
 	return k, nil
 }

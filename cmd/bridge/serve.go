@@ -23,6 +23,7 @@ import (
 	"tollbridge/keyring"
 	"tollbridge/outbox"
 	"tollbridge/pow"
+	"tollbridge/seal"
 	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
@@ -227,6 +228,7 @@ func (b *bridge) setupTicketAPI() error {
 		MaxMessageBytes: b.cfg.SMTP.MaxMessageBytes,
 		ReceiptKeys:     receipts,
 		Clients:         b.clients(),
+		ValidateHeader:  func(h []byte) error { _, err := seal.ParseHeader(h); return err },
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,34 +61,38 @@ func deliverBounce(st *store.Store, sealer *smtpin.Sealer) func(context.Context,
 
 // senderKeys finds the public key a catalog's signature is checked with:
 // a local user's from the store; a remote one's from its server's WKD,
-// pinned on first use, or the pinned key when the server cannot be reached.
+// pinned on first use, or the pinned key when the server cannot be
+// reached. Its errors say keyring.ErrNoSuchUser when the sender has no key
+// to be had (imapout then files the mail as fail); others are temporary.
 func (b *bridge) senderKeys(ctx context.Context, address string) (*openpgp.Entity, error) {
 	addr, err := keyring.NormalizeAddress(address)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", address, keyring.ErrNoSuchUser)
 	}
 	_, domain := keyring.SplitAddress(addr)
 	if b.cfg.IsLocalDomain(domain) {
 		u, err := b.st.UserByAddress(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%s: %w", addr, keyring.ErrNoSuchUser)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return keyring.ReadKey(u.PublicKey)
 	}
-	ep, err := b.tickets.Discover(ctx, domain)
-	if err != nil {
-		return b.remote.Pinned(ctx, addr)
+	// The pinned key is the one this side trusts; a changed key is only
+	// used once an admin accepts it.
+	if pinned, err := b.remote.Pinned(ctx, addr); err == nil {
+		return pinned, nil
 	}
-	k, err := b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
+	ep, err := b.tickets.Discover(ctx, domain)
+	if errors.Is(err, ticketclient.ErrLegacy) {
+		return nil, fmt.Errorf("%s: no ticket API publishes its key: %w", addr, keyring.ErrNoSuchUser)
+	}
 	if err != nil {
-		// Unreachable, or a changed key not yet accepted: the pinned key
-		// is the one this side trusts.
-		if pinned, perr := b.remote.Pinned(ctx, addr); perr == nil {
-			return pinned, nil
-		}
 		return nil, err
 	}
-	return k, nil
+	return b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
 }
 
 // readSecret returns the first line of a file holding a secret.
