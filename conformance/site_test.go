@@ -1,0 +1,155 @@
+package conformance_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/keyring"
+	"tollbridge/pow"
+	"tollbridge/store"
+	"tollbridge/ticketserver"
+)
+
+// The only place tollbridge packages are used on the receiving side: to
+// start a ticket server over a store with one user, the way `bridge serve`
+// and `bridge user add` do. Everything sent to it is built in this package.
+
+// clock is a settable store clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// expiry is the ticket lifetime every in-process site uses.
+const expiry = 30 * time.Minute
+
+// site is one ticket server (HTTPS on 127.0.0.1:0) for example.net with
+// user bob@example.net.
+type site struct {
+	t       *testing.T
+	clock   *clock
+	st      *store.Store
+	api     *api
+	bob     *store.User
+	bobKey  *openpgp.Entity // unlocked
+	receipt *openpgp.Entity
+}
+
+type siteOptions struct {
+	bits, count int
+	rate        int // ticket requests per minute; 0: no limit
+	domains     []string
+	users       []string // more users to create
+}
+
+func newSite(t *testing.T, o siteOptions) *site {
+	t.Helper()
+	dir := t.TempDir()
+	s := &site{t: t, clock: &clock{t: time.Unix(1_900_000_000, 0)}}
+	st, err := store.Open(context.Background(), dir+"/data", store.Options{Now: s.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.st = st
+	t.Cleanup(func() { st.Close() })
+	if o.domains == nil {
+		o.domains = []string{"example.net"}
+	}
+	receipts := map[string]*openpgp.Entity{}
+	for _, d := range o.domains {
+		rk, err := keyring.LoadOrCreateServiceKey(dir+"/keys/receipts@"+d+".key", "receipts@"+d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		receipts[d] = rk
+	}
+	s.receipt = receipts["example.net"]
+	srv := ticketserver.New(st, pow.NewRegistry(pow.HashWork{}), ticketserver.Config{
+		Hostname: "mail.example.net", Domains: o.domains,
+		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
+		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: receipts,
+	}, slog.New(slog.DiscardHandler), ticketserver.Metrics{})
+	hs := httptest.NewTLSServer(srv)
+	t.Cleanup(hs.Close)
+	s.api = &api{t: t, base: hs.URL, hc: hs.Client()}
+	s.bob, s.bobKey = s.addUser("bob@example.net")
+	for _, u := range o.users {
+		s.addUser(u)
+	}
+	return s
+}
+
+// addUser creates a local user as `bridge user add` does.
+func (s *site) addUser(address string) (*store.User, *openpgp.Entity) {
+	s.t.Helper()
+	k, e, err := keyring.Generate(address, []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	local, domain := keyring.SplitAddress(k.Address)
+	u := &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: domain + "/" + keyring.WKDHash(local),
+		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
+	if err := s.st.CreateUser(context.Background(), u); err != nil {
+		s.t.Fatal(err)
+	}
+	return u, e
+}
+
+// trust puts sender on bob's allow list.
+func (s *site) trust(sender string) {
+	s.t.Helper()
+	if err := s.st.Allow(context.Background(), s.bob.ID, hashAddr(s.t, sender)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// sample is a small sealed message from alice to bob of this site: one
+// block, one attachment.
+func (s *site) sample(signer *openpgp.Entity) *sealed {
+	s.t.Helper()
+	b1 := &part{id: "b1", kind: "block", plain: []byte("Hello Bob.\r\n")}
+	a1 := &part{id: "a1", kind: "attachment", plain: []byte("%PDF-1.4 not really\n")}
+	cat := simpleCatalog("alice@example.org", "bob@example.net", b1, a1)
+	return sealMessage(s.t, cat, []*part{b1, a1}, signer)
+}
+
+// request posts a ticket request and returns the 201 answer.
+func (s *site) request(body []byte) map[string]any {
+	s.t.Helper()
+	return s.api.expect(201, "POST", "/v1/tickets", body).obj
+}
+
+// validTicket returns the id of a ticket made valid by the allow list.
+func (s *site) validTicket(m *sealed) string {
+	s.t.Helper()
+	s.trust("alice@example.org")
+	tk := s.request(m.ticketRequest(hashAddr(s.t, "alice@example.org"), s.bob.AddressHash))
+	if v, _ := tk["valid"].(bool); !v {
+		s.t.Fatalf("ticket for an allowed sender is not valid at once (DESIGN §3.2): %v", tk)
+	}
+	return str(s.t, tk, "ticket_id")
+}
+
+// upload PUTs the whole message (header, catalog, parts) on ticket id.
+func (s *site) upload(id string, m *sealed, header []byte) {
+	s.t.Helper()
+	s.api.expect(200, "PUT", "/v1/tickets/"+id+"/header", header)
+	s.api.expect(200, "PUT", "/v1/tickets/"+id+"/catalog", m.catalog)
+	for _, p := range m.parts {
+		s.api.expect(200, "PUT", "/v1/tickets/"+id+"/"+p.kind+"s/"+p.id, p.sealed)
+	}
+}
