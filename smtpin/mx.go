@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -98,7 +97,7 @@ func (s *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return internalError(s.m.Log, "seal", err)
 	}
-	id, now := newID(), time.Now()
+	id, now := newID(), s.m.Store.Now()
 	for i, m := range ms {
 		m.Source, m.Received = store.SourceMX, now
 		m.Trace = received(s.c, s.m.Config.Hostname, id, s.rcpts[i].Address, false, now)

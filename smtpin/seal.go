@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -192,7 +191,7 @@ func (s *Sealer) SealFor(src io.ReaderAt, size int64, from string, users []*stor
 			sd.Abort()
 			return nil, nil, fmt.Errorf("header for %s: %w", u.Address, err)
 		}
-		out = append(out, &store.NewMessage{UserID: u.ID, Header: h, Blobs: sd.Blobs, Received: time.Now()})
+		out = append(out, &store.NewMessage{UserID: u.ID, Header: h, Blobs: sd.Blobs, Received: s.Store.Now()})
 	}
 	return out, sd, nil
 }
