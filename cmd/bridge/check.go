@@ -17,44 +17,34 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/keyring"
+	"tollbridge/store"
 	"tollbridge/ticketserver"
 )
 
 func runUserMobileconfig(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user mobileconfig", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
 	out := fs.String("out", "", "file to write (default ADDRESS.mobileconfig)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("need exactly one ADDRESS")
-	}
-	cfg, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := lookupUser(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	clients := clientSettings(cfg, func(name string) string { return listenerAddr(cfg, name) })
-	cert, _ := selfSignedCert(cfg.TLS.Cert)
-	b, err := clients.MobileConfig(u.Address, cert)
-	if err != nil {
-		return err
-	}
-	path := *out
-	if path == "" {
-		path = u.Address + ".mobileconfig"
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "wrote %s: open it on the Mac or iPhone to set up Mail for %s\n", path, u.Address)
-	return nil
+	return storeCmd(ctx, fs, args, 1, "need exactly one ADDRESS", func(cfg *config.Config, st *store.Store, pos []string) error {
+		u, err := lookupUser(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		clients := clientSettings(cfg, func(name string) string { return listenerAddr(cfg, name) })
+		cert, _ := selfSignedCert(cfg.TLS.Cert)
+		b, err := clients.MobileConfig(u.Address, cert)
+		if err != nil {
+			return err
+		}
+		path := *out
+		if path == "" {
+			path = u.Address + ".mobileconfig"
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s: open it on the Mac or iPhone to set up Mail for %s\n", path, u.Address)
+		return nil
+	})
 }
 
 // listenerAddr is the configured address of a named listener.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"tollbridge/config"
 	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/store"
@@ -42,59 +43,41 @@ func (p pinStore) OfferKey(ctx context.Context, address, fingerprint string, key
 
 func runKeysList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	pins, err := st.Pins(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tPINNED KEY\tSINCE\tCHANGED KEY WAITING")
-	for _, p := range pins {
-		waiting := "-"
-		if p.OfferedFingerprint != "" {
-			waiting = p.OfferedFingerprint + " (seen " + p.Offered.UTC().Format("2006-01-02 15:04") + ")"
+	return storeCmd(ctx, fs, args, 0, "takes no arguments", func(_ *config.Config, st *store.Store, _ []string) error {
+		pins, err := st.Pins(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Address, p.Fingerprint, p.Pinned.UTC().Format("2006-01-02 15:04"), waiting)
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tPINNED KEY\tSINCE\tCHANGED KEY WAITING")
+		for _, p := range pins {
+			waiting := "-"
+			if p.OfferedFingerprint != "" {
+				waiting = p.OfferedFingerprint + " (seen " + p.Offered.UTC().Format("2006-01-02 15:04") + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Address, p.Fingerprint, p.Pinned.UTC().Format("2006-01-02 15:04"), waiting)
+		}
+		return tw.Flush()
+	})
 }
 
 func runKeysAccept(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("keys accept", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("need exactly one ADDRESS")
-	}
-	addr, err := keyring.NormalizeAddress(pos[0])
-	if err != nil {
-		return err
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	pin, err := st.AcceptOfferedKey(ctx, addr)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s: no changed key is waiting (see bridge keys list)", addr)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s: now pinned to %s\n", addr, pin.Fingerprint)
-	return nil
+	return storeCmd(ctx, fs, args, 1, "need exactly one ADDRESS", func(_ *config.Config, st *store.Store, pos []string) error {
+		addr, err := keyring.NormalizeAddress(pos[0])
+		if err != nil {
+			return err
+		}
+		pin, err := st.AcceptOfferedKey(ctx, addr)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s: no changed key is waiting (see bridge keys list)", addr)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: now pinned to %s\n", addr, pin.Fingerprint)
+		return nil
+	})
 }
 
 func runPowBench(ctx context.Context, e *env, args []string) error {

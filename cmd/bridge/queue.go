@@ -7,46 +7,47 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"tollbridge/config"
+	"tollbridge/store"
 )
 
 func runQueue(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	q, err := st.Queue(ctx)
-	if err != nil {
-		return err
-	}
-	if len(q) == 0 {
-		fmt.Fprintln(e.stdout, "outbox is empty")
-		return nil
-	}
-	now := st.Now()
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MESSAGE\tFROM\tRECIPIENT\tROUTE\tSTATE\tTRIES\tNEXT ATTEMPT\tPROGRESS / LAST ERROR")
-	for _, r := range q {
-		next := "now"
-		if d := r.NextAttempt.Sub(now); d > 0 {
-			next = "in " + d.Round(time.Second).String()
+	return storeCmd(ctx, fs, args, 0, "takes no arguments", func(_ *config.Config, st *store.Store, _ []string) error {
+		q, err := st.Queue(ctx)
+		if err != nil {
+			return err
 		}
-		detail := r.Progress
-		if detail == "" {
-			detail = r.LastError
+		if len(q) == 0 {
+			fmt.Fprintln(e.stdout, "outbox is empty")
+			return nil
 		}
-		route := r.Route
-		if route == "" {
-			route = "-"
+		now := st.Now()
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MESSAGE\tFROM\tRECIPIENT\tROUTE\tSTATE\tTRIES\tNEXT ATTEMPT\tPROGRESS / LAST ERROR")
+		for _, r := range q {
+			fmt.Fprintln(tw, queueLine(r, now))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.OutboxID, r.Sender, r.Recipient, route, r.State, r.Tries, next, oneLine(detail, 100))
+		return tw.Flush()
+	})
+}
+
+// queueLine is one recipient's row of bridge queue.
+func queueLine(r *store.QueueEntry, now time.Time) string {
+	next := "now"
+	if d := r.NextAttempt.Sub(now); d > 0 {
+		next = "in " + d.Round(time.Second).String()
 	}
-	return tw.Flush()
+	detail := r.Progress
+	if detail == "" {
+		detail = r.LastError
+	}
+	route := r.Route
+	if route == "" {
+		route = "-"
+	}
+	return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s", r.OutboxID, r.Sender, r.Recipient, route, r.State, r.Tries, next, oneLine(detail, 100))
 }
 
 // oneLine shortens s (remote servers' words, among others) to one line

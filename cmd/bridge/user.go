@@ -29,6 +29,27 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// storeCmd runs a command that works on a config's store: it parses fs
+// (adding --config), wants exactly want positional arguments (usage says
+// which) and calls fn with the store open.
+func storeCmd(ctx context.Context, fs *flag.FlagSet, args []string, want int, usage string,
+	fn func(*config.Config, *store.Store, []string) error) error {
+	cfgPath := configFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != want {
+		return usagef("%s", usage)
+	}
+	cfg, st, err := openStore(ctx, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(cfg, st, pos)
+}
+
 // openStore loads the config and opens its data directory.
 func openStore(ctx context.Context, path string) (*config.Config, *store.Store, error) {
 	cfg, err := loadConfig(path)
@@ -66,30 +87,22 @@ func readPassword(e *env, file string) ([]byte, error) {
 
 func runUserAdd(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
 	pwFile := fs.String("password-file", "", "file whose first line is the password (- for stdin)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 || *pwFile == "" {
-		return usagef("need --password-file and exactly one ADDRESS")
-	}
-	pw, err := readPassword(e, *pwFile)
-	if err != nil {
-		return err
-	}
-	cfg, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := addUser(ctx, cfg, st, pos[0], pw, keyring.Protection{})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "created %s, key %s\n", u.Address, u.Fingerprint)
-	return nil
+	return storeCmd(ctx, fs, args, 1, "need --password-file and exactly one ADDRESS", func(cfg *config.Config, st *store.Store, pos []string) error {
+		if *pwFile == "" {
+			return usagef("need --password-file and exactly one ADDRESS")
+		}
+		pw, err := readPassword(e, *pwFile)
+		if err != nil {
+			return err
+		}
+		u, err := addUser(ctx, cfg, st, pos[0], pw, keyring.Protection{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "created %s, key %s\n", u.Address, u.Fingerprint)
+		return nil
+	})
 }
 
 // addUser creates a local user of one of the config's domains.
@@ -124,29 +137,18 @@ func addUser(ctx context.Context, cfg *config.Config, st *store.Store, address s
 
 func runUserExportKey(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user export-key", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("need exactly one ADDRESS")
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := lookupUser(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	armored, err := keyring.ArmorPublic(u.PublicKey)
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(e.stdout, armored)
-	return nil
+	return storeCmd(ctx, fs, args, 1, "need exactly one ADDRESS", func(_ *config.Config, st *store.Store, pos []string) error {
+		u, err := lookupUser(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		armored, err := keyring.ArmorPublic(u.PublicKey)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(e.stdout, armored)
+		return nil
+	})
 }
 
 func lookupUser(ctx context.Context, st *store.Store, address string) (*store.User, error) {
@@ -163,53 +165,35 @@ func lookupUser(ctx context.Context, st *store.Store, address string) (*store.Us
 
 func runUserAllow(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user allow", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usagef("need ADDRESS and SENDER")
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := lookupUser(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	h, err := keyring.AddressHash(pos[1])
-	if err != nil {
-		return err
-	}
-	if err := st.Allow(ctx, u.ID, h); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s now accepts mail from %s without work\n", u.Address, pos[1])
-	return nil
+	return storeCmd(ctx, fs, args, 2, "need ADDRESS and SENDER", func(_ *config.Config, st *store.Store, pos []string) error {
+		u, err := lookupUser(ctx, st, pos[0])
+		if err != nil {
+			return err
+		}
+		h, err := keyring.AddressHash(pos[1])
+		if err != nil {
+			return err
+		}
+		if err := st.Allow(ctx, u.ID, h); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s now accepts mail from %s without work\n", u.Address, pos[1])
+		return nil
+	})
 }
 
 func runUserList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user list", flag.ContinueOnError)
-	cfgPath := configFlag(fs)
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	_, st, err := openStore(ctx, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.Users(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tKEY\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Address, u.Fingerprint, u.Created.UTC().Format("2006-01-02 15:04"))
-	}
-	return tw.Flush()
+	return storeCmd(ctx, fs, args, 0, "takes no arguments", func(_ *config.Config, st *store.Store, _ []string) error {
+		users, err := st.Users(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ADDRESS\tKEY\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Address, u.Fingerprint, u.Created.UTC().Format("2006-01-02 15:04"))
+		}
+		return tw.Flush()
+	})
 }
