@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/charset"
+
+	"tollbridge/translate"
 )
 
 // field is one header field: its name as written and its value unfolded
@@ -173,7 +175,7 @@ func addressList(v string) []imap.Address {
 		}
 		return out
 	}
-	for _, entry := range splitTopLevel(v) {
+	for _, entry := range translate.SplitAddressList(v) {
 		entry = strings.TrimSpace(entry)
 		name, addr := "", entry
 		if i := strings.LastIndexByte(entry, '<'); i >= 0 {
@@ -197,35 +199,6 @@ func splitAddress(name, addr string) imap.Address {
 		return imap.Address{Name: name, Mailbox: addr}
 	}
 	return imap.Address{Name: name, Mailbox: addr[:at], Host: addr[at+1:]}
-}
-
-// splitTopLevel splits at commas outside quotes, comments and angle brackets.
-func splitTopLevel(v string) []string {
-	var out []string
-	start, depth := 0, 0
-	quoted, angled := false, false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\' && (quoted || depth > 0):
-			i++
-		case c == '"' && depth == 0:
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angled = true
-		case c == '>':
-			angled = false
-		case c == ',' && !angled:
-			out = append(out, v[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, v[start:])
 }
 
 // bareAddresses returns the addr-specs of an address list, lowercased.

@@ -264,21 +264,11 @@ func (e *UploadChangedError) Is(target error) bool { return target == ErrUploadC
 
 // Uploads returns a ticket's uploads by name.
 func (s *Store) Uploads(ctx context.Context, id string) (map[string]BlobRef, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT name, blob, size FROM ticket_uploads WHERE ticket_id = ?`, id)
+	m, err := queryUploads(ctx, s.read, id)
 	if err != nil {
 		return nil, fmt.Errorf("ticket %s uploads: %w", id, err)
 	}
-	defer rows.Close()
-	m := map[string]BlobRef{}
-	for rows.Next() {
-		var name string
-		var ref BlobRef
-		if err := rows.Scan(&name, &ref.Hash, &ref.Size); err != nil {
-			return nil, fmt.Errorf("ticket %s uploads: %w", id, err)
-		}
-		m[name] = ref
-	}
-	return m, rows.Err()
+	return m, nil
 }
 
 // CompleteTicket delivers the ticket's message to its user in the same
@@ -329,7 +319,14 @@ func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, up
 }
 
 func uploadsTx(ctx context.Context, tx *sql.Tx, id string) (map[string]BlobRef, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name, blob, size FROM ticket_uploads WHERE ticket_id = ?`, id)
+	return queryUploads(ctx, tx, id)
+}
+
+// queryUploads reads a ticket's uploads through the pool or a transaction.
+func queryUploads(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, id string) (map[string]BlobRef, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, blob, size FROM ticket_uploads WHERE ticket_id = ?`, id)
 	if err != nil {
 		return nil, err
 	}

@@ -90,7 +90,7 @@ func keepCharset(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 // without comments, when it contains an @.
 func lenientAddresses(v string) []string {
 	var out []string
-	for _, entry := range splitTopLevel(v) {
+	for _, entry := range SplitAddressList(v) {
 		if i := strings.LastIndexByte(entry, '<'); i >= 0 {
 			if j := strings.IndexByte(entry[i:], '>'); j > 0 {
 				entry = entry[i+1 : i+j]
@@ -109,8 +109,10 @@ func lenientAddresses(v string) []string {
 	return out
 }
 
-// splitTopLevel splits at commas outside quotes, angle brackets and comments.
-func splitTopLevel(v string) []string {
+// SplitAddressList splits an address list field's value (RFC 5322) into
+// its entries: at commas outside quotes, angle brackets and comments. It
+// never fails: whatever the value, each byte lands in one entry.
+func SplitAddressList(v string) []string {
 	var (
 		out            []string
 		start, depth   int
