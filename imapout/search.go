@@ -234,19 +234,21 @@ func (c *compiled) matchCheap(k *imap.SearchCriteria, m *candidate) bool {
 	return true
 }
 
+// bounds turns a range of a set into low and high ends: 0 is "*", the
+// last number in use, and "5:2" means "2:5" (RFC 9051 §9).
+func bounds(start, stop, last uint32) (uint32, uint32) {
+	if start == 0 {
+		start = last
+	}
+	if stop == 0 {
+		stop = last
+	}
+	return min(start, stop), max(start, stop)
+}
+
 func seqContains(set imap.SeqSet, n, last uint32) bool {
 	for _, r := range set {
-		start, stop := r.Start, r.Stop
-		if start == 0 {
-			start = last
-		}
-		if stop == 0 {
-			stop = last
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if start <= n && n <= stop {
+		if lo, hi := bounds(r.Start, r.Stop, last); lo <= n && n <= hi {
 			return true
 		}
 	}
@@ -255,17 +257,7 @@ func seqContains(set imap.SeqSet, n, last uint32) bool {
 
 func uidContains(set imap.UIDSet, uid, last uint32) bool {
 	for _, r := range set {
-		start, stop := uint32(r.Start), uint32(r.Stop)
-		if start == 0 {
-			start = last
-		}
-		if stop == 0 {
-			stop = last
-		}
-		if start > stop {
-			start, stop = stop, start
-		}
-		if start <= uid && uid <= stop {
+		if lo, hi := bounds(uint32(r.Start), uint32(r.Stop), last); lo <= uid && uid <= hi {
 			return true
 		}
 	}

@@ -304,16 +304,7 @@ func (v *selected) resolve(numSet imap.NumSet) ([]int, error) {
 	switch set := numSet.(type) {
 	case imap.SeqSet:
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = n
-			}
-			if stop == 0 {
-				stop = n
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(r.Start, r.Stop, n)
 			if start == 0 || stop > n {
 				return nil, errBadSeq
 			}
@@ -324,16 +315,7 @@ func (v *selected) resolve(numSet imap.NumSet) ([]int, error) {
 	case imap.UIDSet:
 		last := v.lastUID()
 		for _, r := range set {
-			start, stop := uint32(r.Start), uint32(r.Stop)
-			if start == 0 {
-				start = last
-			}
-			if stop == 0 {
-				stop = last
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(uint32(r.Start), uint32(r.Stop), last)
 			i := sort.Search(len(v.uids), func(i int) bool { return v.uids[i] >= start })
 			for ; i < len(v.uids) && v.uids[i] <= stop; i++ {
 				out = append(out, i)
