@@ -3,9 +3,11 @@ package conformance_test
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
@@ -51,20 +53,24 @@ func TestBridgeBothWays(t *testing.T) {
 		m5 := multipartMessage("mallory@example.org", "m5.conformance") // catalog.from is not the envelope sender
 		m5.catalog = bytes.Replace(m5.catalog, []byte(`"from": "alice@example.org"`), []byte(`"from": "mallory@example.org"`), 1)
 		m6 := oddMessage("m6.conformance")
+		m7 := plainMessageFrom("zed@example.org", "m7.conformance") // unsigned, from a sender with no key
 		for _, d := range []struct {
 			m      *handMessage
 			signer *openpgp.Entity
 		}{{m1, alice}, {m2, nil}, {m3, alice}, {m4, eve}, {m5, alice}, {m6, alice}} {
 			deliverByHand(t, b.ticket, sealMessage(t, d.m.catalog, d.m.parts, d.signer), "alice@example.org", bob, bobPub)
 		}
+		deliverByHand(t, b.ticket, sealMessage(t, m7.catalog, m7.parts, nil), "zed@example.org", bob, bobPub)
 		m8 := multipartMessage("alice@example.org", "m8.conformance") // GnuPG's packet framing
 		deliverByHand(t, b.ticket, sealGnuPGStyle(t, m8.catalog, m8.parts, alice), "alice@example.org", bob, bobPub)
+		// §3.7: unsigned mail is fail when catalog.from has a pinned key —
+		// alice's, pinned while m1 was checked — and none otherwise.
 		inbox := mailbox(t, b.imap, bob, bobPW, "INBOX")
-		expectMail(t, "INBOX", inbox, map[string]string{"m1": string(m1.raw), "m2": string(m2.raw), "m6": string(m6.raw), "m8": string(m8.raw)},
-			map[string]string{"m1": "pass", "m2": "none", "m6": "pass", "m8": "pass"})
+		expectMail(t, "INBOX", inbox, map[string]string{"m1": string(m1.raw), "m6": string(m6.raw), "m7": string(m7.raw), "m8": string(m8.raw)},
+			map[string]string{"m1": "pass", "m6": "pass", "m7": "none", "m8": "pass"})
 		junk := mailbox(t, b.imap, bob, bobPW, "Junk")
-		expectMail(t, "Junk", junk, map[string]string{"m3": string(m3.raw), "m4": string(m4.raw), "m5": string(m5.raw)},
-			map[string]string{"m3": "fail", "m4": "fail", "m5": "fail"})
+		expectMail(t, "Junk", junk, map[string]string{"m2": string(m2.raw), "m3": string(m3.raw), "m4": string(m4.raw), "m5": string(m5.raw)},
+			map[string]string{"m2": "fail", "m3": "fail", "m4": "fail", "m5": "fail"})
 	})
 
 	t.Run("signed, signer's key not found", func(t *testing.T) {
@@ -127,6 +133,7 @@ func TestBridgeBothWays(t *testing.T) {
 		submit(t, b.submission, bob, bobPW, []string{"alice@example.org"}, msg)
 		tks := p.awaitCompleted(t, 1)
 		checkSent(t, tks[0], bob, "alice@example.org", alice, bobPub, msg, sentWant)
+		checkSigned(t, tks[0], readPublicKey(t, b.ticket.expect(200, "GET", wkdPath("receipts@example.net"), nil).body))
 		gpgDecrypts(t, tks[0], alice, bobPub)
 	})
 
@@ -254,11 +261,24 @@ func TestBridgeBothWays(t *testing.T) {
 	})
 
 	t.Run("trust", func(t *testing.T) {
+		// §3.2: bob wrote to alice, so her server's signed request is valid
+		// at once; §3.7: the same request unsigned, which anyone could send,
+		// costs work but still gets a ticket.
 		body := fmt.Sprintf(`{"sender": %q, "recipient": %q, "preference": ["pow"], "parts": {"blocks": 1, "attachments": 0, "bytes": 100}}`,
 			hashAddr(t, "alice@example.org"), hashAddr(t, bob))
 		r := b.ticket.expect(201, "POST", "/v1/tickets", []byte(body))
+		if v, _ := r.obj["valid"].(bool); v {
+			t.Errorf("an unsigned request naming alice got a no-work ticket: %s (§3.7 \"only a signed request earns a no-work ticket\")", r.body)
+		}
+		signed := fmt.Sprintf(`{"sender": %q, "recipient": %q, "sender_domain": "example.org", "created": %d, "preference": ["pow"], "parts": {"blocks": 1, "attachments": 0, "bytes": 100}}`,
+			hashAddr(t, "alice@example.org"), hashAddr(t, bob), time.Now().Unix())
+		r = b.ticket.expectWith(201, "POST", "/v1/tickets", []byte(signed), http.Header{"Tollbridge-Signature": {detachSign(t, p.receipt, []byte(signed))}})
 		if v, _ := r.obj["valid"].(bool); !v {
-			t.Errorf("bob wrote to alice, yet her ticket needs work: %s (§3.2 \"valid: true at once … the recipient has written to the sender before\")", r.body)
+			t.Errorf("bob wrote to alice, yet her server's signed request needs work: %s (§3.2, §3.7)", r.body)
+		}
+		r = b.ticket.expectWith(201, "POST", "/v1/tickets", []byte(signed), http.Header{"Tollbridge-Signature": {detachSign(t, p.receipt, []byte(signed))}})
+		if v, _ := r.obj["valid"].(bool); v {
+			t.Errorf("a replayed signed request got a second no-work ticket (§3.7 \"the same body was not seen in the last 600 s\")")
 		}
 	})
 

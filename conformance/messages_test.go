@@ -71,14 +71,17 @@ func multipartMessage(from, id string) *handMessage {
 
 // plainMessage is a one-part text message without a Date: field, its body
 // stored with identity.
-func plainMessage(id string) *handMessage {
+func plainMessage(id string) *handMessage { return plainMessageFrom("alice@example.org", id) }
+
+// plainMessageFrom is plainMessage sent by from.
+func plainMessageFrom(from, id string) *handMessage {
 	b1 := &part{id: "b1", kind: "block", ctype: "text/plain", plain: []byte("Unsigned, and that is fine.\r\n-- \r\nAlice\r\n")}
 	mime := &node{
-		header: "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: no signature\r\nMessage-ID: <" + id + "@example.org>\r\n\r\n",
+		header: "From: " + from + "\r\nTo: bob@example.net\r\nSubject: no signature\r\nMessage-ID: <" + id + "@example.org>\r\n\r\n",
 		body:   []item{identity(b1)},
 	}
 	return new(handMessage).build(envelope{
-		from: "alice@example.org", to: []string{"bob@example.net"}, subject: "no signature", messageID: "<" + id + "@example.org>",
+		from: from, to: []string{"bob@example.net"}, subject: "no signature", messageID: "<" + id + "@example.org>",
 	}, mime, b1)
 }
 

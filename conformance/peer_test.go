@@ -47,6 +47,7 @@ type peer struct {
 type peerTicket struct {
 	id        string
 	request   []byte // the POST /v1/tickets body as sent
+	signature string // its Tollbridge-Signature header (§3.7), "" if none
 	sender    string
 	recipient string
 	data      [32]byte
@@ -179,7 +180,7 @@ func (p *peer) newTicket(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, 404, "unknown recipient")
 		return
 	}
-	tk := &peerTicket{id: "t_" + randHex(8), request: body, sender: sender, recipient: rcpt,
+	tk := &peerTicket{id: "t_" + randHex(8), request: body, signature: r.Header.Get("Tollbridge-Signature"), sender: sender, recipient: rcpt,
 		proofs: map[uint64]bool{}, uploads: map[string][]byte{}, expires: time.Now().Add(time.Hour).Unix()}
 	rand.Read(tk.data[:])
 	p.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -72,11 +73,37 @@ func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeStrin
 // receiver (tk) to DESIGN §3.2–3.6. rcpt is the recipient's unlocked key,
 // sender the sender's public key as its WKD serves it; submitted is what
 // the sender's mail client sent.
+// checkSigned checks §3.7 on a bridge's ticket request: created near now,
+// and Tollbridge-Signature the standard base64 of a detached binary
+// signature over the exact body bytes by server, the key the sending
+// bridge's WKD serves for receipts@DOMAIN.
+func checkSigned(t *testing.T, tk *peerTicket, server *openpgp.Entity) {
+	t.Helper()
+	created, err := decodeObj(tk.request)["created"].(json.Number).Int64()
+	if err != nil || time.Since(time.Unix(created, 0)).Abs() > 300*time.Second {
+		t.Errorf("ticket request created %v is not within 300 s of now (§3.7)", decodeObj(tk.request)["created"])
+	}
+	sig, err := base64.StdEncoding.DecodeString(tk.signature)
+	if err != nil || tk.signature == "" {
+		t.Fatalf("Tollbridge-Signature %q is not standard base64 (§3.7): %v", tk.signature, err)
+	}
+	p, err := packet.Read(bytes.NewReader(sig))
+	if sp, ok := p.(*packet.Signature); err != nil || !ok || sp.SigType != packet.SigTypeBinary {
+		t.Errorf("Tollbridge-Signature is not a binary document signature packet (§3.7): %T %v", p, err)
+	}
+	if _, err := openpgp.CheckDetachedSignature(openpgp.EntityList{server}, bytes.NewReader(tk.request), bytes.NewReader(sig), nil); err != nil {
+		t.Errorf("Tollbridge-Signature does not verify over the body with the server key of the sending domain (§3.7): %v", err)
+	}
+}
+
 func checkSent(t *testing.T, tk *peerTicket, from, to string, rcpt, sender *openpgp.Entity, submitted string, want catalogWant) {
 	t.Helper()
 	// The ticket request (§3.2, §3.6).
-	wantKeySet(t, "ticket request", tk.request, "sender", "recipient", "preference", "parts")
+	wantKeySet(t, "ticket request", tk.request, "sender", "recipient", "preference", "parts", "sender_domain", "created")
 	q := decodeObj(tk.request)
+	if d := from[strings.LastIndexByte(from, '@')+1:]; q["sender_domain"] != strings.ToLower(d) {
+		t.Errorf("ticket request sender_domain %v, want %s, the envelope sender's domain (§3.7)", q["sender_domain"], d)
+	}
 	if q["sender"] != hashAddr(t, from) || q["recipient"] != hashAddr(t, to) {
 		t.Errorf("ticket request sender/recipient %v/%v, want hash(%s)/hash(%s)", q["sender"], q["recipient"], from, to)
 	}

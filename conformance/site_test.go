@@ -1,14 +1,20 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"tollbridge/keyring"
 	"tollbridge/pow"
@@ -47,6 +53,11 @@ type site struct {
 	bob     *store.User
 	bobKey  *openpgp.Entity // unlocked
 	receipt *openpgp.Entity
+	// senders are the server keys of the sending domains this package
+	// plays (§3.7), made here with go-crypto; the site finds them as if by
+	// WKD.
+	senders map[string]*openpgp.Entity
+	signed  int // signed requests sent, so that no two bodies are the same
 }
 
 type siteOptions struct {
@@ -78,10 +89,17 @@ func newSite(t *testing.T, o siteOptions) *site {
 		receipts[d] = rk
 	}
 	s.receipt = receipts["example.net"]
+	s.senders = map[string]*openpgp.Entity{"example.org": newServerKey(t, "example.org")}
 	srv := ticketserver.New(st, pow.NewRegistry(pow.HashWork{}), ticketserver.Config{
 		Hostname: "mail.example.net", Domains: o.domains,
 		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
 		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: receipts,
+		ServerKey: func(_ context.Context, domain string) (*openpgp.Entity, error) {
+			if k := s.senders[domain]; k != nil {
+				return k, nil
+			}
+			return nil, keyring.ErrNoSuchUser
+		},
 	}, slog.New(slog.DiscardHandler), ticketserver.Metrics{})
 	hs := httptest.NewTLSServer(srv)
 	t.Cleanup(hs.Close)
@@ -112,9 +130,55 @@ func (s *site) addUser(address string) (*store.User, *openpgp.Entity) {
 // trust puts sender on bob's allow list.
 func (s *site) trust(sender string) {
 	s.t.Helper()
-	if err := s.st.Allow(context.Background(), s.bob.ID, hashAddr(s.t, sender)); err != nil {
+	if err := s.st.Allow(context.Background(), s.bob.ID, hashAddr(s.t, sender), strings.ToLower(sender)); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// signedRequest posts a version 1.1 ticket request (§3.7) from sender's
+// hash: sender_domain and created added to the body, which the server key
+// of that domain signs; the header carries the detached signature.
+func (s *site) signedRequest(m *sealed, sender string) map[string]any {
+	s.t.Helper()
+	return s.signedRequestBy(m, sender, strings.ToLower(sender[strings.LastIndexByte(sender, '@')+1:]))
+}
+
+// signedRequestBy is signedRequest naming and signed by another domain.
+func (s *site) signedRequestBy(m *sealed, sender, domain string) map[string]any {
+	s.t.Helper()
+	var q map[string]any
+	if err := json.Unmarshal(m.ticketRequest(hashAddr(s.t, sender), s.bob.AddressHash), &q); err != nil {
+		s.t.Fatal(err)
+	}
+	q["sender_domain"] = domain
+	// The server honours one body once (§3.7's replay window); the clock
+	// stands still here, so each request is dated a second earlier.
+	q["created"] = s.clock.now().Unix() - int64(s.signed)
+	s.signed++
+	body, err := json.Marshal(q)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, s.senders[domain], bytes.NewReader(body), nil); err != nil {
+		s.t.Fatal(err)
+	}
+	r := s.api.sendWith("POST", "/v1/tickets", body, http.Header{"Tollbridge-Signature": {base64.StdEncoding.EncodeToString(sig.Bytes())}})
+	if r.status != 201 {
+		s.t.Fatalf("signed ticket request: HTTP %d, want 201: %.400s", r.status, r.body)
+	}
+	return r.obj
+}
+
+// newServerKey makes a sending server's key as §3.7 describes it: Ed25519,
+// v4, user ID receipts@DOMAIN.
+func newServerKey(t *testing.T, domain string) *openpgp.Entity {
+	t.Helper()
+	e, err := openpgp.NewEntity("", "", "receipts@"+domain, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // sample is a small sealed message from alice to bob of this site: one
@@ -137,9 +201,9 @@ func (s *site) request(body []byte) map[string]any {
 func (s *site) validTicket(m *sealed) string {
 	s.t.Helper()
 	s.trust("alice@example.org")
-	tk := s.request(m.ticketRequest(hashAddr(s.t, "alice@example.org"), s.bob.AddressHash))
+	tk := s.signedRequest(m, "alice@example.org")
 	if v, _ := tk["valid"].(bool); !v {
-		s.t.Fatalf("ticket for an allowed sender is not valid at once (DESIGN §3.2): %v", tk)
+		s.t.Fatalf("signed ticket request of an allowed sender is not valid at once (§3.2, §3.7): %v", tk)
 	}
 	return str(s.t, tk, "ticket_id")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"tollbridge/store"
 )
 
 // TestTicketRequestMalformed: §3.6 "every field but subscription_id is
@@ -79,15 +80,24 @@ func TestTicketRequestAnswers(t *testing.T) {
 
 // TestTicketTrustedSender: §3.2 "A ticket is valid: true at once (no work)
 // when … the sender is on the recipient's allow list" or "the recipient
-// has written to the sender before".
+// has written to the sender before" — and §3.7: "only a signed request
+// earns a no-work ticket"; an unsigned one (version 1) still gets a
+// ticket, with work, "never an error".
 func TestTicketTrustedSender(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{bits: 8, count: 3})
 	m := s.sample(nil)
 	s.trust("carol@example.org")
-	tk := s.request(m.ticketRequest(hashAddr(t, "Carol@Example.org"), s.bob.AddressHash))
+	tk := s.request(m.ticketRequest(hashAddr(t, "carol@example.org"), s.bob.AddressHash))
+	if v, _ := tk["valid"].(bool); v {
+		t.Fatalf("unsigned request naming an allowed sender: ticket %v is valid without work (§3.7)", tk)
+	}
+	if _, ok := tk["pow"]; !ok {
+		t.Fatalf("unsigned request naming an allowed sender: ticket %v names no work", tk)
+	}
+	tk = s.signedRequest(m, "Carol@Example.org")
 	if v, _ := tk["valid"].(bool); !v {
-		t.Fatalf("sender on the allow list: ticket %v, want valid: true at once", tk)
+		t.Fatalf("signed request of an allowed sender: ticket %v, want valid: true at once", tk)
 	}
 	if got, want := num(t, tk, "expires"), s.clock.now().Add(expiry).Unix(); got != want {
 		t.Errorf("expires %d, want %d", got, want)
@@ -96,17 +106,24 @@ func TestTicketTrustedSender(t *testing.T) {
 	s.upload(id, m, m.header(t, hashAddr(t, "carol@example.org"), s.bob.AddressHash, s.bobKey, false))
 	s.api.expect(202, "POST", "/v1/tickets/"+id+"/complete", nil)
 
-	if err := s.st.NoteCorrespondent(context.Background(), s.bob.ID, hashAddr(t, "dave@example.org")); err != nil {
+	if err := s.st.NoteCorrespondent(context.Background(), s.bob.ID, store.Correspondent{Hash: hashAddr(t, "dave@example.org"), Address: "dave@example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	tk = s.request(m.ticketRequest(hashAddr(t, "dave@example.org"), s.bob.AddressHash))
+	tk = s.signedRequest(m, "dave@example.org")
 	if v, _ := tk["valid"].(bool); !v {
-		t.Errorf("sender bob wrote to: ticket %v, want valid: true at once", tk)
+		t.Errorf("signed request of a sender bob wrote to: ticket %v, want valid: true at once", tk)
 	}
-	// Someone else still works.
-	tk = s.request(m.ticketRequest(hashAddr(t, "eve@example.org"), s.bob.AddressHash))
+	// Someone else still works, signed or not.
+	tk = s.signedRequest(m, "eve@example.org")
 	if v, _ := tk["valid"].(bool); v {
 		t.Errorf("unknown sender: ticket %v is valid without work", tk)
+	}
+	// A signature by another domain's server key earns nothing: frank is
+	// trusted, but example.org's server may not speak for example.com.
+	s.trust("frank@example.com")
+	tk = s.signedRequestBy(m, "frank@example.com", "example.org")
+	if v, _ := tk["valid"].(bool); v {
+		t.Errorf("request for frank@example.com signed by example.org: ticket %v is valid without work", tk)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/net/idna"
 )
 
@@ -112,6 +114,12 @@ type reply struct {
 // send makes one request. A nil body sends none.
 func (a *api) send(method, path string, body []byte) *reply {
 	a.t.Helper()
+	return a.sendWith(method, path, body, nil)
+}
+
+// sendWith is send with extra request header fields.
+func (a *api) sendWith(method, path string, body []byte, extra http.Header) *reply {
+	a.t.Helper()
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -126,6 +134,9 @@ func (a *api) send(method, path string, body []byte) *reply {
 		req.Header.Set("Content-Type", "application/octet-stream") // OpenPGP packets
 	default:
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range extra {
+		req.Header[k] = v
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
@@ -163,6 +174,27 @@ func (a *api) expect(want int, method, path string, body []byte) *reply {
 		checkErrorBody(a.t, method+" "+path, r)
 	}
 	return r
+}
+
+// expectWith is expect with extra request header fields.
+func (a *api) expectWith(want int, method, path string, body []byte, extra http.Header) *reply {
+	a.t.Helper()
+	r := a.sendWith(method, path, body, extra)
+	if r.status != want {
+		a.t.Fatalf("%s %s: HTTP %d, want %d; answer: %.400s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+// detachSign is the standard base64 of a detached binary signature of
+// body by key, as §3.7's Tollbridge-Signature header carries it.
+func detachSign(t testing.TB, key *openpgp.Entity, body []byte) string {
+	t.Helper()
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, key, bytes.NewReader(body), nil); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig.Bytes())
 }
 
 // check is expect that only records a failure and carries on.

@@ -135,13 +135,7 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		return "fail", nil
 	}
 	if !o.catalog.Signed {
-		// A local user's mail is always signed by submission: unsigned
-		// mail in their name is forged, not merely unsigned.
-		if _, err := a.srv.st.UserByAddress(ctx, from); err == nil {
-			log.Warn("imap: unsigned mail claims a local sender", "from", from)
-			return "fail", nil
-		}
-		return "none", nil
+		return a.unsignedVerdict(ctx, log, m, from)
 	}
 	k, ok := keys[from]
 	if !ok {
@@ -162,6 +156,31 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		log.Warn("imap: signature check failed", "from", from, "err", err)
 	}
 	return v.String(), nil
+}
+
+// unsignedVerdict is the verdict on unsigned mail of the ticket path
+// (docs/protocol.md §3.7): fail when it came on a no-work ticket (only a
+// trusted sender's signed request earns one, and such a sender signs),
+// or when its sender is a local user (whose mail submission always signs)
+// or has a pinned key (a sender known to sign); none otherwise.
+func (a *account) unsignedVerdict(ctx context.Context, log interface{ Warn(string, ...any) }, m *store.Sealed, from string) (string, error) {
+	if m.NoWork {
+		log.Warn("imap: unsigned mail came on a no-work ticket", "from", from)
+		return "fail", nil
+	}
+	if _, err := a.srv.st.UserByAddress(ctx, from); err == nil {
+		log.Warn("imap: unsigned mail claims a local sender", "from", from)
+		return "fail", nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if _, err := a.srv.st.PinnedKey(ctx, from); err == nil {
+		log.Warn("imap: unsigned mail from a sender with a pinned key", "from", from)
+		return "fail", nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	return "none", nil
 }
 
 // keyWait is how long a signed message waits, unfiled, for its sender's

@@ -102,6 +102,46 @@ func TestFilingVerdicts(t *testing.T) {
 	}
 }
 
+// TestUnsignedVerdicts: unsigned ticketed mail is fail when it came on a
+// no-work ticket or its sender has a pinned key (docs/protocol.md §3.7),
+// none otherwise; signed mail on a no-work ticket is judged as usual.
+func TestUnsignedVerdicts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	alice := e.remoteSender("alice@example.org")
+	frank := userKey(t, "frank@example.org", "x")
+	if _, err := e.st.PinKey(context.Background(), "frank@example.org", frank.uk.Fingerprint, frank.uk.Public); err != nil {
+		t.Fatal(err)
+	}
+	free := message("erin@example.org", "bob@example.net", "unsigned on a free ticket", "hi")
+	pinned := message("frank@example.org", "bob@example.net", "unsigned from a pinned sender", "hi")
+	stranger := message("gina@example.org", "bob@example.net", "unsigned stranger", "hi")
+	signedFree := message("alice@example.org", "bob@example.net", "signed on a free ticket", "hi")
+	e.deliver(bob, free, delivery{noWork: true})
+	e.deliver(bob, pinned, delivery{})
+	e.deliver(bob, stranger, delivery{})
+	e.deliver(bob, signedFree, delivery{signer: alice, noWork: true})
+
+	c := e.login(bob)
+	verdicts := map[string]string{}
+	for _, box := range []string{"INBOX", "Junk"} {
+		for _, got := range fetchAll(t, c, box) {
+			for _, body := range []string{free, pinned, stranger, signedFree} {
+				if strings.HasSuffix(got, body) {
+					i := strings.Index(got, "tollbridge=")
+					verdicts[body] = box + " " + strings.TrimSpace(got[i+len("tollbridge="):strings.Index(got[i:], "\r\n")+i])
+				}
+			}
+		}
+	}
+	for body, want := range map[string]string{free: "Junk fail", pinned: "Junk fail", stranger: "INBOX none", signedFree: "INBOX pass"} {
+		if verdicts[body] != want {
+			t.Errorf("%q: filed as %q, want %q", body[strings.Index(body, "Subject: "):strings.Index(body, "\r\nDate")], verdicts[body], want)
+		}
+	}
+}
+
 // remoteSenderUnknown makes a signing key that SenderKeys will not find.
 func (e *env) remoteSenderUnknown(addr string) *openpgp.Entity {
 	k := userKey(e.t, addr, "x")

@@ -281,6 +281,7 @@ type delivery struct {
 	trace    string
 	mailbox  string // "" delivers unfiled
 	received time.Time
+	noWork   bool // came on a ticket issued without work
 }
 
 // deliver stores raw for u as it arrives (unfiled unless d.mailbox is set).
@@ -304,6 +305,7 @@ func (e *env) deliver(u *store.User, raw string, d delivery) *store.Delivered {
 		e.t.Fatal(err)
 	}
 	nm.UserID, nm.Source, nm.Trace, nm.Mailbox, nm.Received = u.ID, d.source, []byte(d.trace), d.mailbox, d.received
+	nm.NoWork = d.noWork
 	del, err := e.st.DeliverMessage(context.Background(), nm)
 	if err != nil {
 		e.t.Fatal(err)

@@ -120,8 +120,9 @@ func (o *Outbox) ticketMessage(m *store.OutboxMessage, r *store.OutboxRecipient,
 		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
 	}
 	blobs := o.st.Blobs()
+	_, senderDomain := keyring.SplitAddress(m.Sender)
 	msg := &ticketclient.Message{
-		Sender: hashOf(m.Sender), Recipient: hashOf(r.Recipient),
+		Sender: hashOf(m.Sender), Recipient: hashOf(r.Recipient), SenderDomain: senderDomain,
 		Header:  ticketclient.BytesBlob(header),
 		Catalog: blob{blobs, m.Blobs["catalog"]},
 	}

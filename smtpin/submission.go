@@ -275,9 +275,9 @@ func (ss *subSession) queue(sp *store.Spool) (int64, error) {
 		UserID: ss.user.ID, Sender: ss.from, SessionKey: pkesk, Parts: sd.PartsJSON(),
 		Size: sd.Size, ClientIP: ss.ip, Blobs: sd.Blobs,
 	}
-	// Replies from the people this user writes to need no work.
+	// Signed replies from the people this user writes to need no work.
 	for _, r := range ss.rcpts {
-		m.PeerHashes = append(m.PeerHashes, keyring.HashNormalized(r))
+		m.Peers = append(m.Peers, store.Correspondent{Hash: keyring.HashNormalized(r), Address: r})
 	}
 	if err := ss.s.Store.EnqueueOutbox(ss.s.ctx, m, ss.rcpts); err != nil {
 		sd.Abort()

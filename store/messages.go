@@ -32,6 +32,9 @@ type NewMessage struct {
 	Mailbox string
 	Auth    string   // signature verdict when filed at once: pass|fail|none
 	Flags   []string // initial flags when filed at once
+	// NoWork marks mail that came on a ticket issued valid at once (a
+	// trusted sender's signed request): it must be signed (§3.7).
+	NoWork bool
 }
 
 // Delivered says where a stored message went.
@@ -78,8 +81,8 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*
 		received = s.now()
 	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed) VALUES (?, ?, ?, ?, ?, ?, 0)`,
-		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix())
+		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work) VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
+		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork)
 	if err != nil {
 		return nil, err
 	}

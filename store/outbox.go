@@ -18,9 +18,9 @@ type OutboxMessage struct {
 	ClientIP   string
 	Created    time.Time
 	Blobs      map[string]BlobRef // "catalog" and part ids
-	// PeerHashes are the recipients' address hashes, noted as the user's
-	// correspondents when the message is queued (their replies need no work).
-	PeerHashes []string
+	// Peers are the recipients, noted as the user's correspondents when
+	// the message is queued (their signed replies need no work).
+	Peers []Correspondent
 }
 
 // OutboxRecipient is one recipient of an outbox message.
@@ -78,10 +78,8 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 				return fmt.Errorf("outbox %d recipient %s: %w", m.ID, r, err)
 			}
 		}
-		for _, h := range m.PeerHashes {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO correspondents (user_id, peer_hash, last) VALUES (?, ?, ?)
-				 ON CONFLICT (user_id, peer_hash) DO UPDATE SET last = excluded.last`, m.UserID, h, m.Created.Unix()); err != nil {
+		for _, p := range m.Peers {
+			if err := noteCorrespondent(ctx, tx, m.UserID, p, m.Created.Unix()); err != nil {
 				return fmt.Errorf("outbox %d correspondent: %w", m.ID, err)
 			}
 		}

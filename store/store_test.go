@@ -85,15 +85,35 @@ func TestTrust(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
 	u := testUser(t, s, "bob@example.net")
-	if ok, _ := s.Trusts(ctx, u.ID, "h1"); ok {
+	if a, _ := s.TrustedAddress(ctx, u.ID, "h1"); a != "" {
 		t.Fatal("trusted before anything")
 	}
-	s.Allow(ctx, u.ID, "h1")
-	s.NoteCorrespondent(ctx, u.ID, "h2")
-	for _, h := range []string{"h1", "h2"} {
-		if ok, err := s.Trusts(ctx, u.ID, h); !ok || err != nil {
-			t.Errorf("Trusts(%s) = %v, %v", h, ok, err)
+	s.Allow(ctx, u.ID, "h1", "one@example.org")
+	s.NoteCorrespondent(ctx, u.ID, Correspondent{Hash: "h2", Address: "two@example.org"})
+	s.NoteCorrespondent(ctx, u.ID, Correspondent{Hash: "h3"}) // noted before addresses were kept
+	for h, want := range map[string]string{"h1": "one@example.org", "h2": "two@example.org", "h3": "", "h4": ""} {
+		if a, err := s.TrustedAddress(ctx, u.ID, h); a != want || err != nil {
+			t.Errorf("TrustedAddress(%s) = %q, %v; want %q", h, a, err, want)
 		}
+	}
+}
+
+func TestFirstSighting(t *testing.T) {
+	t.Parallel()
+	s, clk := openTest(t)
+	ctx := context.Background()
+	for i, want := range []bool{true, false} {
+		if fresh, err := s.FirstSighting(ctx, "d1", 10*time.Minute); fresh != want || err != nil {
+			t.Fatalf("sighting %d = %v, %v; want %v", i, fresh, err, want)
+		}
+	}
+	clk.add(10 * time.Minute)
+	if fresh, _ := s.FirstSighting(ctx, "d1", 10*time.Minute); !fresh {
+		t.Error("after the window: want fresh again")
+	}
+	clk.add(10 * time.Minute)
+	if n, err := s.SweepSeenRequests(ctx); n != 1 || err != nil {
+		t.Errorf("sweep = %d, %v; want 1", n, err)
 	}
 }
 

@@ -135,35 +135,58 @@ func (s *Store) Users(ctx context.Context) ([]*User, error) {
 	return us, rows.Err()
 }
 
-// Allow puts senderHash on the user's allow list: its tickets need no work.
-func (s *Store) Allow(ctx context.Context, userID int64, senderHash string) error {
+// Allow puts sender (a normalised address, hashed as senderHash) on the
+// user's allow list: its signed ticket requests need no work.
+func (s *Store) Allow(ctx context.Context, userID int64, senderHash, sender string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO allow_list (user_id, sender_hash) VALUES (?, ?) ON CONFLICT DO NOTHING`, userID, senderHash)
-		return err
-	})
-}
-
-// NoteCorrespondent records that the user wrote to peerHash, so mail back
-// from that address is trusted.
-func (s *Store) NoteCorrespondent(ctx context.Context, userID int64, peerHash string) error {
-	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO correspondents (user_id, peer_hash, last) VALUES (?, ?, ?)
-			 ON CONFLICT (user_id, peer_hash) DO UPDATE SET last = excluded.last`, userID, peerHash, s.unix())
+			`INSERT INTO allow_list (user_id, sender_hash, sender_address) VALUES (?, ?, ?)
+			 ON CONFLICT (user_id, sender_hash) DO UPDATE SET sender_address = excluded.sender_address`, userID, senderHash, sender)
 		return err
 	})
 }
 
-// Trusts reports whether mail from senderHash to the user needs no work:
-// the sender is on the user's allow list or the user has written to it.
-func (s *Store) Trusts(ctx context.Context, userID int64, senderHash string) (bool, error) {
-	var n int
+// Correspondent is an address a local user wrote to, by hash and as the
+// plain (normalised) address.
+type Correspondent struct {
+	Hash    string
+	Address string
+}
+
+// NoteCorrespondent records that the user wrote to peer, so signed mail
+// back from that address is trusted.
+func (s *Store) NoteCorrespondent(ctx context.Context, userID int64, peer Correspondent) error {
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
+		return noteCorrespondent(ctx, tx, userID, peer, s.unix())
+	})
+}
+
+func noteCorrespondent(ctx context.Context, tx *sql.Tx, userID int64, peer Correspondent, now int64) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO correspondents (user_id, peer_hash, peer_address, last) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (user_id, peer_hash) DO UPDATE SET last = excluded.last, peer_address = excluded.peer_address`,
+		userID, peer.Hash, peer.Address, now)
+	return err
+}
+
+// TrustedAddress returns the plain address behind senderHash when the
+// sender is on the user's allow list or the user has written to it, and
+// "" otherwise (also for entries noted before plain addresses were kept).
+// The ticket API grants a no-work ticket only to a signed request from
+// that address's domain (docs/protocol.md §3.7).
+func (s *Store) TrustedAddress(ctx context.Context, userID int64, senderHash string) (string, error) {
+	var addr string
 	err := s.read.QueryRowContext(ctx,
-		`SELECT (SELECT COUNT(*) FROM allow_list WHERE user_id = ?1 AND sender_hash = ?2)
-		      + (SELECT COUNT(*) FROM correspondents WHERE user_id = ?1 AND peer_hash = ?2)`,
-		userID, senderHash).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("trust %s: %w", senderHash, err)
+		`SELECT sender_address FROM allow_list WHERE user_id = ?1 AND sender_hash = ?2 AND sender_address != ''
+		 UNION ALL
+		 SELECT peer_address FROM correspondents WHERE user_id = ?1 AND peer_hash = ?2 AND peer_address != ''
+		 LIMIT 1`,
+		userID, senderHash).Scan(&addr)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
 	}
-	return n > 0, nil
+	if err != nil {
+		return "", fmt.Errorf("trust %s: %w", senderHash, err)
+	}
+	return addr, nil
 }

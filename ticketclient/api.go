@@ -77,6 +77,7 @@ type call struct {
 	path   string
 	body   Blob
 	json   bool
+	header http.Header // extra request header fields
 }
 
 // do sends the request, retrying network errors, 429 and 5xx with
@@ -125,6 +126,9 @@ func (e *Endpoint) once(ctx context.Context, c call) (int, []byte, error) {
 	} else if c.body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", e.c.opts.UserAgent)
 	resp, err := e.HTTP.Do(req)
@@ -158,14 +162,21 @@ func answerError(op string, resp *http.Response, answer []byte) *Error {
 	return e
 }
 
-// TicketRequest is the body of POST /v1/tickets.
+// TicketRequest is the body of POST /v1/tickets. SenderDomain and Created
+// are set on signed requests (version 1.1, docs/protocol.md §3.7).
 type TicketRequest struct {
 	Sender         string   `json:"sender"`
 	Recipient      string   `json:"recipient"`
 	SubscriptionID string   `json:"subscription_id,omitempty"`
+	SenderDomain   string   `json:"sender_domain,omitempty"`
+	Created        int64    `json:"created,omitempty"`
 	Preference     []string `json:"preference"`
 	Parts          Parts    `json:"parts"`
 }
+
+// SignatureHeader carries a signed ticket request's detached signature
+// (docs/protocol.md §3.7).
+const SignatureHeader = "Tollbridge-Signature"
 
 // Parts announces a message's shape in a ticket request.
 type Parts struct {
@@ -203,13 +214,17 @@ func parseTicket(op string, b []byte) (*Ticket, error) {
 	return &t, nil
 }
 
-// RequestTicket asks for a ticket (POST /v1/tickets).
+// RequestTicket asks for a ticket (POST /v1/tickets). When the client has
+// a Signer and q names a SenderDomain, the request is signed (§3.7):
+// created is set to now and the signature over the exact body bytes goes
+// into the Tollbridge-Signature header. A request that cannot be signed
+// goes unsigned; it still gets a ticket, with work.
 func (e *Endpoint) RequestTicket(ctx context.Context, q TicketRequest) (*Ticket, error) {
-	b, err := json.Marshal(q)
+	b, header, err := e.sign(q)
 	if err != nil {
 		return nil, err
 	}
-	_, answer, err := e.do(ctx, call{op: "ticket", method: http.MethodPost, path: "/v1/tickets", body: BytesBlob(b), json: true})
+	_, answer, err := e.do(ctx, call{op: "ticket", method: http.MethodPost, path: "/v1/tickets", body: BytesBlob(b), json: true, header: header})
 	if err != nil {
 		return nil, err
 	}

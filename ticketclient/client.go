@@ -53,6 +53,19 @@ type Options struct {
 	// UserAgent is sent with every request.
 	UserAgent string
 	Logger    *slog.Logger
+	// Signer signs a ticket request body with the server key of the
+	// sending domain (docs/protocol.md §3.7), returning a detached binary
+	// OpenPGP signature. Nil: requests go unsigned and always cost work.
+	Signer func(domain string, body []byte) ([]byte, error)
+	// Now is the clock for signed requests' created; time.Now when nil.
+	Now func() time.Time
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // Client talks to remote ticket APIs. It is safe for concurrent use and
@@ -63,6 +76,7 @@ type Client struct {
 	routes map[string]*Endpoint
 	system *http.Client
 	log    *slog.Logger
+	dating dating
 }
 
 // Endpoint is one remote ticket API.

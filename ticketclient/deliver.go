@@ -16,8 +16,11 @@ var ErrAlreadyCompleted = errors.New("delivery already completed")
 
 // Message is one sealed message for one recipient.
 type Message struct {
-	Sender         string // hash of the envelope sender
-	Recipient      string // hash of the envelope recipient
+	Sender    string // hash of the envelope sender
+	Recipient string // hash of the envelope recipient
+	// SenderDomain is the envelope sender's domain, whose server key signs
+	// the ticket request; "" (e.g. bounces) sends it unsigned.
+	SenderDomain   string
 	SubscriptionID string
 	Header         Blob
 	Catalog        Blob
@@ -122,7 +125,7 @@ func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks
 	h.stage("ticket", pow.Progress{})
 	t, err := e.RequestTicket(ctx, TicketRequest{
 		Sender: m.Sender, Recipient: m.Recipient, SubscriptionID: m.SubscriptionID,
-		Preference: c.works.Names(), Parts: m.announce(),
+		SenderDomain: m.SenderDomain, Preference: c.works.Names(), Parts: m.announce(),
 	})
 	if err != nil {
 		return nil, err

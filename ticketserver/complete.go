@@ -84,6 +84,8 @@ func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []s
 	m := &store.NewMessage{
 		UserID: t.UserID, Header: raw, Source: store.SourceTicket, Received: now,
 		Trace: []byte(s.received(clientIP(r), msgID, now)),
+		// A ticket with no worktype was valid at once: a trusted sender's.
+		NoWork: t.Worktype == "",
 	}
 	err = s.store.CompleteTicket(ctx, t.ID, m, names, ups, receipt, msgID)
 	var changed *store.UploadChangedError

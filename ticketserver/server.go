@@ -46,6 +46,10 @@ type Config struct {
 	// header that could not be read is a 422 at completion, never a 202
 	// for mail nobody can open.
 	ValidateHeader func(header []byte) error
+	// ServerKey fetches the server key of a sending domain (WKD key of
+	// receipts@DOMAIN, pinned on first use) to check a signed ticket
+	// request (docs/protocol.md §3.7). Nil: no request is trusted.
+	ServerKey func(ctx context.Context, domain string) (*openpgp.Entity, error)
 }
 
 // Server is the ticket API.

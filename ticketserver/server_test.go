@@ -274,20 +274,6 @@ func TestTicketRequestStatuses(t *testing.T) {
 	e.expect(201, "POST", "/v1/tickets", q)
 }
 
-func TestTrustedSenderNeedsNoWork(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, 30, 4)
-	carol := hash("carol@example.com")
-	e.st.Allow(context.Background(), e.bob.ID, carol)
-	e.st.NoteCorrespondent(context.Background(), e.bob.ID, alice)
-	for _, s := range []string{carol, alice} {
-		ans := e.expect(201, "POST", "/v1/tickets", request(s, e.bob.AddressHash, 100))
-		if ans["valid"] != true || ans["worktype"] != nil || ans["pow"] != nil {
-			t.Errorf("trusted sender got %v", ans)
-		}
-	}
-}
-
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1, 1)

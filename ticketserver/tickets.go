@@ -27,10 +27,14 @@ const (
 
 // ticketRequest is the body of POST /v1/tickets. Pointers tell a missing
 // field from a zero one: every field but subscription_id is required.
+// SenderDomain and Created come with signed requests (version 1.1,
+// docs/protocol.md §3.7); unknown fields are ignored (§3.6).
 type ticketRequest struct {
 	Sender         *string  `json:"sender"`
 	Recipient      *string  `json:"recipient"`
 	SubscriptionID *string  `json:"subscription_id"`
+	SenderDomain   *string  `json:"sender_domain"`
+	Created        *int64   `json:"created"`
 	Preference     []string `json:"preference"`
 	Parts          *struct {
 		Blocks      *int64 `json:"blocks"`
@@ -45,17 +49,23 @@ func newID(prefix string) string {
 	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
-// readJSON decodes a size-limited JSON body into v, answering 400 or 413.
-func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+// readJSON decodes a size-limited JSON body into v, answering 400 or 413,
+// and returns the body's bytes.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) ([]byte, error) {
 	deadline(w, jsonDeadline)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
+		return nil, errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
 	}
 	if err != nil {
-		return errorf(http.StatusBadRequest, "reading body: %v", err)
+		return nil, errorf(http.StatusBadRequest, "reading body: %v", err)
 	}
+	return body, decodeJSON(body, v)
+}
+
+// decodeJSON decodes exactly one JSON value into v, answering 400.
+func decodeJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
@@ -104,7 +114,8 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []strin
 		return
 	}
 	var q ticketRequest
-	if err := readJSON(w, r, maxJSONBody, &q); err != nil {
+	body, err := readJSON(w, r, maxJSONBody, &q)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -116,7 +127,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []strin
 		s.fail(w, r, tooMany(wait, "too many ticket requests from this sender"))
 		return
 	}
-	t, err := s.issue(r, &q)
+	t, err := s.issue(r, body, &q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -128,8 +139,8 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []strin
 	reply(w, http.StatusCreated, ticketAnswer(t, 0))
 }
 
-// issue makes the ticket for a validated request.
-func (s *Server) issue(r *http.Request, q *ticketRequest) (*store.Ticket, error) {
+// issue makes the ticket for a validated request whose body was body.
+func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.Ticket, error) {
 	ctx := r.Context()
 	work, ok := s.works.Choose(q.Preference)
 	if !ok {
@@ -147,7 +158,7 @@ func (s *Server) issue(r *http.Request, q *ticketRequest) (*store.Ticket, error)
 	if limit := s.uploadLimit(); *q.Parts.Bytes > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", *q.Parts.Bytes, limit)
 	}
-	trusted, err := s.store.Trusts(ctx, u.ID, *q.Sender)
+	trusted, err := s.trusts(ctx, r, body, q, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +218,7 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, segs []strin
 		return
 	}
 	var body map[string]json.RawMessage
-	if err := readJSON(w, r, maxWorkBody, &body); err != nil {
+	if _, err := readJSON(w, r, maxWorkBody, &body); err != nil {
 		s.fail(w, r, err)
 		return
 	}

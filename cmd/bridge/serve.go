@@ -83,8 +83,11 @@ type bridge struct {
 	outbox    *outbox.Outbox
 	ticket    *ticketserver.Server
 	outboxKey *openpgp.Entity
-	metrics   *metrics
-	imapOpen  atomic.Int64 // IMAP sessions open now
+	// serverKeys are the server keys, one per local domain: the key of
+	// receipts@DOMAIN, which signs receipts and ticket requests (§3.7).
+	serverKeys map[string]*openpgp.Entity
+	metrics    *metrics
+	imapOpen   atomic.Int64 // IMAP sessions open now
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
 	servers   []func(ctx context.Context) error
@@ -165,11 +168,16 @@ func (b *bridge) setupDelivery(opts options) error {
 	if err != nil {
 		return err
 	}
+	if b.serverKeys, err = b.receiptKeys(); err != nil {
+		return err
+	}
 	b.unlocker = keyring.NewUnlocker(2)
 	b.guard = &keyring.Guard{}
 	b.sealer = &smtpin.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
-	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{LookupSRV: opts.lookupSRV, Logger: b.log})
+	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{
+		LookupSRV: opts.lookupSRV, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", b.cfg.File, err)
 	}
@@ -216,17 +224,14 @@ func (b *bridge) smarthost() (outbox.Smarthost, error) {
 }
 
 func (b *bridge) setupTicketAPI() error {
-	receipts, err := b.receiptKeys()
-	if err != nil {
-		return err
-	}
 	b.ticket = ticketserver.New(b.st, b.works, ticketserver.Config{
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Difficulty:      pow.Difficulty{Bits: b.cfg.Ticket.PowBits, Count: b.cfg.Ticket.PowCount},
 		Expiry:          b.cfg.Ticket.Expiry.Duration,
 		RatePerMinute:   b.cfg.Ticket.RatePerMinute,
 		MaxMessageBytes: b.cfg.SMTP.MaxMessageBytes,
-		ReceiptKeys:     receipts,
+		ReceiptKeys:     b.serverKeys,
+		ServerKey:       b.remoteServerKey,
 		Clients:         b.clients(),
 		ValidateHeader:  func(h []byte) error { _, err := seal.ParseHeader(h); return err },
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
@@ -392,6 +397,9 @@ func (b *bridge) maintain(ctx context.Context) {
 			b.log.Warn("sweep tickets", "err", err)
 		} else if up+tk > 0 {
 			b.log.Debug("swept tickets", "uploads", up, "tickets", tk)
+		}
+		if _, err := b.st.SweepSeenRequests(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("sweep seen ticket requests", "err", err)
 		}
 		if n, err := b.st.SweepBlobs(ctx, time.Hour); err != nil {
 			b.log.Warn("sweep blobs", "err", err)

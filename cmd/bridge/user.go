@@ -170,14 +170,14 @@ func runUserAllow(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		h, err := keyring.AddressHash(pos[1])
+		sender, err := keyring.NormalizeAddress(pos[1])
 		if err != nil {
+			return fmt.Errorf("%s: %w", pos[1], err)
+		}
+		if err := st.Allow(ctx, u.ID, keyring.HashNormalized(sender), sender); err != nil {
 			return err
 		}
-		if err := st.Allow(ctx, u.ID, h); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s now accepts mail from %s without work\n", u.Address, pos[1])
+		fmt.Fprintf(e.stdout, "%s now accepts mail from %s without work, when %s's server signs its ticket requests\n", u.Address, sender, sender)
 		return nil
 	})
 }

@@ -95,6 +95,36 @@ func (b *bridge) senderKeys(ctx context.Context, address string) (*openpgp.Entit
 	return b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
 }
 
+// signRequest signs a ticket request body with the server key of the
+// sending domain (docs/protocol.md §3.7): a detached binary signature.
+func (b *bridge) signRequest(domain string, body []byte) ([]byte, error) {
+	key := b.serverKeys[domain]
+	if key == nil {
+		return nil, fmt.Errorf("no server key for %s: not a local domain", domain)
+	}
+	var sig bytes.Buffer
+	if err := openpgp.DetachSign(&sig, key, bytes.NewReader(body), nil); err != nil {
+		return nil, fmt.Errorf("sign ticket request for %s: %w", domain, err)
+	}
+	return sig.Bytes(), nil
+}
+
+// remoteServerKey is the server key of a sending domain: the key its
+// ticket API's WKD serves for receipts@DOMAIN, pinned on first use like
+// any key (docs/protocol.md §3.7).
+func (b *bridge) remoteServerKey(ctx context.Context, domain string) (*openpgp.Entity, error) {
+	addr := "receipts@" + domain
+	// The pinned key is the one trusted, and needs no request per ticket.
+	if pinned, err := b.remote.Pinned(ctx, addr); err == nil {
+		return pinned, nil
+	}
+	ep, err := b.tickets.Discover(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
+}
+
 // readSecret returns the first line of a file holding a secret.
 func readSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)

@@ -1,0 +1,139 @@
+package ticketserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"tollbridge/keyring"
+)
+
+// Signed ticket requests (docs/protocol.md §3.7).
+const (
+	// SignatureHeader carries the sending server's detached signature over
+	// the exact ticket request body.
+	SignatureHeader = "Tollbridge-Signature"
+	// maxClockSkew is how far a request's created may be from our clock.
+	maxClockSkew = 300 * time.Second
+	// replayWindow is how long a signed body is remembered: it earns trust
+	// once within it.
+	replayWindow = 600 * time.Second
+	// serverKeyTimeout bounds fetching the sending server's key; a server
+	// that does not answer in time is answered as a stranger.
+	serverKeyTimeout = 5 * time.Second
+	// maxSignature bounds the header's decoded signature (an Ed25519
+	// signature packet is about 120 bytes, RSA-4096 about 560).
+	maxSignature = 2048
+)
+
+// errUnsigned is why a request that carries no signature is not trusted.
+var errUnsigned = errors.New("no " + SignatureHeader + " header")
+
+// trusts decides whether a ticket request earns a no-work ticket: the
+// recipient trusts the address behind the sender hash, and the request is
+// signed by the server key of that address's domain, fresh and not seen
+// before. Anything less is a stranger's request: never an error to the
+// client, only the reason for the log.
+func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *ticketRequest, userID int64) (bool, error) {
+	addr, err := s.store.TrustedAddress(ctx, userID, *q.Sender)
+	if err != nil || addr == "" {
+		return false, err
+	}
+	if err := s.authenticate(ctx, r.Header.Get(SignatureHeader), body, q, addr); err != nil {
+		s.log.Info("ticket request not trusted", "sender", addr, "reason", err, "ip", clientIP(r))
+		return false, nil
+	}
+	return true, nil
+}
+
+// authenticate checks a request's signature for the trusted address addr.
+// The cheap checks come first; the key is fetched only for a request that
+// would be trusted if signed, so a stranger cannot make this server fetch
+// keys from domains of its choosing.
+func (s *Server) authenticate(ctx context.Context, sigHeader string, body []byte, q *ticketRequest, addr string) error {
+	if sigHeader == "" {
+		return errUnsigned
+	}
+	if q.SenderDomain == nil || q.Created == nil {
+		return errors.New("signed request without sender_domain and created")
+	}
+	// The domain in the form addresses are kept in: lowercase, ASCII (IDNA).
+	norm, err := keyring.NormalizeAddress("receipts@" + *q.SenderDomain)
+	if err != nil {
+		return fmt.Errorf("sender_domain %q: %w", *q.SenderDomain, err)
+	}
+	_, domain := keyring.SplitAddress(norm)
+	if _, d := keyring.SplitAddress(addr); d != domain {
+		return fmt.Errorf("sender_domain %q is not the trusted address's domain %q", domain, d)
+	}
+	now := s.store.Now()
+	if skew := now.Sub(time.Unix(*q.Created, 0)); skew > maxClockSkew || skew < -maxClockSkew {
+		return fmt.Errorf("created %d is %s from this server's clock", *q.Created, skew.Round(time.Second))
+	}
+	sig, err := decodeSignature(sigHeader)
+	if err != nil {
+		return err
+	}
+	if s.cfg.ServerKey == nil {
+		return errors.New("no way to fetch server keys configured")
+	}
+	kctx, cancel := context.WithTimeout(ctx, serverKeyTimeout)
+	key, err := s.cfg.ServerKey(kctx, domain)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("server key of %s: %w", domain, err)
+	}
+	if err := verifyBody(key, body, sig); err != nil {
+		return fmt.Errorf("signature by %s's server key: %w", domain, err)
+	}
+	digest := sha256.Sum256(body)
+	fresh, err := s.store.FirstSighting(ctx, hex.EncodeToString(digest[:]), replayWindow)
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return errors.New("the same signed request was seen in the last 600 s")
+	}
+	return nil
+}
+
+// decodeSignature reads the header: standard base64 of one signature packet.
+func decodeSignature(h string) ([]byte, error) {
+	if len(h) > base64.StdEncoding.EncodedLen(maxSignature) {
+		return nil, errors.New("signature too long")
+	}
+	sig, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(h))
+	if err != nil {
+		return nil, fmt.Errorf("signature: not standard base64: %w", err)
+	}
+	return sig, nil
+}
+
+// verifyBody checks a detached binary signature over body by key. Only a
+// binary document signature counts: a text signature would also verify
+// a body with other line endings.
+func verifyBody(key *openpgp.Entity, body, sig []byte) error {
+	p, err := packet.Read(bytes.NewReader(sig))
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	ps, ok := p.(*packet.Signature)
+	if !ok {
+		return errors.New("signature: not a signature packet")
+	}
+	if ps.SigType != packet.SigTypeBinary {
+		return fmt.Errorf("signature type %#02x, want binary document (0x00)", uint8(ps.SigType))
+	}
+	_, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, bytes.NewReader(body), bytes.NewReader(sig), nil)
+	return err
+}
