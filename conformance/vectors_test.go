@@ -230,7 +230,7 @@ type addressVector struct {
 	WKDPath    string `json:"wkd_path"`
 }
 
-var vectorAddresses = []string{"Alice.Liddell@Example.ORG", "Jörg@Bücher.Example"}
+var vectorAddresses = []string{"Alice.Liddell@Example.ORG", "Jörg@Bücher.Example", "receipts@example.org"}
 
 // independentWKD is the advanced-method path (§3.1) computed here: domain
 // in its ASCII form, z-base-32 of SHA-1 of the local part lowercased.
