@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -743,5 +744,45 @@ func TestVectorsQuotedInDoc(t *testing.T) {
 		if err := os.WriteFile(protocolDoc, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSignedRequestAtVersion1Server: §3.6 forward compatibility and §3.7
+// "anything less … is answered as a stranger's request, with work: never
+// an error". The signed request of vector (d), header and all, goes to a
+// server that cannot reach example.org's key (and, today, does not check
+// signatures at all): it must get an ordinary ticket that needs work, and
+// a proof post with an unknown top-level member must count.
+func TestSignedRequestAtVersion1Server(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, siteOptions{bits: 8, count: 1})
+	body := readVector(t, sreqBody)
+	if q := decodeObj(body); q["recipient"] != s.bob.AddressHash {
+		t.Fatalf("vector (d) is not addressed to bob@example.net")
+	}
+	req, err := http.NewRequest("POST", s.api.base+"/v1/tickets", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Tollbridge-Signature", strings.TrimSpace(string(readVector(t, sreqSignature))))
+	resp, err := s.api.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	tk := decodeObj(raw)
+	if resp.StatusCode != 201 {
+		t.Fatalf("signed request with sender_domain and created: HTTP %d %s, want 201 (§3.6: unknown members are ignored; §3.7: never an error)", resp.StatusCode, raw)
+	}
+	if v, _ := tk["valid"].(bool); v {
+		t.Fatalf("ticket valid at once for a sender nobody trusts: %s", raw)
+	}
+	c := challengeOf(t, tk)
+	post := `{"pow": {"proofs": [` + fmt.Sprint(c.solve(t, 1, nil)[0]) + `]}, "x-extension": {"note": true}}`
+	r := s.api.check(200, "POST", "/v1/tickets/"+str(t, tk, "ticket_id"), []byte(post), `§3.6 "unknown top-level fields in … a proof post are ignored"`)
+	if v, _ := r.obj["valid"].(bool); r.status == 200 && !v {
+		t.Errorf("the one proof needed, with an unknown member beside it, did not count: %s", r.body)
 	}
 }
