@@ -29,9 +29,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -784,5 +786,99 @@ func TestSignedRequestAtVersion1Server(t *testing.T) {
 	r := s.api.check(200, "POST", "/v1/tickets/"+str(t, tk, "ticket_id"), []byte(post), `§3.6 "unknown top-level fields in … a proof post are ignored"`)
 	if v, _ := r.obj["valid"].(bool); r.status == 200 && !v {
 		t.Errorf("the one proof needed, with an unknown member beside it, did not count: %s", r.body)
+	}
+}
+
+// TestVectorsMessageWithGnuPG: §3.4 "encrypted_key followed by any part is
+// a complete OpenPGP message that GnuPG 2.2 decrypts with the recipient's
+// secret key", for vector (b), with the gpg on PATH.
+func TestVectorsMessageWithGnuPG(t *testing.T) {
+	startVectorTest(t)
+	if _, err := exec.LookPath("gpg"); err != nil {
+		t.Skip("gpg not on PATH")
+	}
+	home := t.TempDir()
+	gpg := func(stdin []byte, args ...string) ([]byte, string, error) {
+		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch", "--no-tty", "--status-fd", "2", "--trust-model", "always", "--no-auto-key-locate"}, args...)...)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		cmd.Stdin = bytes.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.Bytes(), errb.String(), err
+	}
+	defer exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+	keys := append(readVector(t, msgRecipientKey), readVector(t, msgSenderKey)...)
+	if _, st, err := gpg(keys, "--import"); err != nil {
+		t.Fatalf("gpg --import: %v\n%s", err, st)
+	}
+	pkesk := mustB64(t, decodeObj(readVector(t, msgHeader))["encrypted_key"].(string))
+	for name, c := range map[string]struct{ sealed, plain string }{
+		"catalog": {msgCatalogPGP, msgCatalog}, "part b1": {msgPartPGP, msgPart},
+	} {
+		out, st, err := gpg(append(bytes.Clone(pkesk), readVector(t, c.sealed)...), "--decrypt")
+		if err != nil || !strings.Contains(st, "[GNUPG:] DECRYPTION_OKAY") || !strings.Contains(st, "[GNUPG:] GOODMDC") {
+			t.Errorf("GnuPG does not decrypt encrypted_key + %s: %v\n%s", name, err, st)
+		}
+		if !bytes.Equal(out, readVector(t, c.plain)) {
+			t.Errorf("GnuPG decrypts %s to %q, vector says %q", name, out, readVector(t, c.plain))
+		}
+		if name == "catalog" && !strings.Contains(st, "[GNUPG:] GOODSIG") {
+			t.Errorf("GnuPG finds no good signature in the catalog:\n%s", st)
+		}
+	}
+}
+
+// checklistToken is one `code span` of docs/protocol.md §3.10.
+var checklistToken = regexp.MustCompile("`([^`]+)`")
+
+// TestChecklistNamesRealTests: every test docs/protocol.md §3.10 cites
+// exists in the file it names (and every subtest in its test's t.Run), so
+// the checklist cannot point at tests that are gone or never were.
+func TestChecklistNamesRealTests(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(protocolDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "### 3.10 ")
+	if !ok {
+		t.Fatal("docs/protocol.md has no §3.10")
+	}
+	section, _, _ := strings.Cut(rest, "\n### ")
+	cited := 0
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "| ") {
+			continue
+		}
+		_, checked, _ := strings.Cut(strings.TrimPrefix(line, "| "), " | ") // the second column
+		var src string
+		for _, m := range checklistToken.FindAllStringSubmatch(checked, -1) {
+			tok := m[1]
+			switch {
+			case strings.HasSuffix(tok, ".go"):
+				path := tok // a file of this package, or one under the module root
+				if strings.Contains(tok, "/") {
+					path = filepath.Join("..", tok)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Errorf("§3.10 cites %s: %v", tok, err)
+				}
+				src = string(b)
+			case strings.HasPrefix(tok, "Test"):
+				cited++
+				name, sub, _ := strings.Cut(tok, "/")
+				if !strings.Contains(src, "func "+name+"(t *testing.T)") {
+					t.Errorf("§3.10 cites %s, which is not a test of the file named before it", tok)
+				}
+				if sub != "" && !strings.Contains(src, "t.Run("+strconv.Quote(sub)+",") {
+					t.Errorf("§3.10 cites subtest %s, which %s does not run", tok, name)
+				}
+			}
+		}
+	}
+	if cited < 30 {
+		t.Errorf("§3.10 cites only %d tests; is the table still there?", cited)
 	}
 }
