@@ -7,6 +7,11 @@ package conformance_test
 // against tollbridge's own package where that package is what the vector
 // is about), and every quoted block against its file, so neither can drift.
 //
+// This file is the one exception to the rule of the package comment: the
+// message vector is sealed with tollbridge's seal (the vectors pin what it
+// writes), and pow, keyring, seal and translate are held to every vector
+// beside the independent code. Nothing here replaces the independent side.
+//
 //	go test ./conformance/ -run TestVectors -update
 //
 // makes fresh vectors (new random keys and session key) and rewrites the
