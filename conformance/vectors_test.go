@@ -621,8 +621,8 @@ func verifySignedRequest(body []byte, header string, key *openpgp.Entity, now ti
 
 // TestVectorsSignedRequest checks the signed ticket request (§3.7) with
 // the verifier above, and that it refuses the vector changed in any way
-// that matters. tollbridge itself does not check signed requests yet, so
-// no tollbridge package is held to this vector here.
+// that matters. TestVectorsSignedRequestAtServer holds tollbridge's ticket
+// API to the same vector.
 func TestVectorsSignedRequest(t *testing.T) {
 	startVectorTest(t)
 	if *update {
@@ -791,6 +791,35 @@ func TestSignedRequestAtVersion1Server(t *testing.T) {
 	r := s.api.check(200, "POST", "/v1/tickets/"+str(t, tk, "ticket_id"), []byte(post), `§3.6 "unknown top-level fields in … a proof post are ignored"`)
 	if v, _ := r.obj["valid"].(bool); r.status == 200 && !v {
 		t.Errorf("the one proof needed, with an unknown member beside it, did not count: %s", r.body)
+	}
+}
+
+// TestVectorsSignedRequestAtServer: tollbridge's ticket API, with the
+// vector's sender trusted and the vector's server key found for its
+// domain, grants a no-work ticket for vector (d) at the vector's time,
+// once (§3.7 rules 1–5), and work for the replay.
+func TestVectorsSignedRequestAtServer(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, siteOptions{bits: 8, count: 1})
+	var ctx sreqContextVector
+	readJSONVector(t, sreqContext, &ctx)
+	nowUnix, err := ctx.Now.Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.clock.set(time.Unix(nowUnix, 0))
+	domain := ctx.SenderAddress[strings.LastIndexByte(ctx.SenderAddress, '@')+1:]
+	s.senders[domain] = readArmoredKey(t, sreqKey)
+	s.trust(ctx.SenderAddress)
+	body := readVector(t, sreqBody)
+	header := http.Header{"Tollbridge-Signature": {strings.TrimSpace(string(readVector(t, sreqSignature)))}}
+	r := s.api.expectWith(201, "POST", "/v1/tickets", body, header)
+	if v, _ := r.obj["valid"].(bool); !v {
+		t.Errorf("vector (d) from a trusted sender: ticket %s, want valid at once", r.body)
+	}
+	r = s.api.expectWith(201, "POST", "/v1/tickets", body, header)
+	if v, _ := r.obj["valid"].(bool); v {
+		t.Errorf("vector (d) replayed: ticket %s is valid without work (§3.7: the same body within 600 s)", r.body)
 	}
 }
 
