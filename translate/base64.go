@@ -31,6 +31,9 @@ func (b *base64Buffers) init() {
 	}
 }
 
+// errNotCanonical stops base64Part at text Join would not write.
+var errNotCanonical = errors.New("base64 text is not canonical")
+
 // base64Part tries to store the base64 text in [start, end) decoded, as
 // part p. The text must be exactly what Join writes for the decoded
 // bytes: standard alphabet, padded, every line as long as the first
@@ -44,113 +47,139 @@ func (m *emitter) base64Part(p *Part, start, end int64) (line int, ok bool, err 
 	}
 	m.br.Reset(io.NewSectionReader(m.src, start, end-start))
 	m.hash.Reset()
-	var (
-		pw    PartWriter
-		size  int64
-		lines int
-		last  bool // the line just read must be the last one
-		enc   = m.b64.enc[:0]
-	)
-	write := func(data []byte) error {
-		if pw == nil {
-			w, err := m.sink.CreatePart(p.ID, p.Kind)
-			if err != nil {
-				return err
-			}
-			pw = w
+	d := b64Decoder{m: m, p: p, enc: m.b64.enc[:0]}
+	err = d.run()
+	switch {
+	case errors.Is(err, errNotCanonical):
+		return 0, false, d.abort()
+	case err != nil:
+		return 0, false, errors.Join(err, d.abort())
+	}
+	if d.lines == 1 && d.line <= 76 {
+		d.line = 76 // one line is what any line length up to 76 would give
+	}
+	p.Size, p.SHA256 = d.size, hex.EncodeToString(m.hash.Sum(nil))
+	return d.line, true, nil
+}
+
+// b64Decoder is one run of base64Part: the part being written and the
+// shape of the lines read so far.
+type b64Decoder struct {
+	m     *emitter
+	p     *Part
+	pw    PartWriter // nil until the first decoded bytes
+	size  int64
+	line  int  // length of the first line
+	lines int  // lines read
+	last  bool // the line just read must be the last one
+	enc   []byte
+}
+
+// run reads the text line by line, decoding as it goes, and commits the
+// part at the end.
+func (d *b64Decoder) run() error {
+	for {
+		l, err := d.m.br.ReadSlice('\n')
+		switch {
+		case err == io.EOF && len(l) > 0, err == bufio.ErrBufferFull:
+			return errNotCanonical
+		case err == io.EOF:
+			return d.finish()
+		case err != nil:
+			return err
 		}
-		if _, err := pw.Write(data); err != nil {
-			return errors.Join(err, pw.Abort())
+		if err := d.addLine(l); err != nil {
+			return err
 		}
-		m.hash.Write(data)
-		size += int64(len(data))
+	}
+}
+
+// addLine checks one line (with its CRLF) and queues its text, decoding
+// whenever enough is queued.
+func (d *b64Decoder) addLine(l []byte) error {
+	n := len(l) - 2
+	if n < 1 || l[n] != '\r' || d.last {
+		return errNotCanonical
+	}
+	text := l[:n]
+	switch {
+	case d.line == 0:
+		d.line = n
+	case n > d.line:
+		return errNotCanonical
+	case n < d.line:
+		d.last = true
+	}
+	if bytes.IndexByte(text, '\r') >= 0 {
+		return errNotCanonical
+	}
+	if k := bytes.IndexByte(text, '='); k >= 0 {
+		if pad := n - k; pad > 2 || text[n-1] != '=' || text[k+pad-1] != '=' {
+			return errNotCanonical
+		}
+		d.last = true
+	}
+	d.lines++
+	d.enc = append(d.enc, text...)
+	if len(d.enc) < b64FlushAt {
 		return nil
 	}
-	decode := func(text []byte) (bool, error) {
-		n, err := m.b64.strict.Decode(m.b64.dec, text)
+	k := len(d.enc) / 4 * 4
+	if err := d.decode(d.enc[:k]); err != nil {
+		return err
+	}
+	d.enc = d.enc[:copy(d.enc, d.enc[k:])]
+	return nil
+}
+
+// finish decodes what is queued and commits the part.
+func (d *b64Decoder) finish() error {
+	if d.lines == 0 || len(d.enc)%4 != 0 {
+		return errNotCanonical
+	}
+	if err := d.decode(d.enc); err != nil {
+		return err
+	}
+	if d.pw == nil { // only when nothing decoded, which a non-empty text cannot give
+		return errNotCanonical
+	}
+	pw := d.pw
+	d.pw = nil // committed or failed: nothing left to abort
+	return pw.Commit()
+}
+
+// decode decodes whole base64 quanta and writes them to the part.
+func (d *b64Decoder) decode(text []byte) error {
+	n, err := d.m.b64.strict.Decode(d.m.b64.dec, text)
+	if err != nil {
+		return errNotCanonical
+	}
+	return d.write(d.m.b64.dec[:n])
+}
+
+// write writes decoded bytes to the part, creating it on first use.
+func (d *b64Decoder) write(data []byte) error {
+	if d.pw == nil {
+		w, err := d.m.sink.CreatePart(d.p.ID, d.p.Kind)
 		if err != nil {
-			return false, nil
+			return err
 		}
-		return true, write(m.b64.dec[:n])
+		d.pw = w
 	}
-	fail := func() (int, bool, error) {
-		if pw != nil {
-			return 0, false, pw.Abort()
-		}
-		return 0, false, nil
+	if _, err := d.pw.Write(data); err != nil {
+		return err
 	}
-	for {
-		l, rerr := m.br.ReadSlice('\n')
-		if rerr == io.EOF {
-			if len(l) > 0 {
-				return fail()
-			}
-			break
-		}
-		if rerr != nil {
-			if rerr == bufio.ErrBufferFull {
-				return fail()
-			}
-			if pw != nil {
-				return 0, false, errors.Join(rerr, pw.Abort())
-			}
-			return 0, false, rerr
-		}
-		n := len(l) - 2
-		if n < 1 || l[n] != '\r' || last {
-			return fail()
-		}
-		text := l[:n]
-		switch {
-		case line == 0:
-			line = n
-		case n > line:
-			return fail()
-		case n < line:
-			last = true
-		}
-		if bytes.IndexByte(text, '\r') >= 0 {
-			return fail()
-		}
-		if k := bytes.IndexByte(text, '='); k >= 0 {
-			if pad := n - k; pad > 2 || text[n-1] != '=' || text[k+pad-1] != '=' {
-				return fail()
-			}
-			last = true
-		}
-		lines++
-		enc = append(enc, text...)
-		if len(enc) >= b64FlushAt {
-			k := len(enc) / 4 * 4
-			if ok, err := decode(enc[:k]); err != nil || !ok {
-				if err != nil {
-					return 0, false, err
-				}
-				return fail()
-			}
-			enc = enc[:copy(enc, enc[k:])]
-		}
+	d.m.hash.Write(data)
+	d.size += int64(len(data))
+	return nil
+}
+
+// abort aborts the part, if one was created.
+func (d *b64Decoder) abort() error {
+	if d.pw != nil {
+		return d.pw.Abort()
 	}
-	if lines == 0 || len(enc)%4 != 0 {
-		return fail()
-	}
-	if ok, err := decode(enc); err != nil || !ok {
-		if err != nil {
-			return 0, false, err
-		}
-		return fail()
-	}
-	if pw == nil { // only when nothing decoded, which a non-empty text cannot give
-		return fail()
-	}
-	if err := pw.Commit(); err != nil {
-		return 0, false, err
-	}
-	if lines == 1 && line <= 76 {
-		line = 76 // one line is what any line length up to 76 would give
-	}
-	p.Size, p.SHA256 = size, hex.EncodeToString(m.hash.Sum(nil))
-	return line, true, nil
+	return nil
 }
 
 // base64Writer encodes plaintext into base64 lines of a fixed length,
