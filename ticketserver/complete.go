@@ -50,7 +50,9 @@ func incomplete(part, format string, args ...any) *apiError {
 // maxFailedCompletes is how many completions of one ticket may fail (422)
 // before the ticket is closed: a sender fixes a part or two and completes
 // again, but one ticket cannot make the server check bad uploads forever.
-const maxFailedCompletes = 5
+// (The conformance suite fixes one fault after another on one ticket, nine
+// in all, as §3.6's "the ticket stays open" allows; hence not fewer.)
+const maxFailedCompletes = 10
 
 // handleComplete is POST /v1/tickets/{id}/complete.
 func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []string) {

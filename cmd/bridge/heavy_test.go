@@ -143,8 +143,8 @@ func TestHammerCompleteRSS(t *testing.T) {
 	heavy(t)
 	const (
 		clients = 16
-		rounds  = 4 // tickets per client
-		tries   = 8 // completes per ticket, at most
+		rounds  = 4  // tickets per client
+		tries   = 12 // completes per ticket, at most
 		limit   = 200 << 20
 	)
 	l := processLayout(t, 0, 1)
