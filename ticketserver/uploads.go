@@ -77,8 +77,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		s.fail(w, r, err)
 		return
 	}
-	quota := store.UploadQuota{PerClient: s.cfg.MaxPendingBytesPerClient, Total: s.cfg.MaxPendingBytes}
-	if err := s.store.PutUploadWithin(ctx, t.ID, name, ref, quota); err != nil {
+	if err := s.store.PutUploadWithin(ctx, t.ID, name, ref, s.pending.quota); err != nil {
 		s.store.DiscardBlob(context.WithoutCancel(ctx), ref.Hash)
 		switch {
 		case errors.Is(err, store.ErrUploadTooLarge):
