@@ -90,6 +90,19 @@ type Ticket struct {
 	Expiry Duration `toml:"expiry"`
 	// RatePerMinute caps ticket requests per client IP and per sender hash.
 	RatePerMinute int `toml:"rate_per_minute"`
+	// MaxPendingBytesPerClient bounds the bytes one client (an IPv4
+	// address, an IPv6 /64) may have uploaded to tickets not yet completed;
+	// it must hold at least two of the largest messages.
+	MaxPendingBytesPerClient int64 `toml:"max_pending_bytes_per_client"`
+	// MaxPendingBytes bounds the bytes uploaded to tickets not yet
+	// completed, from all clients together.
+	MaxPendingBytes int64 `toml:"max_pending_bytes"`
+	// MinUploadRate is the slowest, in bytes a second, an upload may
+	// arrive, averaged over each UploadRateWindow after the first; 0
+	// disables the check.
+	MinUploadRate int64 `toml:"min_upload_rate"`
+	// UploadRateWindow is the window MinUploadRate is averaged over.
+	UploadRateWindow Duration `toml:"upload_rate_window"`
 }
 
 // Delivery configures the outbox.

@@ -136,3 +136,35 @@ func TestDefaultsNeedADomain(t *testing.T) {
 		t.Errorf("defaults: %+v", c.Server)
 	}
 }
+
+// TestUploadBounds: the ticket API's upload bounds have defaults that fit
+// the default message size, and are checked against it.
+func TestUploadBounds(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte("[server]\ndomains=[\"example.org\"]\n"), "config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk := c.Ticket; tk.MaxPendingBytesPerClient != 256<<20 || tk.MaxPendingBytes != 2<<30 || tk.MinUploadRate != 8192 || tk.UploadRateWindow.Duration != 30*time.Second {
+		t.Errorf("defaults: %+v", tk)
+	}
+	_, err = Parse([]byte(`[server]
+domains = ["example.org"]
+[smtp]
+max_message_bytes = 209715200
+[ticket]
+max_pending_bytes = 1000
+min_upload_rate = -1
+upload_rate_window = "10ms"
+`), "config.toml")
+	for _, w := range []string{
+		"ticket.max_pending_bytes_per_client: must be at least 2 * smtp.max_message_bytes (419430400)",
+		"ticket.max_pending_bytes: must be at least ticket.max_pending_bytes_per_client",
+		"ticket.min_upload_rate: must be 0..",
+		"ticket.upload_rate_window: must be between",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+}

@@ -23,8 +23,12 @@ func Default() *Config {
 			MaxRecipients:   100,
 			Timeout:         Duration{5 * time.Minute},
 		},
-		IMAP:   IMAP{Listen: "127.0.0.1:1143"},
-		Ticket: Ticket{Listen: "127.0.0.1:8443", PowBits: 20, PowCount: 4, Expiry: Duration{30 * time.Minute}, RatePerMinute: 600},
+		IMAP: IMAP{Listen: "127.0.0.1:1143"},
+		Ticket: Ticket{
+			Listen: "127.0.0.1:8443", PowBits: 20, PowCount: 4, Expiry: Duration{30 * time.Minute}, RatePerMinute: 600,
+			MaxPendingBytesPerClient: 256 << 20, MaxPendingBytes: 2 << 30,
+			MinUploadRate: 8 << 10, UploadRateWindow: Duration{30 * time.Second},
+		},
 		Delivery: Delivery{
 			Workers:      8,
 			RetryFor:     Duration{48 * time.Hour},

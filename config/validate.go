@@ -132,6 +132,17 @@ func (cfg *Config) validateTicket(c *checker) {
 	c.intRange("ticket.pow_count", int64(cfg.Ticket.PowCount), 1, 64)
 	c.duration("ticket.expiry", cfg.Ticket.Expiry, time.Minute, 7*24*time.Hour)
 	c.intRange("ticket.rate_per_minute", int64(cfg.Ticket.RatePerMinute), 0, 1_000_000)
+	t := cfg.Ticket
+	// A client must be able to have the largest message (plus its
+	// encryption overhead) pending, and another on its way.
+	if least := 2 * cfg.SMTP.MaxMessageBytes; t.MaxPendingBytesPerClient < least || t.MaxPendingBytesPerClient > 1<<50 {
+		c.fail("ticket.max_pending_bytes_per_client", "must be at least 2 * smtp.max_message_bytes (%d) and at most 2^50, got %d", least, t.MaxPendingBytesPerClient)
+	}
+	if t.MaxPendingBytes < t.MaxPendingBytesPerClient || t.MaxPendingBytes > 1<<50 {
+		c.fail("ticket.max_pending_bytes", "must be at least ticket.max_pending_bytes_per_client (%d) and at most 2^50, got %d", t.MaxPendingBytesPerClient, t.MaxPendingBytes)
+	}
+	c.intRange("ticket.min_upload_rate", t.MinUploadRate, 0, 1<<30)
+	c.duration("ticket.upload_rate_window", t.UploadRateWindow, time.Second, 10*time.Minute)
 }
 
 func (cfg *Config) validateDelivery(c *checker) {

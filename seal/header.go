@@ -98,15 +98,17 @@ func (h *Header) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// ParseHeader parses and strictly validates header JSON: one object, no
-// unknown or duplicate fields, version 1, from/to/sha256 64 lowercase hex digits,
+// ParseHeader parses and strictly validates header JSON: one object nested
+// at most MaxHeaderDepth deep, no unknown or duplicate fields, version 1, from/to/sha256 64 lowercase hex digits,
 // key_fingerprint 40 lowercase hex digits, encrypted_key standard base64 of
 // exactly one PKESK v3 packet, sizes >= 0, part kinds block or attachment,
 // part ids unique and made of 1 to 64 of [A-Za-z0-9_-]. Errors wrap
 // ErrMalformed and name the field.
 func ParseHeader(b []byte) (_ *Header, err error) {
 	defer recoverMalformed(&err, "header")
-	if err := checkDuplicateKeys(b); err != nil {
+	// Cheapest checks first: nesting in one scan before any decoder runs,
+	// then unknown fields, then duplicates (each linear in len(b)).
+	if err := CheckHeaderNesting(b); err != nil {
 		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -117,6 +119,9 @@ func ParseHeader(b []byte) (_ *Header, err error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("seal: header: %w", malformed("data after the JSON object", nil))
+	}
+	if err := checkDuplicateKeys(b); err != nil {
+		return nil, err
 	}
 	if err := h.validate(); err != nil {
 		return nil, err
@@ -240,19 +245,57 @@ func isPartID(s string) bool {
 	return true
 }
 
-// checkDuplicateKeys rejects JSON with a key twice in one object: encoding/json
-// would keep the last, another implementation might keep the first.
-func checkDuplicateKeys(b []byte) error {
-	type container struct {
-		path      string
-		keys      map[string]bool // nil for an array
-		key       string          // object: the last key read
-		wantValue bool            // object: the next token is key's value
-		index     int             // array: index of the next element
+// MaxHeaderDepth is how deeply a header's JSON may nest. A valid header
+// needs 3 levels (object > parts > part); one more is margin. Deeper input
+// is refused before it is decoded, so hostile nesting costs one linear scan.
+const MaxHeaderDepth = 4
+
+// CheckHeaderNesting refuses JSON nested deeper than MaxHeaderDepth
+// (arrays and objects both count). It is one pass over the bytes with no
+// allocation, and does not otherwise check that b is JSON: callers run it
+// before any decoder, which reports what else is wrong. The error wraps
+// ErrMalformed.
+func CheckHeaderNesting(b []byte) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxHeaderDepth {
+				return fmt.Errorf("seal: header: %w", malformed(fmt.Sprintf("JSON nested deeper than %d levels", MaxHeaderDepth), nil))
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
+	return nil
+}
+
+// jsonFrame is one open object or array in checkDuplicateKeys.
+type jsonFrame struct {
+	keys      map[string]bool // nil for an array
+	key       string          // object: the last key read
+	wantValue bool            // object: the next token is key's value
+	index     int             // array: elements begun so far
+}
+
+// checkDuplicateKeys rejects JSON with a key twice in one object: encoding/json
+// would keep the last, another implementation might keep the first. Its
+// cost is linear in len(b): a field's path is built only to report it.
+func checkDuplicateKeys(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var stack []*container
+	var stack []jsonFrame
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -261,14 +304,13 @@ func checkDuplicateKeys(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("seal: header: %w", malformed("JSON", err))
 		}
-		var top *container
+		var top *jsonFrame
 		if len(stack) > 0 {
-			top = stack[len(stack)-1]
+			top = &stack[len(stack)-1]
 		}
 		if key, ok := tok.(string); ok && top != nil && top.keys != nil && !top.wantValue {
-			name := strings.TrimPrefix(top.path+"."+key, ".")
 			if top.keys[key] {
-				return fieldError(name, "appears twice")
+				return fieldError(fieldPath(stack, key), "appears twice")
 			}
 			top.keys[key], top.key, top.wantValue = true, key, true
 			continue
@@ -278,21 +320,39 @@ func checkDuplicateKeys(b []byte) error {
 			continue
 		}
 		// tok is a value, or opens one.
-		path := ""
 		if top != nil {
 			if top.keys != nil {
-				path = strings.TrimPrefix(top.path+"."+top.key, ".")
 				top.wantValue = false
 			} else {
-				path = fmt.Sprintf("%s[%d]", top.path, top.index)
 				top.index++
 			}
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &container{path: path, keys: make(map[string]bool)})
+			stack = append(stack, jsonFrame{keys: make(map[string]bool)})
 		case json.Delim('['):
-			stack = append(stack, &container{path: path})
+			stack = append(stack, jsonFrame{})
 		}
 	}
+}
+
+// fieldPath names key in the innermost object of stack the way errors
+// name fields: "catalog.size", "parts[0].kind".
+func fieldPath(stack []jsonFrame, key string) string {
+	var b strings.Builder
+	for _, f := range stack[:len(stack)-1] {
+		if f.keys == nil {
+			fmt.Fprintf(&b, "[%d]", f.index-1)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(f.key)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(key)
+	return b.String()
 }

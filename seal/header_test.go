@@ -367,3 +367,31 @@ func pkeskOf(t testing.TB, m map[string]any) []byte {
 	}
 	return b
 }
+
+// TestParseHeaderNesting: a header nested deeper than a valid one needs is
+// refused as such before any decoding (the duplicate-key check once cost
+// memory quadratic in depth); brackets inside strings do not count.
+func TestParseHeaderNesting(t *testing.T) {
+	t.Parallel()
+	for _, b := range [][]byte{
+		deepHeader(1 << 10),
+		[]byte(`{"version":1,"parts":[[[[[]]]]]}`),
+		[]byte(`{"catalog":{"size":{"a":[{}]}}}`),
+	} {
+		if _, err := ParseHeader(b); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "nested deeper") {
+			t.Errorf("%.40s…: %v, want a nesting error", b, err)
+		}
+	}
+	for _, b := range [][]byte{
+		[]byte(`{"a":[{"b":[]}]}`),
+		[]byte(`{"a":"[[[[[{{{{{\"[[[[[\\"}`),
+		[]byte(`[[[[`), // not JSON, but not too deep: the decoder says what is wrong
+	} {
+		if err := CheckHeaderNesting(b); err != nil {
+			t.Errorf("%s: %v", b, err)
+		}
+	}
+	if err := CheckHeaderNesting([]byte(`{"a":"\\"}[[[[[]]]]]`)); err == nil {
+		t.Error(`an escaped backslash does not keep the string open`)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -25,7 +26,30 @@ var (
 	ErrTooManyParts = errors.New("more parts than the ticket announced")
 	// ErrUploadChanged: an upload was replaced while its ticket completed.
 	ErrUploadChanged = errors.New("upload replaced during completion")
+	// ErrPendingQuota: the upload would put more bytes on open tickets
+	// than an UploadQuota allows.
+	ErrPendingQuota = errors.New("too many bytes pending on open tickets")
 )
+
+// ClientKey groups client addresses for the ticket API's limits: an IPv4
+// address as is, an IPv6 address as its /64 (one host usually owns a
+// whole /64). Tickets record it, so limits hold across restarts and nodes.
+func ClientKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String()
+}
+
+// UploadQuota bounds the bytes uploaded to tickets that have not
+// completed (header, catalog and parts, until completion or until the
+// sweeper deletes them): per client (ClientKey of the ticket's ClientIP)
+// and in all. Zero means no bound.
+type UploadQuota struct {
+	PerClient int64
+	Total     int64
+}
 
 // Ticket is one ticket issued by this server.
 type Ticket struct {
@@ -70,16 +94,17 @@ func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
 	return &t, nil
 }
 
-// CreateTicket stores a new ticket; Created is set here.
+// CreateTicket stores a new ticket; Created is set here, and the ticket
+// counts toward the UploadQuota of ClientKey(ClientIP).
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket) error {
 	t.Created = s.now().Truncate(time.Second)
 	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO tickets (id, sender_hash, recipient_hash, user_id, worktype, challenge, needed, done, valid,
-			   expires, blocks, attachments, bytes, created, client_ip)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`,
+			   expires, blocks, attachments, bytes, created, client_ip, client_key)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.SenderHash, t.RecipientHash, t.UserID, t.Worktype, t.Challenge, t.Needed, boolInt(t.Valid),
-			t.Expires.Unix(), t.Blocks, t.Attachments, t.Bytes, t.Created.Unix(), t.ClientIP)
+			t.Expires.Unix(), t.Blocks, t.Attachments, t.Bytes, t.Created.Unix(), t.ClientIP, ClientKey(t.ClientIP))
 		if err != nil {
 			return fmt.Errorf("ticket %s: %w", t.ID, err)
 		}
@@ -162,6 +187,13 @@ func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expir
 // within its count (checked here, in the transaction, so parallel uploads
 // cannot exceed them); a replaced blob nothing else uses is deleted at once.
 func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) error {
+	return s.PutUploadWithin(ctx, id, name, ref, UploadQuota{})
+}
+
+// PutUploadWithin is PutUpload that also keeps the bytes pending on open
+// tickets within q, counting every node's uploads to this store: over
+// either bound it records nothing and returns ErrPendingQuota.
+func (s *Store) PutUploadWithin(ctx context.Context, id, name string, ref BlobRef, q UploadQuota) error {
 	var replaced string
 	err := s.laxTx(ctx, func(tx *sql.Tx) error {
 		t, err := s.ticketTx(ctx, tx, id)
@@ -177,6 +209,9 @@ func (s *Store) PutUpload(ctx context.Context, id, name string, ref BlobRef) err
 		}
 		if err := uploadFits(t, current, name, ref); err != nil {
 			return err
+		}
+		if err := quotaFits(ctx, tx, q, ClientKey(t.ClientIP), ref.Size-current[name].Size); err != nil {
+			return fmt.Errorf("ticket %s upload %s: %w", id, name, err)
 		}
 		if err := s.registerBlob(ctx, tx, ref); err != nil {
 			return err
@@ -224,6 +259,106 @@ func uploadFits(t *Ticket, current map[string]BlobRef, name string, ref BlobRef)
 		return fmt.Errorf("%s: %d parts, %d announced: %w", name, parts, t.Blocks+t.Attachments, ErrTooManyParts)
 	}
 	return nil
+}
+
+// quotaFits checks that growing the client's pending bytes by grow keeps
+// them, and everyone's, within q.
+func quotaFits(ctx context.Context, q queryer, quota UploadQuota, key string, grow int64) error {
+	if quota.PerClient <= 0 && quota.Total <= 0 {
+		return nil
+	}
+	client, total, err := pendingBytes(ctx, q, key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case quota.PerClient > 0 && client+grow > quota.PerClient:
+		return fmt.Errorf("%d bytes pending from %s, at most %d: %w", client+grow, key, quota.PerClient, ErrPendingQuota)
+	case quota.Total > 0 && total+grow > quota.Total:
+		return fmt.Errorf("%d bytes pending in all, at most %d: %w", total+grow, quota.Total, ErrPendingQuota)
+	}
+	return nil
+}
+
+// PendingBytes returns the bytes uploaded to tickets not completed: to
+// those of the client key (see ClientKey) and to all. Uploads count until
+// their ticket completes or is closed, or the sweeper deletes them after
+// it expired: until then they are on disk.
+func (s *Store) PendingBytes(ctx context.Context, key string) (client, total int64, err error) {
+	client, total, err = pendingBytes(ctx, s.read, key)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pending bytes of %s: %w", key, err)
+	}
+	return client, total, nil
+}
+
+// queryer is a pool or a transaction.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func pendingBytes(ctx context.Context, q queryer, key string) (client, total int64, err error) {
+	err = q.QueryRowContext(ctx,
+		`SELECT COALESCE(SUM(CASE WHEN t.client_key = ? THEN u.size ELSE 0 END), 0), COALESCE(SUM(u.size), 0)
+		 FROM ticket_uploads u JOIN tickets t ON t.id = u.ticket_id`, key).Scan(&client, &total)
+	return client, total, err
+}
+
+// FailComplete counts a completion of ticket id that was refused (422).
+// The limit-th closes the ticket: it answers as expired from then on and
+// its uploads are deleted at once, so the sender starts over with a new
+// ticket (and new work). It returns whether the ticket is now closed.
+func (s *Store) FailComplete(ctx context.Context, id string, limit int) (closed bool, err error) {
+	var dropped []string
+	err = s.laxTx(ctx, func(tx *sql.Tx) error {
+		var failed int
+		err := tx.QueryRowContext(ctx,
+			`UPDATE tickets SET failed_completes = failed_completes + 1 WHERE id = ? AND completed = 0 RETURNING failed_completes`,
+			id).Scan(&failed)
+		if err := notFound(err, "ticket "+id); err != nil {
+			return err
+		}
+		if failed < limit {
+			return nil
+		}
+		closed = true
+		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET expires = MIN(expires, ?) WHERE id = ?`, s.unix(), id); err != nil {
+			return err
+		}
+		dropped, err = s.deleteUploads(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("ticket %s failed complete: %w", id, err)
+	}
+	for _, h := range dropped {
+		s.blobs.Remove(h)
+	}
+	return closed, nil
+}
+
+// deleteUploads deletes a ticket's uploads and returns the blobs nothing
+// references any more, whose files the caller removes after the commit.
+func (s *Store) deleteUploads(ctx context.Context, tx *sql.Tx, id string) ([]string, error) {
+	ups, err := uploadsTx(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for _, ref := range ups {
+		h, err := s.dropUnreferenced(ctx, tx, ref.Hash)
+		if err != nil {
+			return nil, err
+		}
+		if h != "" {
+			dropped = append(dropped, h)
+		}
+	}
+	return dropped, nil
 }
 
 // dropUnreferenced deletes a blob's row when nothing references it and

@@ -41,6 +41,18 @@ type Config struct {
 	ReceiptKeys map[string]*openpgp.Entity
 	// Clients, when set, is served as Thunderbird's autoconfig file.
 	Clients *Clients
+	// MaxPendingBytesPerClient and MaxPendingBytes bound the bytes
+	// uploaded to tickets that have not completed, from one client (an
+	// IPv4 address, an IPv6 /64) and in all; beyond them an upload gets
+	// 429 with Retry-After. 0: no bound.
+	MaxPendingBytesPerClient int64
+	MaxPendingBytes          int64
+	// MinUploadRate (bytes a second) is the slowest an upload body may
+	// arrive, averaged over each UploadRateWindow after the first; a
+	// slower upload is cut off (408, connection closed, nothing stored).
+	// 0: no minimum.
+	MinUploadRate    int64
+	UploadRateWindow time.Duration
 	// ValidateHeader, when set, checks an uploaded header the way the
 	// recipient's mail will be opened (seal.ParseHeader, wired in): a
 	// header that could not be read is a 422 at completion, never a 202
@@ -60,6 +72,7 @@ type Server struct {
 	log     *slog.Logger
 	byIP    *limiter
 	bySend  *limiter
+	pending *reservations
 	metrics Metrics
 }
 
@@ -76,6 +89,9 @@ func New(st *store.Store, works *pow.Registry, cfg Config, log *slog.Logger, m M
 		cfg: cfg, store: st, works: works, log: log, metrics: m,
 		byIP:   newLimiter(cfg.RatePerMinute, st.Now),
 		bySend: newLimiter(cfg.RatePerMinute, st.Now),
+		pending: newReservations(st, store.UploadQuota{
+			PerClient: cfg.MaxPendingBytesPerClient, Total: cfg.MaxPendingBytes,
+		}),
 	}
 }
 
@@ -205,15 +221,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	reply(w, ae.status, body)
 }
 
-// limitKey groups clients for rate limiting: an IPv4 address, or an IPv6
-// /64 (one host usually owns a whole /64).
-func limitKey(ip string) string {
-	a := net.ParseIP(ip)
-	if a == nil || a.To4() != nil {
-		return ip
-	}
-	return a.Mask(net.CIDRMask(64, 128)).String()
-}
+// limitKey groups clients for rate limiting as the store groups them for
+// the pending-bytes quota: an IPv4 address, or an IPv6 /64.
+func limitKey(ip string) string { return store.ClientKey(ip) }
 
 // clientIP is the remote address without port.
 func clientIP(r *http.Request) string {

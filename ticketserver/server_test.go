@@ -110,6 +110,12 @@ func (e *env) stop() {
 // call sends a request and decodes the JSON answer.
 func (e *env) call(method, path string, body any) (int, map[string]any, http.Header) {
 	e.t.Helper()
+	return e.callWith(e.srv.Client(), method, path, body)
+}
+
+// callWith is call through client c.
+func (e *env) callWith(c *http.Client, method, path string, body any) (int, map[string]any, http.Header) {
+	e.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -122,7 +128,7 @@ func (e *env) call(method, path string, body any) (int, map[string]any, http.Hea
 		r = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, e.srv.URL+path, r)
-	resp, err := e.srv.Client().Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -152,8 +152,9 @@ func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.T
 	} else if err != nil {
 		return nil, err
 	}
-	if n := *q.Parts.Blocks + *q.Parts.Attachments; n > maxParts {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "message has %d parts, at most %d allowed", n, maxParts)
+	// Each count is bounded before they are added, so the sum cannot overflow.
+	if b, a := *q.Parts.Blocks, *q.Parts.Attachments; b > maxParts || a > maxParts || b+a > maxParts {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "message has %d blocks and %d attachments, at most %d parts allowed", b, a, maxParts)
 	}
 	if limit := s.uploadLimit(); *q.Parts.Bytes > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", *q.Parts.Bytes, limit)

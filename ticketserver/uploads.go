@@ -46,7 +46,12 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		s.fail(w, r, err)
 		return
 	}
-	limit, err := s.uploadRoom(r, t.ID, name, t.Bytes, t.Blocks+t.Attachments)
+	ups, err := s.store.Uploads(ctx, t.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := uploadRoom(ups, name, t.Bytes, t.Blocks+t.Attachments)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -55,31 +60,24 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		s.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "%s: %d bytes is more than the %d left for this ticket", name, r.ContentLength, limit))
 		return
 	}
-	deadline(w, uploadDeadline)
-	bw, err := s.store.Blobs().Create()
+	// Room is reserved before the body is read: what Content-Length
+	// announces, else all the ticket has left.
+	want := limit
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	release, err := s.pending.reserve(ctx, store.ClientKey(t.ClientIP), want, ups[name].Size)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	defer bw.Abort()
-	_, err = io.Copy(bw, http.MaxBytesReader(w, r.Body, limit))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		s.fail(w, r, errorf(http.StatusRequestEntityTooLarge, "%s: more than the %d bytes left for this ticket", name, limit))
-		return
-	case err != nil:
-		s.fail(w, r, errorf(http.StatusBadRequest, "%s: reading body: %v", name, err))
-		return
-	}
-	// Not fsynced yet: complete syncs what the message keeps, and a part
-	// lost with the machine before then is uploaded again after a 422.
-	ref, err := bw.CommitUnsynced()
+	defer release()
+	ref, err := s.receive(w, r, name, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.store.PutUpload(ctx, t.ID, name, ref); err != nil {
+	if err := s.store.PutUploadWithin(ctx, t.ID, name, ref, s.pending.quota); err != nil {
 		s.store.DiscardBlob(context.WithoutCancel(ctx), ref.Hash)
 		switch {
 		case errors.Is(err, store.ErrUploadTooLarge):
@@ -87,22 +85,47 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request, segs []str
 		case errors.Is(err, store.ErrTooManyParts):
 			err = errorf(http.StatusBadRequest, "%v", err)
 		}
-		s.fail(w, r, err)
+		s.fail(w, r, quotaError(err))
 		return
 	}
 	reply(w, http.StatusOK, map[string]any{"size": ref.Size, "sha256": ref.Hash})
 }
 
-// uploadRoom returns how many bytes the upload called name may have: the
-// header is small; the catalog and parts together stay within the bytes
-// the ticket announced, and parts within the announced count.
-func (s *Server) uploadRoom(r *http.Request, id, name string, announced int64, parts int) (int64, error) {
+// receive streams an upload's body of at most limit bytes into a new blob,
+// cutting it off below the minimum rate. On any error nothing is kept.
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, name string, limit int64) (store.BlobRef, error) {
+	deadline(w, uploadDeadline)
+	bw, err := s.store.Blobs().Create()
+	if err != nil {
+		return store.BlobRef{}, err
+	}
+	defer bw.Abort()
+	body := guardRate(http.MaxBytesReader(w, r.Body, limit), s.cfg.MinUploadRate, s.cfg.UploadRateWindow, cutRead(w))
+	_, err = io.Copy(bw, body)
+	body.stop()
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errTooSlow):
+		// The connection cannot carry another request: its body is unread.
+		w.Header().Set("Connection", "close")
+		return store.BlobRef{}, errorf(http.StatusRequestTimeout, "%s: slower than %d bytes/s; upload aborted", name, s.cfg.MinUploadRate)
+	case errors.As(err, &mbe):
+		return store.BlobRef{}, errorf(http.StatusRequestEntityTooLarge, "%s: more than the %d bytes left for this ticket", name, limit)
+	case err != nil:
+		return store.BlobRef{}, errorf(http.StatusBadRequest, "%s: reading body: %v", name, err)
+	}
+	// Not fsynced yet: complete syncs what the message keeps, and a part
+	// lost with the machine before then is uploaded again after a 422.
+	return bw.CommitUnsynced()
+}
+
+// uploadRoom returns how many bytes the upload called name may have, given
+// the ticket's current uploads: the header is small; the catalog and parts
+// together stay within the bytes the ticket announced, and parts within
+// the announced count.
+func uploadRoom(ups map[string]store.BlobRef, name string, announced int64, parts int) (int64, error) {
 	if name == "header" {
 		return maxHeaderBytes, nil
-	}
-	ups, err := s.store.Uploads(r.Context(), id)
-	if err != nil {
-		return 0, err
 	}
 	used, count := int64(0), 0
 	for n, ref := range ups {
