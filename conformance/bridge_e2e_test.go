@@ -316,6 +316,44 @@ func TestBridgeBothWays(t *testing.T) {
 			t.Errorf("mail signed with alice's changed key is in neither INBOX nor Junk")
 		}
 	})
+
+	t.Run("transition", func(t *testing.T) {
+		// §3.1 (version 1.1): a changed key whose user ID for the address
+		// carries a certification by the pinned old primary key is pinned
+		// in its place without an admin; one certified by another key is
+		// still refused. carol's and dave's keys were pinned by "group".
+		newCarol := newKey(t, "carol@example.org")
+		certify(t, newCarol, keys["carol@example.org"])
+		newDave := newKey(t, "dave@example.org")
+		certify(t, newDave, newKey(t, "mallory@example.org"))
+		p.mu.Lock()
+		p.users["carol@example.org"], p.users["dave@example.org"] = newCarol, newDave
+		p.mu.Unlock()
+		before := len(mailbox(t, b.imap, bob, bobPW, "INBOX"))
+		submit(t, b.submission, bob, bobPW, []string{"carol@example.org"}, plainText("transition.conformance"))
+		tks := p.awaitCompleted(t, 1)
+		h := decodeObj(tks[0].complete)
+		if h["key_fingerprint"] != fingerprint(newCarol) {
+			t.Errorf("mail to carol after her certified key transition went to key %v, want the new key %s", h["key_fingerprint"], fingerprint(newCarol))
+		} else {
+			openPKESK(t, h["encrypted_key"].(string), newCarol)
+		}
+		submit(t, b.submission, bob, bobPW, []string{"dave@example.org"}, plainText("tampered.conformance"))
+		if !waitBounce(t, b, before, "dave@example.org") {
+			t.Errorf("no bounce for mail to dave, whose new key is certified by another key than the pinned one")
+		}
+	})
+}
+
+// certify adds to each user ID of e a certification by signer's primary
+// key, as a key transition carries it (§3.1).
+func certify(t *testing.T, e, signer *openpgp.Entity) {
+	t.Helper()
+	for name := range e.Identities {
+		if err := e.SignIdentity(name, signer, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // readable reports whether user's INBOX or Junk shows a message

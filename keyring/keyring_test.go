@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/internal/gpgtest"
 )
 
 // cheap keeps Argon2 fast in tests; production uses the defaults.
@@ -196,6 +198,85 @@ func (m *memPins) OfferKey(_ context.Context, a, fp string, _ []byte) error {
 	return nil
 }
 
+func (m *memPins) ReplaceKey(_ context.Context, a, old, _ string, key []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, _ := ReadKey(m.pins[a])
+	if e == nil || Fingerprint(e) != old {
+		return errors.New("pin changed")
+	}
+	m.pins[a] = key
+	return nil
+}
+
+// transitionKey makes a new key for addr whose user ID is certified by
+// certifier (nil: none), as `bridge user rotate-key` does.
+func transitionKey(t *testing.T, addr string, certifier *openpgp.Entity) []byte {
+	t.Helper()
+	_, next, err := Generate(addr, []byte("x"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if certifier != nil {
+		for name := range next.Identities {
+			if err := next.SignIdentity(name, certifier, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b, err := PublicBytes(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRemoteLookupFollowsTransition: a changed key whose user ID the
+// pinned key certified replaces the pin without an admin (§3.1.4); one
+// certified by any other key, or not at all, is still refused.
+func TestRemoteLookupFollowsTransition(t *testing.T) {
+	t.Parallel()
+	_, old, err := Generate("carol@example.com", []byte("x"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := Generate("carol@example.com", []byte("x"), cheap)
+	oldPub, _ := PublicBytes(old)
+	var mu sync.Mutex
+	serve := oldPub
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(serve)
+	}))
+	defer srv.Close()
+	set := func(b []byte) { mu.Lock(); serve = b; mu.Unlock() }
+	pins := &memPins{pins: map[string][]byte{}, offered: map[string]string{}}
+	r := &Remote{Pins: pins}
+	ctx := context.Background()
+	if _, err := r.Lookup(ctx, srv.Client(), srv.URL, "carol@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for what, key := range map[string][]byte{
+		"certified by another key": transitionKey(t, "carol@example.com", other),
+		"not certified":            transitionKey(t, "carol@example.com", nil),
+	} {
+		set(key)
+		if _, err := r.Lookup(ctx, srv.Client(), srv.URL, "carol@example.com"); !errors.Is(err, ErrKeyChanged) {
+			t.Errorf("%s: %v, want ErrKeyChanged", what, err)
+		}
+	}
+	next := transitionKey(t, "carol@example.com", old)
+	set(next)
+	e, err := r.Lookup(ctx, srv.Client(), srv.URL, "carol@example.com")
+	if err != nil {
+		t.Fatalf("key certified by the pinned key: %v", err)
+	}
+	if p, _ := r.Pinned(ctx, "carol@example.com"); p == nil || Fingerprint(p) != Fingerprint(e) {
+		t.Error("the new key is not pinned in place of the old")
+	}
+}
+
 func TestRemoteLookupPinsAndRefusesChange(t *testing.T) {
 	t.Parallel()
 	k1, _, _ := Generate("carol@example.com", []byte("x"), cheap)
@@ -287,5 +368,38 @@ func TestGnuPGUsesGeneratedKey(t *testing.T) {
 	sig := run([]byte("signed text"), "--detach-sign", "--local-user", k.Fingerprint)
 	if _, err := openpgp.CheckDetachedSignature(openpgp.EntityList{e}, strings.NewReader("signed text"), bytes.NewReader(sig), nil); err != nil {
 		t.Fatalf("gpg's signature does not verify: %v", err)
+	}
+}
+
+// TestGnuPGChecksTransition: GnuPG verifies the certification a key
+// transition rests on (§3.1.4): with the old key imported, `gpg
+// --check-sigs` reports the new key's user ID certified by it as good.
+func TestGnuPGChecksTransition(t *testing.T) {
+	t.Parallel()
+	g := gpgtest.New(t)
+	_, old, err := Generate("carol@example.com", []byte("x"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ImportPublic(old)
+	next := transitionKey(t, "carol@example.com", old)
+	g.MustRun(next, "--import")
+	e, err := ReadKey(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the new key's signatures: the old key's own self-signature
+	// must not count.
+	out, _ := g.MustRun(nil, "--with-colons", "--check-sigs", Fingerprint(e))
+	want := "sig:!::"
+	oldID := strings.ToUpper(Fingerprint(old)[24:])
+	found := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, want) && strings.Contains(line, oldID) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("gpg finds no good certification by the old key %s:\n%s", oldID, out)
 	}
 }

@@ -30,6 +30,9 @@ type PinStore interface {
 	PinKey(ctx context.Context, address, fingerprint string, key []byte) (pinnedFingerprint string, pinnedKey []byte, err error)
 	// OfferKey records a changed key for an admin to accept.
 	OfferKey(ctx context.Context, address, fingerprint string, key []byte) error
+	// ReplaceKey pins key in place of the pin whose fingerprint is old (a
+	// key transition), failing if the pin changed meanwhile.
+	ReplaceKey(ctx context.Context, address, old, fingerprint string, key []byte) error
 }
 
 // FetchError is a failed directory request other than 404: the network, a
@@ -93,12 +96,25 @@ func (r *Remote) Lookup(ctx context.Context, client *http.Client, base, address 
 		return nil, fmt.Errorf("key of %s: pin: %w", addr, err)
 	}
 	if pinnedFP != fp {
+		if r.transition(ctx, addr, pinnedFP, pinned, e, raw) {
+			return e, nil
+		}
 		if err := r.Pins.OfferKey(ctx, addr, fp, raw); err != nil {
 			return nil, fmt.Errorf("key of %s: %w", addr, err)
 		}
 		return nil, fmt.Errorf("key of %s: pinned %s, directory serves %s: %w", addr, pinnedFP, fp, ErrKeyChanged)
 	}
 	return ReadKey(pinned)
+}
+
+// transition pins next in place of the pinned key when it is a key
+// transition from it (§3.1.4), and reports whether it did.
+func (r *Remote) transition(ctx context.Context, addr, pinnedFP string, pinned []byte, next *openpgp.Entity, raw []byte) bool {
+	old, err := ReadKey(pinned)
+	if err != nil || !Certified(next, old, addr, time.Now()) {
+		return false
+	}
+	return r.Pins.ReplaceKey(ctx, addr, pinnedFP, Fingerprint(next), raw) == nil
 }
 
 func (r *Remote) fetch(ctx context.Context, client *http.Client, base, addr string) ([]byte, *openpgp.Entity, error) {

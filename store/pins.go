@@ -75,6 +75,24 @@ func (s *Store) OfferKey(ctx context.Context, address, fingerprint string, key [
 	})
 }
 
+// ReplacePin pins key for address in place of the pin whose fingerprint
+// is old (a key transition the caller verified); ErrNotFound when the
+// pin is no longer old's.
+func (s *Store) ReplacePin(ctx context.Context, address, old, fingerprint string, key []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE pinned_keys SET fingerprint = ?, key = ?, pinned = ?, offered_fingerprint = '', offered_key = NULL, offered = 0
+			 WHERE address = ? AND fingerprint = ?`, fingerprint, key, s.unix(), strings.ToLower(address), old)
+		if err != nil {
+			return fmt.Errorf("replace pin %s: %w", address, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("replace pin %s: pin is not %s: %w", address, old, ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // AcceptOfferedKey replaces the pinned key of address with the offered one.
 func (s *Store) AcceptOfferedKey(ctx context.Context, address string) (*Pin, error) {
 	address = strings.ToLower(address)

@@ -41,6 +41,10 @@ func (p pinStore) OfferKey(ctx context.Context, address, fingerprint string, key
 	return p.st.OfferKey(ctx, address, fingerprint, key)
 }
 
+func (p pinStore) ReplaceKey(ctx context.Context, address, old, fingerprint string, key []byte) error {
+	return p.st.ReplacePin(ctx, address, old, fingerprint, key)
+}
+
 func runKeysList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
 	return storeCmd(ctx, fs, args, 0, "takes no arguments", func(_ *config.Config, st *store.Store, _ []string) error {
