@@ -111,18 +111,31 @@ func (f *resultsFilter) step(p []byte) []byte {
 		f.write(f.buf) // a line that is no field: kept, as clients skip it
 		f.mode, f.afterLF = modePass, true
 	case c == ':':
-		name := bytes.TrimRight(f.buf[:len(f.buf)-1], " \t")
-		if strings.EqualFold(string(name), "Authentication-Results") {
+		if isResultsName(f.buf[:len(f.buf)-1]) {
 			f.mode = modeHold
 			return p[1:]
 		}
 		f.write(f.buf)
 		f.mode = modePass
-	case len(f.buf) > maxFieldName:
+	case len(f.buf) <= maxFieldName:
+	case len(f.buf) == maxFieldName+1 && !isResultsName(f.buf),
+		len(f.buf) > maxFieldName+1 && c != ' ' && c != '\t':
+		// Too long for a name we look for. Only "Authentication-Results"
+		// followed by white space goes on (checked once, then byte by
+		// byte): a name is read up to the colon, less the white space
+		// before it.
 		f.write(f.buf)
 		f.mode = modePass
+	case len(f.buf) > maxResultsField:
+		f.mode, f.buf = modeDrop, f.buf[:0]
 	}
 	return p[1:]
+}
+
+// isResultsName reports whether name, less trailing white space, is
+// Authentication-Results.
+func isResultsName(name []byte) bool {
+	return strings.EqualFold(string(bytes.TrimRight(name, " \t")), "Authentication-Results")
 }
 
 // cutLine splits p after its first LF, if any.

@@ -39,6 +39,8 @@ func TestResultsFilter(t *testing.T) {
 		{"at the end, no line break", "From: a\r\nAuthentication-Results: mx.test; tollbridge=pass", "From: a\r\n"},
 		{"leading continuation", " ; tollbridge=pass\r\n\t(more)\r\n" + tail, kept},
 		{"giant comment", bigComment + tail, kept},
+		{"white space before colon", "Authentication-Results" + strings.Repeat(" ", 300) + ": mx.test; tollbridge=pass\r\n" + tail, kept},
+		{"endless white space", "Authentication-Results" + strings.Repeat("\t", maxResultsField+1) + ": mx.test; x\r\n" + tail, kept},
 
 		{"foreign", "Authentication-Results: mx.example.com; spf=pass\r\n" + tail, "Authentication-Results: mx.example.com; spf=pass\r\n" + kept},
 		{"longer name", "Authentication-Results: mx.test.evil.example; tollbridge=pass\r\n" + tail, "Authentication-Results: mx.test.evil.example; tollbridge=pass\r\n" + kept},
@@ -48,6 +50,9 @@ func TestResultsFilter(t *testing.T) {
 		{"other field", "X-Authentication-Results: mx.test; tollbridge=pass\r\n" + tail, "X-Authentication-Results: mx.test; tollbridge=pass\r\n" + kept},
 		{"not a field", "Authentication-Results mx.test; tollbridge=pass\r\n" + tail, "Authentication-Results mx.test; tollbridge=pass\r\n" + kept},
 		{"giant foreign", bigForeign + tail, bigForeign + kept},
+		{"long name", "X-" + strings.Repeat("y", 300) + ": mx.test\r\n" + tail, "X-" + strings.Repeat("y", 300) + ": mx.test\r\n" + kept},
+		{"white space, then no colon", "Authentication-Results" + strings.Repeat(" ", 300) + "x: mx.test\r\n" + tail,
+			"Authentication-Results" + strings.Repeat(" ", 300) + "x: mx.test\r\n" + kept},
 		{"body only", "\r\nAuthentication-Results: mx.test; x\r\n", "\r\nAuthentication-Results: mx.test; x\r\n"},
 		{"nested message", "Content-Type: message/rfc822\r\n\r\nAuthentication-Results: mx.test; tollbridge=pass\r\n\r\nhi\r\n",
 			"Content-Type: message/rfc822\r\n\r\nAuthentication-Results: mx.test; tollbridge=pass\r\n\r\nhi\r\n"},
@@ -288,4 +293,53 @@ func BenchmarkResultsFilter(b *testing.B) {
 		}
 		f.Close()
 	}
+}
+
+// FuzzResultsFilter: however a message is written and cut, what the
+// filter lets through shows no top-level Authentication-Results field
+// under the bridge's name, as the IMAP side reads the header, and the
+// output does not depend on how the writes were cut.
+func FuzzResultsFilter(f *testing.F) {
+	f.Add([]byte(forgedResults), uint8(7))
+	f.Add([]byte(" x\r\nAuthentication-Results:\r\n (a) MX.test;\r\n\r\nb"), uint8(1))
+	f.Add([]byte("Authentication-Results: \"mx.\\test\" 1;\nX: y\n\n"), uint8(3))
+	f.Fuzz(func(t *testing.T, msg []byte, cut uint8) {
+		var whole, pieces bytes.Buffer
+		w := newResultsFilter(&whole, "mx.test")
+		w.Write(msg)
+		w.Close()
+		p := newResultsFilter(&pieces, "mx.test")
+		step := int(cut%64) + 1
+		for rest := msg; len(rest) > 0; {
+			n := min(step, len(rest))
+			p.Write(rest[:n])
+			rest = rest[n:]
+		}
+		p.Close()
+		if !bytes.Equal(whole.Bytes(), pieces.Bytes()) {
+			t.Fatalf("output depends on the cuts:\n%q\n%q", whole.Bytes(), pieces.Bytes())
+		}
+		// The bridge's own field goes in front: the message must not be
+		// able to continue it.
+		out := append([]byte("Authentication-Results: mx.test; tollbridge=none\r\n"), whole.Bytes()...)
+		res, err := scanMessage(bytes.NewReader(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Header) < len(out) && len(res.Header) >= maxHeaderBytes {
+			return // capped: not all of the header is at hand
+		}
+		ours := 0
+		for _, fd := range parseFields(res.Header) {
+			if !isResultsName([]byte(fd.Name)) {
+				continue
+			}
+			if id, ok := authservID([]byte(fd.Value)); ok && strings.EqualFold(id, "mx.test") {
+				ours++
+				if ours > 1 || fd.Value != "mx.test; tollbridge=none" {
+					t.Fatalf("field under the bridge's name shown: %q in\n%q", fd.Value, out)
+				}
+			}
+		}
+	})
 }
