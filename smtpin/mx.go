@@ -113,9 +113,6 @@ func (s *mxSession) Data(r io.Reader) error {
 		sd.Abort()
 		return internalError(s.m.Log, "mx verdict", err)
 	}
-	if verdict == seal.VerdictFail {
-		s.m.Log.Warn("legacy mail claims a sender whose mail is signed: Junk", "id", id, "from", s.from, "reason", why, "ip", remoteIP(s.c))
-	}
 	for i, m := range ms {
 		m.Source, m.Received, m.Auth = store.SourceMX, now, verdict.String()
 		m.Trace = received(s.c, s.m.Config.Hostname, id, s.rcpts[i].Address, false, now)
@@ -126,6 +123,9 @@ func (s *mxSession) Data(r io.Reader) error {
 	}
 	s.m.Metrics.accepted()
 	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String())
+	if verdict == seal.VerdictFail {
+		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
+	}
 	return nil
 }
 

@@ -166,10 +166,10 @@ func TestMXFromVerdict(t *testing.T) {
 			t.Errorf("no log line says %q:\n%s", reason, logs)
 		}
 	}
-	if n := strings.Count(logs, "legacy mail claims a sender"); n != 12 {
+	if n := strings.Count(logs, "legacy mail is tollbridge=fail"); n != 12 {
 		t.Errorf("%d Junk log lines, want 12", n)
 	}
-	if !regexp.MustCompile(`legacy mail claims a sender[^\n]* id=[0-9a-f]{12} `).MatchString(logs) {
+	if !regexp.MustCompile(`legacy mail is tollbridge=fail[^\n]* id=[0-9a-f]{12} reason=`).MatchString(logs) {
 		t.Errorf("Junk log lines name no message id:\n%s", logs)
 	}
 	if bytes.Contains([]byte(logs), []byte("level=ERROR")) {
