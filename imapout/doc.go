@@ -23,7 +23,9 @@
 // What the client sees. For mail the client saved itself (APPEND) it is
 // the rebuilt message; for everything else the stored trace fields, then
 // "Authentication-Results: HOST; tollbridge=pass|fail|none", then the
-// rebuilt message. Before any byte of a message is sent, every part is
+// rebuilt message less the top-level Authentication-Results fields that
+// claim HOST as their authserv-id (RFC 8601 §5: nobody else may speak in
+// this bridge's name). Before any byte of a message is sent, every part is
 // decrypted and checked (MDC, size and SHA-256 against the catalog); the
 // result is held in memory, or beyond 4 MiB in a temporary file encrypted
 // with a key that exists only in memory. A message that fails is left out

@@ -135,16 +135,32 @@ func (s *Server) prefix(source, auth string, trace []byte) []byte {
 
 // render writes the message as the client sees it into a new spool. Only
 // a message whose every part passed its checks comes back; the spool is
-// the caller's to close.
+// the caller's to close. Everything but what the client saved itself
+// (APPEND, shown as saved) loses the Authentication-Results fields that
+// claim this bridge's name (resultsFilter) before prefix, the bridge's
+// own, is put in front. Every view of the message (RFC822.SIZE, BODY[],
+// BODYSTRUCTURE, ENVELOPE, SEARCH) is read from this rendering.
 func (a *account) render(o *opened, prefix []byte) (*store.Spool, error) {
 	sp := store.NewSpool(a.srv.cfg.SpoolDir, memSpool)
 	if _, err := sp.Write(prefix); err != nil {
 		sp.Close()
 		return nil, err
 	}
-	if err := translate.Join(sp, o.cat, o); err != nil {
+	var w io.Writer = sp
+	var filter *resultsFilter
+	if o.msg.Source != store.SourceAppend {
+		filter = newResultsFilter(sp, a.srv.cfg.Hostname)
+		w = filter
+	}
+	if err := translate.Join(w, o.cat, o); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	if filter != nil {
+		if err := filter.Close(); err != nil {
+			sp.Close()
+			return nil, err
+		}
 	}
 	return sp, nil
 }

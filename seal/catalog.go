@@ -160,8 +160,9 @@ func (k *SessionKey) openCatalog(r io.Reader, limit int64) (*Catalog, error) {
 	return c, nil
 }
 
-// readOnePass reads the one-pass signature packet. A packet go-crypto cannot
-// parse is skipped and remembered as a signature failure.
+// readOnePass reads the one-pass signature packet, whatever its nested
+// flag says. A packet go-crypto cannot parse is skipped and remembered as
+// a signature failure.
 func (c *Catalog) readOnePass(sr *seipdReader) error {
 	p, err := packet.Read(sr)
 	if errors.Is(err, ErrTampered) {
@@ -175,9 +176,10 @@ func (c *Catalog) readOnePass(sr *seipdReader) error {
 	if !ok {
 		return sr.verdict("one-pass signature packet", nil)
 	}
-	if !ops.IsLast {
-		return sr.verdict("nested one-pass signatures", nil)
-	}
+	// The nested flag is not checked: PGPy writes 0 for a single
+	// signature, and GnuPG and go-crypto ignore it too (DESIGN §3.6). A
+	// second one-pass signature or signature packet is still refused,
+	// since exactly one literal data packet and one signature must follow.
 	c.ops = ops
 	c.SignerKeyID = ops.KeyId
 	return nil

@@ -239,3 +239,54 @@ func publicOnly(t testing.TB, e *openpgp.Entity) *openpgp.Entity {
 	}
 	return pub
 }
+
+// TestCatalogOnePassNestedZero opens a catalog framed as PGPy writes it:
+// the one-pass signature packet of the only signature has its nested flag
+// at 0 (IsLast false). DESIGN §3.6 accepts it whatever the flag says, as
+// GnuPG and go-crypto do; what counts is that exactly one signature packet
+// follows the literal data and verifies.
+func TestCatalogOnePassNestedZero(t *testing.T) {
+	t.Parallel()
+	alice, mallory := newEntity(t, "alice"), newEntity(t, "mallory")
+	k := newKey(t)
+	c, err := k.OpenCatalog(bytes.NewReader(sealCatalog(t, k, []byte(testCatalog), alice)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := *c.ops
+	o.IsLast = false
+	var nested0 bytes.Buffer
+	if err := o.Serialize(&nested0); err != nil {
+		t.Fatal(err)
+	}
+	// The flag is the packet's last octet: make sure it really is 0.
+	if b := nested0.Bytes(); b[len(b)-1] != 0 {
+		t.Fatalf("one-pass signature packet ends in %#02x, want nested flag 0", b[len(b)-1])
+	}
+	lit := literalPacket('b', c.Plaintext)
+
+	got, err := k.OpenCatalog(bytes.NewReader(innerSEIPD(t, k, nested0.Bytes(), lit, c.sig)), 1<<20)
+	if err != nil {
+		t.Fatalf("one-pass signature with nested = 0: %v", err)
+	}
+	if !got.Signed || got.SignerKeyID != alice.PrimaryKey.KeyId || string(got.Plaintext) != testCatalog {
+		t.Fatalf("got %q signed %v key %X", got.Plaintext, got.Signed, got.SignerKeyID)
+	}
+	if v, err := got.Check(openpgp.EntityList{publicOnly(t, alice)}); v != VerdictPass {
+		t.Fatalf("signer's key: %v %v", v, err)
+	}
+	if v := got.Verify(openpgp.EntityList{mallory}); v != VerdictFail {
+		t.Fatalf("other key: %v", v)
+	}
+
+	// Still exactly one signature: two after the literal data are refused,
+	// whatever the flag, and so is a second one-pass signature.
+	for name, enc := range map[string][]byte{
+		"two signatures, nested 0":   innerSEIPD(t, k, nested0.Bytes(), lit, c.sig, c.sig),
+		"two one-pass, nested 0 + 0": innerSEIPD(t, k, nested0.Bytes(), nested0.Bytes(), lit, c.sig, c.sig),
+	} {
+		if _, err := k.OpenCatalog(bytes.NewReader(enc), 1<<20); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}

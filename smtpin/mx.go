@@ -1,21 +1,31 @@
 package smtpin
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
+	"net/mail"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-smtp"
 
 	"tollbridge/keyring"
+	"tollbridge/seal"
 	"tollbridge/store"
+	"tollbridge/translate"
 )
 
 // MX accepts legacy SMTP mail for the local domains' users, never relays,
 // and seals each message to its recipients' public keys before answering
-// 250. Such mail carries no signature: it shows as tollbridge=none.
+// 250. Such mail carries no signature: it shows as tollbridge=none, or
+// tollbridge=fail (filed under Junk) when its From: field claims a sender
+// whose mail would come signed (DESIGN §3.7).
 type MX struct {
 	Config  Config
 	Store   *store.Store
@@ -98,8 +108,13 @@ func (s *mxSession) Data(r io.Reader) error {
 		return internalError(s.m.Log, "seal", err)
 	}
 	id, now := newID(), s.m.Store.Now()
+	verdict, why, err := s.m.verdict(s.m.ctx, sd.Catalog.MIME.Header.Bytes)
+	if err != nil {
+		sd.Abort()
+		return internalError(s.m.Log, "mx verdict", err)
+	}
 	for i, m := range ms {
-		m.Source, m.Received = store.SourceMX, now
+		m.Source, m.Received, m.Auth = store.SourceMX, now, verdict.String()
 		m.Trace = received(s.c, s.m.Config.Hostname, id, s.rcpts[i].Address, false, now)
 	}
 	if _, err := s.m.Store.DeliverMessages(s.m.ctx, ms); err != nil {
@@ -107,9 +122,114 @@ func (s *mxSession) Data(r io.Reader) error {
 		return internalError(s.m.Log, "store", err)
 	}
 	s.m.Metrics.accepted()
-	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c))
+	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String())
+	if verdict == seal.VerdictFail {
+		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
+	}
 	return nil
 }
 
 func (s *mxSession) Reset()        { s.from, s.rcpts = "", nil }
 func (s *mxSession) Logout() error { return nil }
+
+// verdict is the tollbridge= verdict on a legacy message, from its
+// top-level header section hdr (DESIGN §3.7). Mail over the MX carries no
+// signature, so it is none, unless its From: field claims a sender whose
+// mail would come signed: an address in a local domain or of a local user
+// (who submits with authentication, never over the MX), or an address with
+// a pinned key (a ticketed sender). Then it is fail, and so when From:
+// names no address, several, or one that cannot be checked: a mail client
+// shows one sender, and it must not be one the checks could not see. why
+// says which rule decided, for the log.
+//
+// The SPF, DKIM and DMARC results of DESIGN §4 (issue 12) belong here:
+// they go into Authentication-Results beside tollbridge=, and a DMARC
+// reject or quarantine failure makes the message fail too.
+func (m *MX) verdict(ctx context.Context, hdr []byte) (v seal.Verdict, why string, err error) {
+	from := fromAddresses(hdr)
+	switch {
+	case len(from) == 0:
+		return seal.VerdictFail, "From: names no address", nil
+	case len(from) > 1:
+		return seal.VerdictFail, fmt.Sprintf("From: names %d addresses", len(from)), nil
+	}
+	addr, err := keyring.NormalizeAddress(from[0])
+	if err != nil {
+		return seal.VerdictFail, fmt.Sprintf("From: address %q is not valid", from[0]), nil
+	}
+	if u, err := storeUser(ctx, m.Store, addr); err != nil || u != nil {
+		return seal.VerdictFail, "From: address " + addr + " is a local user", err
+	}
+	if _, domain := keyring.SplitAddress(addr); m.Config.isLocal(domain) {
+		return seal.VerdictFail, "From: address " + addr + " is in a local domain", nil
+	}
+	switch _, err := m.Store.PinnedKey(ctx, addr); {
+	case err == nil:
+		return seal.VerdictFail, "From: address " + addr + " has a pinned key", nil
+	case !errors.Is(err, store.ErrNotFound):
+		return seal.VerdictFail, "", err
+	}
+	return seal.VerdictNone, "", nil
+}
+
+// fromAddresses returns the addr-specs of every From: field of a header
+// section, as written. A list net/mail refuses is read leniently, as mail
+// clients do: the part in angle brackets of each entry, or the entry
+// itself when it holds an @.
+func fromAddresses(hdr []byte) []string {
+	p := mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: keepCharset}}
+	var out []string
+	for _, v := range fieldValues(hdr, "From") {
+		if list, err := p.ParseList(v); err == nil {
+			for _, a := range list {
+				out = append(out, a.Address)
+			}
+			continue
+		}
+		for _, entry := range translate.SplitAddressList(v) {
+			if i := strings.LastIndexByte(entry, '<'); i >= 0 {
+				if j := strings.IndexByte(entry[i:], '>'); j > 0 {
+					entry = entry[i+1 : i+j]
+				}
+			}
+			if entry = strings.Trim(entry, " \t;"); strings.Contains(entry, "@") {
+				out = append(out, entry)
+			}
+		}
+	}
+	return out
+}
+
+// keepCharset lets net/mail accept display names in any charset: only the
+// addresses are used.
+func keepCharset(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+
+// fieldValues returns the unfolded values of every field called name in a
+// header section, in order.
+func fieldValues(hdr []byte, name string) []string {
+	var out []string
+	in := false // the last field seen is one of ours
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if in {
+				out[len(out)-1] += string(line)
+			}
+			continue
+		}
+		n, v, ok := bytes.Cut(line, []byte(":"))
+		in = ok && strings.EqualFold(string(bytes.TrimRight(n, " \t")), name)
+		if in {
+			out = append(out, string(v))
+		}
+	}
+	for i := range out {
+		out[i] = strings.TrimSpace(out[i])
+	}
+	return out
+}
