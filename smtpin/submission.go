@@ -112,18 +112,18 @@ func (ss *subSession) login(username, password string) error {
 
 func (ss *subSession) unlock(username, password string) error {
 	ctx := ss.s.ctx
-	addr, err := keyring.NormalizeAddress(username)
-	if err != nil {
-		return smtp.ErrAuthFailed
-	}
-	u, err := storeUser(ctx, ss.s.Store, addr)
+	u, err := ss.lookupUser(username)
 	if err != nil {
 		return internalError(ss.s.Log, "smtp auth", err)
 	}
-	if u == nil {
-		return smtp.ErrAuthFailed
+	// An unknown user costs a derivation too, so the answer's timing
+	// does not tell which users exist.
+	var address string
+	var private []byte
+	if u != nil {
+		address, private = u.Address, u.PrivateKey
 	}
-	key, release, err := ss.s.Unlocker.Acquire(ctx, u.Address, u.PrivateKey, []byte(password))
+	key, release, err := ss.s.Unlocker.AcquireFrom(ctx, ss.ip, address, private, []byte(password))
 	if errors.Is(err, keyring.ErrBadPassword) {
 		return smtp.ErrAuthFailed
 	}
@@ -133,6 +133,15 @@ func (ss *subSession) unlock(username, password string) error {
 	ss.user, ss.key, ss.release = u, key, release
 	ss.s.Log.Debug("smtp login", "user", u.Address, "ip", ss.ip)
 	return nil
+}
+
+// lookupUser finds the local user named username; nil when there is none.
+func (ss *subSession) lookupUser(username string) (*store.User, error) {
+	addr, err := keyring.NormalizeAddress(username)
+	if err != nil {
+		return nil, nil
+	}
+	return storeUser(ss.s.ctx, ss.s.Store, addr)
 }
 
 func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
