@@ -55,7 +55,7 @@ func TestUnlockerServesKnownClientFirst(t *testing.T) {
 		blocking atomic.Bool
 		gate     = make(chan struct{})
 		mu       sync.Mutex
-		order    []string       // client of each derivation, as it starts
+		order    []string // client of each derivation, as it starts
 		running  = map[string]int{}
 		problems []string
 	)
