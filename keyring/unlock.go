@@ -60,10 +60,11 @@ type held struct {
 // It lives only while the derivation runs: nothing, right or wrong, is
 // remembered from it afterwards but the held key.
 type flight struct {
-	done chan struct{}
-	e    *openpgp.Entity
-	dk   [32]byte
-	err  error
+	done    chan struct{}
+	waiters int // attempts waiting for it besides its own
+	e       *openpgp.Entity
+	dk      [32]byte
+	err     error
 }
 
 // NewUnlocker returns an Unlocker that runs at most concurrent key
@@ -162,6 +163,7 @@ func (u *Unlocker) derived(ctx context.Context, client, address string, private,
 	fk := u.flightKey(address, private, password)
 	u.mu.Lock()
 	if f, ok := u.flights[fk]; ok {
+		f.waiters++
 		u.mu.Unlock()
 		select {
 		case <-f.done:

@@ -176,14 +176,17 @@ func TestUnlockerSharesIdenticalAttempts(t *testing.T) {
 			t.Cleanup(release)
 		})
 	}
-	waitUntil(t, "one derivation started", func() bool { return calls.Load() == 1 })
-	// Let the others reach the flight before it ends.
-	waitUntil(t, "others waiting", func() bool {
+	waitUntil(t, "a derivation started", func() bool { return calls.Load() >= 1 })
+	// The others wait for it (or, unshared, run or queue their own).
+	waitUntil(t, "the others waiting", func() bool {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		return len(u.flights) == 1
+		n := 0
+		for _, f := range u.flights {
+			n += f.waiters
+		}
+		return n+int(calls.Load())+u.Queued() == 5
 	})
-	time.Sleep(20 * time.Millisecond)
 	close(gate)
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
