@@ -121,19 +121,31 @@ func (s *session) Login(username, password string) error {
 }
 
 func (s *session) unlock(username, password string) (*store.User, *keyring.Unlocked, func(), error) {
-	addr, err := keyring.NormalizeAddress(username)
-	if err != nil {
+	user, err := s.lookupUser(username)
+	wrong := errors.Is(err, store.ErrNotFound) || errors.Is(err, keyring.ErrBadAddress)
+	if err != nil && !wrong {
 		return nil, nil, nil, err
 	}
-	user, err := s.srv.st.UserByAddress(s.ctx, addr)
-	if err != nil {
-		return nil, nil, nil, err
+	// An unknown user costs a derivation (against a decoy key) too, so
+	// the answer's timing does not tell which users exist.
+	var address string
+	var private []byte
+	if !wrong {
+		address, private = user.Address, user.PrivateKey
 	}
-	unlocked, release, err := s.srv.cfg.Unlocker.Acquire(s.ctx, user.Address, user.PrivateKey, []byte(password))
+	unlocked, release, err := s.srv.cfg.Unlocker.AcquireFrom(s.ctx, s.ip.String(), address, private, []byte(password))
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	return user, unlocked, release, nil
+}
+
+func (s *session) lookupUser(username string) (*store.User, error) {
+	addr, err := keyring.NormalizeAddress(username)
+	if err != nil {
+		return nil, err
+	}
+	return s.srv.st.UserByAddress(s.ctx, addr)
 }
 
 // loginFailed reports a failed login (the Guard counts it and slows the

@@ -2,9 +2,12 @@ package keyring
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -24,10 +27,26 @@ type Unlocked struct {
 // closes. The first login of a user pays for the memory-hard key
 // derivation; later logins while the key is held are checked against an
 // in-memory verifier of the password instead.
+//
+// Derivations (Argon2, 64 MiB each by default) run in a few slots shared
+// fairly between clients: see slots. Concurrent attempts with the same
+// user and password share one derivation.
 type Unlocker struct {
-	mu    sync.Mutex
-	users map[string]*held
-	slots chan struct{} // bounds concurrent Argon2 derivations (64 MiB each)
+	// Protection is what local users' keys are protected with (the zero
+	// value: the defaults, as `bridge user add` uses). An attempt for an
+	// unknown user is checked against a decoy key protected the same way,
+	// so it costs what a wrong password for a real user costs. Set it
+	// before first use.
+	Protection Protection
+
+	mu      sync.Mutex
+	users   map[string]*held
+	flights map[[32]byte]*flight
+	secret  [32]byte // keys flights, so no password is kept as such
+	decoy   []byte
+	sched   *slots
+	// unlock runs one derivation; tests count calls through it.
+	unlock func(private, password []byte) (*openpgp.Entity, error)
 }
 
 type held struct {
@@ -37,66 +56,197 @@ type held struct {
 	refs     int
 }
 
+// flight is one derivation that concurrent identical attempts wait for.
+// It lives only while the derivation runs: nothing, right or wrong, is
+// remembered from it afterwards but the held key.
+type flight struct {
+	done    chan struct{}
+	waiters int // attempts waiting for it besides its own
+	e       *openpgp.Entity
+	dk      [32]byte
+	err     error
+}
+
 // NewUnlocker returns an Unlocker that runs at most concurrent key
 // derivations at once (at least 1).
 func NewUnlocker(concurrent int) *Unlocker {
-	return &Unlocker{users: map[string]*held{}, slots: make(chan struct{}, max(concurrent, 1))}
+	u := &Unlocker{
+		users: map[string]*held{}, flights: map[[32]byte]*flight{},
+		sched: newSlots(concurrent), unlock: Unlock,
+	}
+	rand.Read(u.secret[:])
+	return u
 }
 
 func verify(salt [16]byte, password []byte) [32]byte {
 	return sha256.Sum256(append(salt[:], password...))
 }
 
-// Acquire checks password for the user whose protected secret key is
-// private and returns the unlocked key and a release function to call
-// exactly once when the session ends. A wrong password is ErrBadPassword.
+// Acquire is AcquireFrom for a caller without a client address (tools);
+// all such callers share one place in the derivation queue.
 func (u *Unlocker) Acquire(ctx context.Context, address string, private, password []byte) (*Unlocked, func(), error) {
-	if k, release, ok, err := u.fromCache(address, password); ok || err != nil {
-		return k, release, err
-	}
-	select {
-	case u.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-	e, err := Unlock(private, password)
-	<-u.slots
-	if err != nil {
-		return nil, nil, err
-	}
-	dk, err := DataKey(e)
-	if err != nil {
-		return nil, nil, fmt.Errorf("unlock %s: %w", address, err)
-	}
-	h := &held{key: &Unlocked{Address: address, Entity: e, DataKey: dk}}
-	rand.Read(h.salt[:])
-	h.verifier = verify(h.salt, password)
-
-	u.mu.Lock()
-	if cur, ok := u.users[address]; ok {
-		h = cur // another login won the race; share its key
-	} else {
-		u.users[address] = h
-	}
-	h.refs++
-	u.mu.Unlock()
-	return h.key, u.releaser(address, h), nil
+	return u.AcquireFrom(ctx, "", address, private, password)
 }
 
-func (u *Unlocker) fromCache(address string, password []byte) (*Unlocked, func(), bool, error) {
+// AcquireFrom checks password for the user whose protected secret key is
+// private, on behalf of the client at IP address client, and returns the
+// unlocked key and a release function to call exactly once when the
+// session ends. A wrong password is ErrBadPassword. A nil private means
+// there is no such user: the attempt then costs one derivation against a
+// decoy key, as a wrong password does, and fails with ErrBadPassword.
+func (u *Unlocker) AcquireFrom(ctx context.Context, client, address string, private, password []byte) (*Unlocked, func(), error) {
+	client = guardKey(client)
+	// A flight ended by its own caller's ctx is retried by the others.
+	for range 3 {
+		if private != nil {
+			if k, release, ok := u.fromCache(address, password); ok {
+				u.sched.succeeded(client)
+				return k, release, nil
+			}
+		}
+		e, dk, err := u.derived(ctx, client, address, private, password)
+		if isCanceled(err) && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		u.sched.succeeded(client)
+		k, release := u.hold(address, e, dk, password)
+		return k, release, nil
+	}
+	return nil, nil, fmt.Errorf("unlock %s: derivation canceled repeatedly", address)
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// fromCache accepts a password matching the held key's verifier. Any
+// other password goes on to a derivation, so that a wrong password for a
+// user who is online costs what it costs for anyone else.
+func (u *Unlocker) fromCache(address string, password []byte) (*Unlocked, func(), bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	h, ok := u.users[address]
 	if !ok {
-		return nil, nil, false, nil
+		return nil, nil, false
 	}
 	v := verify(h.salt, password)
 	if subtle.ConstantTimeCompare(v[:], h.verifier[:]) != 1 {
-		return nil, nil, false, ErrBadPassword
+		return nil, nil, false
 	}
 	h.refs++
-	return h.key, u.releaser(address, h), true, nil
+	return h.key, u.releaser(address, h), true
 }
+
+// hold registers an unlocked key, or shares the one another login
+// registered first.
+func (u *Unlocker) hold(address string, e *openpgp.Entity, dk [32]byte, password []byte) (*Unlocked, func()) {
+	h := &held{key: &Unlocked{Address: address, Entity: e, DataKey: dk}}
+	rand.Read(h.salt[:])
+	h.verifier = verify(h.salt, password)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if cur, ok := u.users[address]; ok {
+		h = cur
+	} else {
+		u.users[address] = h
+	}
+	h.refs++
+	return h.key, u.releaser(address, h)
+}
+
+// derived runs the derivation for (address, private, password), or waits
+// for the identical one already running.
+func (u *Unlocker) derived(ctx context.Context, client, address string, private, password []byte) (*openpgp.Entity, [32]byte, error) {
+	fk := u.flightKey(address, private, password)
+	u.mu.Lock()
+	if f, ok := u.flights[fk]; ok {
+		f.waiters++
+		u.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.e, f.dk, f.err
+		case <-ctx.Done():
+			return nil, [32]byte{}, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	u.flights[fk] = f
+	u.mu.Unlock()
+
+	f.e, f.dk, f.err = u.derive(ctx, client, address, private, password)
+	u.mu.Lock()
+	delete(u.flights, fk)
+	u.mu.Unlock()
+	close(f.done)
+	return f.e, f.dk, f.err
+}
+
+// flightKey is a keyed hash of the attempt: the password is never a map
+// key, and a changed private key (new password) is a different flight.
+func (u *Unlocker) flightKey(address string, private, password []byte) [32]byte {
+	m := hmac.New(sha256.New, u.secret[:])
+	pk := sha256.Sum256(private)
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(address))))
+	m.Write([]byte(address))
+	m.Write(pk[:])
+	m.Write(password)
+	var k [32]byte
+	m.Sum(k[:0])
+	return k
+}
+
+// derive waits for a slot, then runs one derivation.
+func (u *Unlocker) derive(ctx context.Context, client, address string, private, password []byte) (*openpgp.Entity, [32]byte, error) {
+	done, err := u.sched.acquire(ctx, client)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	defer done()
+	if private == nil {
+		return nil, [32]byte{}, u.decoyAttempt(password)
+	}
+	e, err := u.unlock(private, password)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	dk, err := DataKey(e)
+	if err != nil {
+		return nil, [32]byte{}, fmt.Errorf("unlock %s: %w", address, err)
+	}
+	return e, dk, nil
+}
+
+// decoyAttempt checks password against the decoy key, made on first use
+// with a random password, and always fails.
+func (u *Unlocker) decoyAttempt(password []byte) error {
+	u.mu.Lock()
+	decoy := u.decoy
+	u.mu.Unlock()
+	if decoy == nil {
+		var pw [32]byte
+		rand.Read(pw[:])
+		k, _, err := Generate("decoy@invalid.invalid", pw[:], u.Protection)
+		if err != nil {
+			return fmt.Errorf("decoy key: %w", err)
+		}
+		u.mu.Lock()
+		if u.decoy == nil {
+			u.decoy = k.Private
+		}
+		decoy = u.decoy
+		u.mu.Unlock()
+	}
+	if _, err := u.unlock(decoy, password); err != nil && !errors.Is(err, ErrBadPassword) {
+		return err
+	}
+	return ErrBadPassword
+}
+
+// Queued is how many key derivations wait for a slot, for metrics.
+func (u *Unlocker) Queued() int { return u.sched.queued() }
 
 func (u *Unlocker) releaser(address string, h *held) func() {
 	var once sync.Once

@@ -91,6 +91,9 @@ func (o *Outbox) deliver(ctx context.Context, m *store.OutboxMessage, r *store.O
 	ep, err := o.tickets.Discover(ctx, domain)
 	switch {
 	case errors.Is(err, errLegacy):
+		if err := o.mayDowngrade(ctx, domain, err); err != nil {
+			return nil, err
+		}
 		return o.relay(ctx, m, r)
 	case err != nil:
 		return nil, temporary("discover %s: %v", domain, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/tlsprofile"
 	"tollbridge/keyring"
 	"tollbridge/seal"
 	"tollbridge/store"
@@ -90,7 +91,7 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{ServerName: t.host, RootCAs: o.cfg.Smarthost.RootCAs, MinVersion: tls.VersionTLS12}
+	tc := tlsprofile.Apply(&tls.Config{ServerName: t.host, RootCAs: o.cfg.Smarthost.RootCAs})
 	if !t.viaSmarthost {
 		// Opportunistic TLS to an MX: encrypt, but (without DANE or
 		// MTA-STS) do not insist on a verified certificate, as MTAs do.

@@ -21,6 +21,28 @@ import (
 
 var errLegacy = ticketclient.ErrLegacy
 
+// mayDowngrade decides whether mail for domain, for which discovery found
+// no ticket API (why), may go out as legacy SMTP. Not when the domain took
+// ticketed mail from us before or we pinned keys of its users: a missing
+// SRV record is then DNS trouble or a forged answer, and sending in the
+// clear would undo the encryption the domain chose. The mail waits and is
+// retried (bounced after retry_for) instead.
+func (o *Outbox) mayDowngrade(ctx context.Context, domain string, why error) error {
+	e, err := o.st.TicketedEvidence(ctx, domain)
+	if err != nil {
+		return temporary("%v", err)
+	}
+	switch {
+	case e.Endpoint != "":
+		return temporary("%v, but %s took ticketed mail at %s on %s: not relaying in the clear, will retry",
+			why, domain, e.Endpoint, e.LastDelivered.UTC().Format(time.DateOnly))
+	case e.PinnedKeys > 0:
+		return temporary("%v, but %d keys of %s's users are pinned: not relaying in the clear, will retry",
+			why, e.PinnedKeys, domain)
+	}
+	return nil
+}
+
 type keyPair struct {
 	entity      *openpgp.Entity
 	fingerprint string
@@ -89,11 +111,21 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	p.done()
 	switch {
 	case err == nil:
+		o.recordTicketed(ctx, ep)
 		return &success{route: "ticket", remoteID: receipt.MessageID, receipt: receipt.Receipt}, nil
 	case errors.Is(err, ticketclient.ErrAlreadyCompleted):
+		o.recordTicketed(ctx, ep)
 		return &success{route: "ticket", remoteID: "(completed by an earlier attempt)"}, nil
 	}
 	return nil, ticketFailure(err)
+}
+
+// recordTicketed remembers that ep's domain speaks the ticketed protocol,
+// so that it is never downgraded to legacy SMTP later (mayDowngrade).
+func (o *Outbox) recordTicketed(ctx context.Context, ep *ticketclient.Endpoint) {
+	if err := o.st.RecordTicketedDelivery(ctx, ep.Domain, ep.URL); err != nil {
+		o.log.Error("outbox", "err", err)
+	}
 }
 
 // ticketFailure maps the ticket API's answers to bounce status codes.

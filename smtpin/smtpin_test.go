@@ -91,7 +91,9 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	sealer := &Sealer{Store: st}
-	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: keyring.NewUnlocker(2),
+	unlocker := keyring.NewUnlocker(2)
+	unlocker.Protection = cheap // unknown users cost what real ones do
+	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: unlocker,
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, OutboxKey: e.outbox, Log: log,
 		Notify: func() { e.notified <- struct{}{} }}
 	mx := &MX{Config: cfg, Store: st, Sealer: sealer, Log: log}

@@ -2,6 +2,7 @@ package smtpin
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -112,18 +113,18 @@ func (ss *subSession) login(username, password string) error {
 
 func (ss *subSession) unlock(username, password string) error {
 	ctx := ss.s.ctx
-	addr, err := keyring.NormalizeAddress(username)
-	if err != nil {
-		return smtp.ErrAuthFailed
-	}
-	u, err := storeUser(ctx, ss.s.Store, addr)
+	u, err := ss.lookupUser(username)
 	if err != nil {
 		return internalError(ss.s.Log, "smtp auth", err)
 	}
-	if u == nil {
-		return smtp.ErrAuthFailed
+	// An unknown user costs a derivation too, so the answer's timing
+	// does not tell which users exist.
+	var address string
+	var private []byte
+	if u != nil {
+		address, private = u.Address, u.PrivateKey
 	}
-	key, release, err := ss.s.Unlocker.Acquire(ctx, u.Address, u.PrivateKey, []byte(password))
+	key, release, err := ss.s.Unlocker.AcquireFrom(ctx, ss.ip, address, private, []byte(password))
 	if errors.Is(err, keyring.ErrBadPassword) {
 		return smtp.ErrAuthFailed
 	}
@@ -133,6 +134,15 @@ func (ss *subSession) unlock(username, password string) error {
 	ss.user, ss.key, ss.release = u, key, release
 	ss.s.Log.Debug("smtp login", "user", u.Address, "ip", ss.ip)
 	return nil
+}
+
+// lookupUser finds the local user named username; nil when there is none.
+func (ss *subSession) lookupUser(username string) (*store.User, error) {
+	addr, err := keyring.NormalizeAddress(username)
+	if err != nil {
+		return nil, nil
+	}
+	return storeUser(ss.s.ctx, ss.s.Store, addr)
 }
 
 func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
@@ -237,26 +247,87 @@ func (e *eolCheck) Write(p []byte) (int, error) {
 
 func (e *eolCheck) bareEOL() bool { return e.bare || e.lastCR }
 
-// checkFrom requires every From: address to be the user's own.
+// maxHeaderBytes bounds a submitted message's header section. Beyond it
+// the message is refused rather than checked in part: a From: hidden
+// after the bound would go out unchecked.
+const maxHeaderBytes = 1 << 20
+
+// senderFields name the message's author or sender; each must name only
+// the user (RFC 5322 §3.6.2, §3.6.6). From: is also required, once.
+var senderFields = []string{"From", "Sender", "Resent-From", "Resent-Sender"}
+
+// checkFrom requires every From:, Sender:, Resent-From: and
+// Resent-Sender: address to be the user's own, looking at the whole
+// header section.
 func checkFrom(sp *store.Spool, user string) error {
-	h, err := textproto.ReadHeader(bufio.NewReader(io.NewSectionReader(sp, 0, min(sp.Size(), 1<<20))))
+	h, err := readHeaderSection(sp)
 	if err != nil {
-		return smtpError(550, 5, 6, 0, "Message header cannot be parsed: %v", err)
+		return err
 	}
 	if n := len(h.Values("From")); n != 1 {
 		return smtpError(550, 5, 6, 0, "Message needs exactly one From: field, it has %d", n)
 	}
 	mh := mail.Header{Header: message.Header{Header: h}}
-	list, err := mh.AddressList("From")
-	if err != nil || len(list) == 0 {
-		return smtpError(550, 5, 6, 0, "Message needs a From: field with your address")
-	}
-	for _, a := range list {
-		if n, err := keyring.NormalizeAddress(a.Address); err != nil || n != user {
-			return smtpError(550, 5, 7, 1, "From: %s is not your address (%s)", a.Address, user)
+	for _, f := range senderFields {
+		if err := checkSenderField(mh, f, user); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkSenderField checks every instance of field f: present, it must
+// parse and name user and no one else.
+func checkSenderField(mh mail.Header, f, user string) error {
+	if !mh.Has(f) {
+		return nil
+	}
+	for _, v := range mh.Values(f) {
+		list, err := mail.ParseAddressList(v)
+		if err != nil || len(list) == 0 {
+			return smtpError(550, 5, 6, 0, "Message needs a %s: field with your address", f)
+		}
+		for _, a := range list {
+			if n, err := keyring.NormalizeAddress(a.Address); err != nil || n != user {
+				return smtpError(550, 5, 7, 1, "%s: %s is not your address (%s)", f, a.Address, user)
+			}
+		}
+	}
+	return nil
+}
+
+// readHeaderSection parses the message's whole header section, refusing
+// one longer than maxHeaderBytes. readData has made sure every line ends
+// in CRLF, so the section ends at the first empty line.
+func readHeaderSection(sp *store.Spool) (textproto.Header, error) {
+	buf := make([]byte, min(sp.Size(), maxHeaderBytes))
+	if _, err := io.ReadFull(io.NewSectionReader(sp, 0, int64(len(buf))), buf); err != nil {
+		return textproto.Header{}, smtpError(451, 4, 3, 0, "Error reading message: %v", err)
+	}
+	end := headerEnd(buf)
+	if end < 0 && sp.Size() > maxHeaderBytes {
+		return textproto.Header{}, smtpError(552, 5, 3, 4, "Message header section exceeds the limit of %d bytes", maxHeaderBytes)
+	}
+	if end < 0 {
+		end = len(buf) // a message without a body
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf[:end])))
+	if err != nil {
+		return textproto.Header{}, smtpError(550, 5, 6, 0, "Message header cannot be parsed: %v", err)
+	}
+	return h, nil
+}
+
+// headerEnd is the length of the header section in b, up to and
+// including the empty line, or -1 when b holds no empty line.
+func headerEnd(b []byte) int {
+	if bytes.HasPrefix(b, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return -1
 }
 
 // queue seals the message once and commits it with one outbox entry per

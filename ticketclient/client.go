@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"tollbridge/internal/tlsprofile"
 	"tollbridge/pow"
 )
 
@@ -141,7 +142,7 @@ func newHTTPClient(roots *x509.CertPool) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       tlsprofile.Apply(&tls.Config{RootCAs: roots}),
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
 		MaxIdleConnsPerHost:   16,

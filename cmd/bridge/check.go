@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"tollbridge/config"
+	"tollbridge/internal/tlsprofile"
 	"tollbridge/keyring"
 	"tollbridge/store"
 	"tollbridge/ticketserver"
@@ -206,7 +207,7 @@ func checkRoutes(ctx context.Context, cfg *config.Config, add func(string, ...an
 			add("%s.ca: %v", key, err)
 			continue
 		}
-		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsprofile.Apply(&tls.Config{RootCAs: roots})}}
 		u := strings.TrimRight(r.URL, "/") + keyring.WKDPrefix + r.Domain + "/policy"
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := client.Do(req)

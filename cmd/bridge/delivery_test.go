@@ -53,6 +53,12 @@ func TestFanOutAllRoutes(t *testing.T) {
 		q, _ := s.bridges[0].st.Queue(t.Context())
 		return len(q) == 0
 	})
+	// Domains that took ticketed mail are remembered: never downgraded.
+	for d, ticketed := range map[string]bool{"example.net": true, "example.com": true, "legacy.example": false} {
+		if e, err := s.bridges[0].st.TicketedEvidence(t.Context(), d); err != nil || (e.Endpoint != "") != ticketed {
+			t.Errorf("%s: ticketed evidence %+v, %v", d, e, err)
+		}
+	}
 	ds, _ := s.bridges[0].st.Deliveries(t.Context(), 10)
 	receipts := 0
 	for _, d := range ds {

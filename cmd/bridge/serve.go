@@ -20,6 +20,7 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/imapout"
+	"tollbridge/internal/tlsprofile"
 	"tollbridge/keyring"
 	"tollbridge/outbox"
 	"tollbridge/pow"
@@ -118,7 +119,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 	}
 	b := &bridge{
 		cfg: cfg, log: log, st: st,
-		tls:       &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12},
+		tls:       tlsprofile.Apply(&tls.Config{GetCertificate: certs.GetCertificate}),
 		works:     pow.NewRegistry(pow.HashWork{}),
 		listeners: map[string]net.Listener{},
 		metrics:   newMetrics(),

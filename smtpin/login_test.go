@@ -1,0 +1,152 @@
+package smtpin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"tollbridge/keyring"
+	"tollbridge/store"
+)
+
+// dialFrom opens a submission session from a chosen loopback address, so
+// a test can play many clients (the kernel routes all of 127/8 to lo).
+func dialFrom(t *testing.T, ip, addr string) (*smtp.Client, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := smtp.NewClient(conn)
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.test"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// TestLoginServedWhileGuessersHammer: 30 addresses guessing alice's
+// password over two connections each keep the derivation queue full;
+// alice, who logged in from her address before, is served next rather
+// than behind all of them.
+func TestLoginServedWhileGuessersHammer(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dearer than cheap, so that the queue stays full while alice logs in.
+	prot := keyring.Protection{MemoryKiB: 8 << 10, Passes: 2}
+	k, _, err := keyring.Generate("alice@example.org", []byte("alice-pw"), prot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, domain := keyring.SplitAddress(k.Address)
+	if err := st.CreateUser(ctx, &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address),
+		WKDName: domain + "/" + keyring.WKDHash(local), Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}); err != nil {
+		t.Fatal(err)
+	}
+	unlocker := keyring.NewUnlocker(2)
+	unlocker.Protection = prot
+	sub := &Submission{Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second},
+		Store: st, Sealer: &Sealer{Store: st}, Unlocker: unlocker,
+		Guard: &keyring.Guard{Delay: -1, Limit: 1 << 20}, Log: slog.New(slog.DiscardHandler)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); sub.Serve(ctx, ln, false) }()
+	addr := ln.Addr().String()
+
+	const good = "127.0.0.100"
+	login := func() error {
+		c, err := dialFrom(t, good, addr)
+		if err != nil {
+			return err
+		}
+		defer c.Quit()
+		return c.Auth(sasl.NewPlainClient("", "alice@example.org", "alice-pw"))
+	}
+	if err := login(); err != nil {
+		t.Fatalf("first login: %v", err)
+	}
+	// Her session has ended and dropped the key: the next login derives.
+	waitFor(t, func() bool { _, held := unlocker.Get("alice@example.org"); return !held })
+
+	stop := make(chan struct{})
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	for i := 1; i <= 30; i++ {
+		for j := range 2 {
+			wg.Go(func() {
+				ip := fmt.Sprintf("127.0.1.%d", i)
+				for n := 0; n < 500; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if guess(t, ip, addr, 2*n+j) {
+						t.Error("a guess logged in")
+						return
+					}
+					answered.Add(1)
+				}
+			})
+		}
+	}
+	t.Cleanup(func() { close(stop); wg.Wait(); cancel(); <-served; st.Close() })
+	waitFor(t, func() bool { return unlocker.Queued() >= 25 })
+
+	before := answered.Load()
+	if err := login(); err != nil {
+		t.Fatalf("login while guessers hammer: %v", err)
+	}
+	// Behind 25+ queued guesses, alice would wait for all of them; ahead
+	// of them she waits only for the two running, while the other slot
+	// serves a few more.
+	if n := answered.Load() - before; n >= 20 {
+		t.Errorf("%d guesses were answered while alice logged in", n)
+	} else {
+		t.Logf("%d guesses were answered while alice logged in", n)
+	}
+}
+
+// guess tries a wrong password for alice on a new connection from ip.
+func guess(t *testing.T, ip, addr string, n int) bool {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("guesser.test"); err != nil {
+		return false
+	}
+	// Distinct guesses: identical ones would share one derivation.
+	return c.Auth(sasl.NewPlainClient("", "alice@example.org", fmt.Sprintf("%s/%d", ip, n))) == nil
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 2000 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("timed out waiting")
+}
