@@ -360,6 +360,9 @@ func FuzzSubmission(f *testing.F) {
 	f.Add("RCPT TO:<>\r\nDATA\r\n.\r\n")
 	f.Add("MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nContent-Type: multipart/mixed; boundary=x\r\nFrom: alice@example.org\r\n\r\n--x\r\n\r\n.\r\n")
 	f.Add("AUTH LOGIN\r\n*\r\nBDAT 10 LAST\r\n")
+	for _, tc := range dataEndCases {
+		f.Add("MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nFrom: alice@example.org\r\n\r\n" + tc.data)
+	}
 	f.Fuzz(func(t *testing.T, input string) {
 		out, err := rawSession(e.sub, prefix+input+"\r\nQUIT\r\n", 300*time.Millisecond)
 		if err != nil {
