@@ -221,7 +221,8 @@ func TestSubmissionLimitsAndSyntax(t *testing.T) {
 }
 
 // raw writes input on a fresh connection and returns all the server says
-// until it closes the connection or goes quiet for two seconds.
+// until it closes the connection or, once it has started talking, goes
+// quiet for two seconds.
 func (e *env) raw(addr, input string) string {
 	out, err := rawSession(addr, input, 2*time.Second)
 	if err != nil {
@@ -239,8 +240,12 @@ func rawSession(addr, input string, quiet time.Duration) (string, error) {
 	go conn.Write([]byte(input))
 	var out bytes.Buffer
 	buf := make([]byte, 4096)
+	// The greeting may be slow on a loaded machine; only silence after
+	// the server has started talking ends the session.
+	wait := max(quiet, 10*time.Second)
 	for {
-		conn.SetReadDeadline(time.Now().Add(quiet))
+		conn.SetReadDeadline(time.Now().Add(wait))
+		wait = quiet
 		n, err := conn.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
