@@ -27,3 +27,7 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+// go-smtp v0.25.1 with a fix to its DATA reader (a line ending in CR CR LF
+// hid the terminator and hung the session): see third_party/go-smtp/PATCHES.md.
+replace github.com/emersion/go-smtp v0.25.1 => ./third_party/go-smtp

@@ -44,6 +44,8 @@ type env struct {
 	keys   map[string]*openpgp.Entity // every address's unlocked key (users and remote senders)
 	served chan struct{}
 	logs   io.Writer // server log output (discarded when nil)
+	// jsonLogs, when set, gets the log in JSON too (set it, then restart).
+	jsonLogs io.Writer
 }
 
 type envOption func(*Config)
@@ -82,7 +84,11 @@ func (e *env) start(t testing.TB) {
 	if logs == nil {
 		logs = io.Discard
 	}
-	e.srv = New(e.st, e.cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	var h slog.Handler = slog.NewTextHandler(logs, nil)
+	if e.jsonLogs != nil {
+		h = slog.NewMultiHandler(h, slog.NewJSONHandler(e.jsonLogs, nil))
+	}
+	e.srv = New(e.st, e.cfg, slog.New(h))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

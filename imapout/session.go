@@ -82,6 +82,7 @@ func (s *session) Login(username, password string) error {
 	}
 	done, err := s.srv.cfg.Guard.Begin(s.ip.String())
 	if err != nil {
+		keyring.LogLoginFailed(s.srv.log, "imap", s.ip.String(), username, keyring.LoginThrottled)
 		return errThrottled
 	}
 	user, unlocked, release, err := s.unlock(username, password)
@@ -154,7 +155,7 @@ func (s *session) loginFailed(username string) {
 	if f := s.srv.cfg.Metrics.LoginFailed; f != nil {
 		f(s.ip)
 	}
-	s.srv.log.Info("imap: login failed", "user", username, "ip", s.ip)
+	keyring.LogLoginFailed(s.srv.log, "imap", s.ip.String(), username, keyring.LoginBadCredentials)
 }
 
 // Namespace implements imapserver.SessionNamespace: one personal

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,12 @@ type Config struct {
 	Smarthost      Smarthost
 	// MXPort is the port of direct MX delivery; 0 means 25.
 	MXPort int
+	// LookupMX and LookupHost resolve legacy domains for direct MX
+	// delivery; net.DefaultResolver's when nil. An error that is a
+	// *net.DNSError with IsNotFound means the name does not exist (or has
+	// no such records); any other error is temporary.
+	LookupMX   func(ctx context.Context, name string) ([]*net.MX, error)
+	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
 // Smarthost is the relay for legacy domains; Addr "" means direct MX.
@@ -103,6 +110,12 @@ func New(cfg Config, st *store.Store, key *openpgp.Entity, tickets *ticketclient
 	}
 	if cfg.MXPort == 0 {
 		cfg.MXPort = 25
+	}
+	if cfg.LookupMX == nil {
+		cfg.LookupMX = net.DefaultResolver.LookupMX
+	}
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = net.DefaultResolver.LookupHost
 	}
 	return &Outbox{
 		cfg: cfg, st: st, key: key, tickets: tickets, keys: keys, text: text, bounceTo: bounceTo,

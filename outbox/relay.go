@@ -60,10 +60,9 @@ func (o *Outbox) relayTargets(ctx context.Context, rcpt string) ([]relayTarget, 
 		return []relayTarget{{addr: sh.Addr, host: host, mode: sh.TLS, viaSmarthost: true}}, nil
 	}
 	_, domain := keyring.SplitAddress(rcpt)
-	mxs, err := net.DefaultResolver.LookupMX(ctx, domain)
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		mxs, err = nil, nil // no MX: the domain itself (RFC 5321 §5.1)
+	mxs, err := o.cfg.LookupMX(ctx, domain)
+	if notFound(err) {
+		return o.implicitMX(ctx, domain) // no MX: the domain itself (RFC 5321 §5.1)
 	}
 	if err != nil {
 		return nil, temporary("MX of %s: %v", domain, err)
@@ -79,9 +78,38 @@ func (o *Outbox) relayTargets(ctx context.Context, rcpt string) ([]relayTarget, 
 		ts = append(ts, relayTarget{addr: net.JoinHostPort(host, port), host: host, mode: "opportunistic"})
 	}
 	if len(ts) == 0 {
-		ts = []relayTarget{{addr: net.JoinHostPort(domain, port), host: domain, mode: "opportunistic"}}
+		return o.implicitMX(ctx, domain)
 	}
 	return ts, nil
+}
+
+// implicitMX is the domain's own addresses, for a domain without MX
+// records. A domain with neither MX nor address records, above all one
+// that does not exist (NXDOMAIN), cannot receive mail: that is a
+// permanent failure at once, as Postfix makes it, not two days of
+// retries. A resolver that times out or fails (SERVFAIL) says nothing
+// about the domain: temporary.
+func (o *Outbox) implicitMX(ctx context.Context, domain string) ([]relayTarget, error) {
+	addrs, err := o.cfg.LookupHost(ctx, domain)
+	if notFound(err) || err == nil && len(addrs) == 0 {
+		return nil, permanent("5.1.2", "%s has no MX and no address: the domain does not exist or takes no mail", domain)
+	}
+	if err != nil {
+		return nil, temporary("address of %s: %v", domain, err)
+	}
+	port := strconv.Itoa(o.cfg.MXPort)
+	ts := make([]relayTarget, 0, len(addrs))
+	for _, a := range addrs {
+		ts = append(ts, relayTarget{addr: net.JoinHostPort(a, port), host: domain, mode: "opportunistic"})
+	}
+	return ts, nil
+}
+
+// notFound reports whether err is the resolver's definite "no such name"
+// or "no such records", as opposed to a timeout or server failure.
+func notFound(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound && !dnsErr.IsTimeout && !dnsErr.IsTemporary
 }
 
 // dial connects to t with the TLS the target asks for.

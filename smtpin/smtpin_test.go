@@ -223,7 +223,8 @@ func TestSubmissionLimitsAndSyntax(t *testing.T) {
 }
 
 // raw writes input on a fresh connection and returns all the server says
-// until it closes the connection or goes quiet for two seconds.
+// until it closes the connection or, once it has started talking, goes
+// quiet for two seconds.
 func (e *env) raw(addr, input string) string {
 	out, err := rawSession(addr, input, 2*time.Second)
 	if err != nil {
@@ -241,8 +242,12 @@ func rawSession(addr, input string, quiet time.Duration) (string, error) {
 	go conn.Write([]byte(input))
 	var out bytes.Buffer
 	buf := make([]byte, 4096)
+	// The greeting may be slow on a loaded machine; only silence after
+	// the server has started talking ends the session.
+	wait := max(quiet, 10*time.Second)
 	for {
-		conn.SetReadDeadline(time.Now().Add(quiet))
+		conn.SetReadDeadline(time.Now().Add(wait))
+		wait = quiet
 		n, err := conn.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
@@ -362,6 +367,9 @@ func FuzzSubmission(f *testing.F) {
 	f.Add("RCPT TO:<>\r\nDATA\r\n.\r\n")
 	f.Add("MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nContent-Type: multipart/mixed; boundary=x\r\nFrom: alice@example.org\r\n\r\n--x\r\n\r\n.\r\n")
 	f.Add("AUTH LOGIN\r\n*\r\nBDAT 10 LAST\r\n")
+	for _, tc := range dataEndCases {
+		f.Add("MAIL FROM:<alice@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nFrom: alice@example.org\r\n\r\n" + tc.data)
+	}
 	f.Fuzz(func(t *testing.T, input string) {
 		out, err := rawSession(e.sub, prefix+input+"\r\nQUIT\r\n", 300*time.Millisecond)
 		if err != nil {

@@ -103,11 +103,16 @@ func (ss *subSession) Auth(mech string) (sasl.Server, error) {
 func (ss *subSession) login(username, password string) error {
 	done, err := ss.s.Guard.Begin(ss.ip)
 	if err != nil {
+		keyring.LogLoginFailed(ss.s.Log, "smtp", ss.ip, username, keyring.LoginThrottled)
 		return smtpError(454, 4, 7, 0, "Too many failed logins from your address, try again later")
 	}
 	ctx := ss.s.ctx
 	err = ss.unlock(username, password)
-	done(ctx, errors.Is(err, smtp.ErrAuthFailed))
+	failed := errors.Is(err, smtp.ErrAuthFailed)
+	if failed {
+		keyring.LogLoginFailed(ss.s.Log, "smtp", ss.ip, username, keyring.LoginBadCredentials)
+	}
+	done(ctx, failed)
 	return err
 }
 
