@@ -78,7 +78,7 @@ func check(root string) ([]string, error) {
 			return err
 		}
 		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata") {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "third_party") {
 				return filepath.SkipDir
 			}
 			return nil
