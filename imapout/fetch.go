@@ -30,83 +30,130 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeLimit,
 			Text: fmt.Sprintf("%d body sections in one FETCH; at most %d", n, maxSections)}
 	}
-	v := s.sel
-	idx, err := v.resolve(numSet)
+	idx, err := s.sel.resolve(numSet)
 	if err != nil {
 		return err
 	}
-	markSeen := false
-	if !v.readOnly {
-		for _, bs := range options.BodySection {
-			markSeen = markSeen || !bs.Peek
-		}
-		for _, bs := range options.BinarySection {
-			markSeen = markSeen || !bs.Peek
-		}
-	}
-	cols := store.RowFlags
+	f := fetch{s: s, w: w, options: options, markSeen: s.marksSeen(options), cols: store.RowFlags}
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
-		cols = store.RowMeta
+		f.cols = store.RowMeta
 	}
-	var failed []uint32
-	missing := false
 	for _, chunk := range chunks(idx, batch) {
-		uids := make([]uint32, len(chunk))
-		for i, p := range chunk {
-			uids[i] = v.uids[p]
-		}
-		seen := map[uint32]bool{}
-		if markSeen {
-			states, modseq, err := s.srv.st.StoreFlags(s.ctx, v.box.ID, uids, store.FlagsAdd, []string{string(imap.FlagSeen)})
-			if err != nil {
-				return err
-			}
-			if modseq != 0 {
-				v.own[modseq] = true
-			}
-			for _, st := range states {
-				seen[st.UID] = st.Changed
-			}
-		}
-		rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, cols)
-		if err != nil {
+		if err := f.chunk(chunk); err != nil {
 			return err
 		}
-		metas := make([]*meta, len(rows))
-		if needsMeta(options) {
-			if metas, err = s.metas(rows); err != nil {
-				return err
-			}
-		} else if options.RFC822Size {
-			if err := s.fillSizes(rows); err != nil {
-				return err
-			}
-		}
-		missing = missing || len(rows) < len(uids)
-		for i, row := range rows {
-			seq := uint32(v.index(row.UID) + 1)
-			err := s.fetchOne(w, seq, row, metas[i], options, seen[row.UID])
-			if errors.Is(err, errUnreadable) {
-				s.srv.log.Error("imap: message cannot be shown", "user", s.user.Address, "mailbox", v.box.Name, "uid", row.UID, "err", err)
-				failed = append(failed, row.UID)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
 	}
-	if len(failed) > 0 {
+	if len(f.failed) > 0 {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCorruption,
-			Text: fmt.Sprintf("Message UID %s failed its integrity check and is not shown", uidSet(failed))}
+			Text: fmt.Sprintf("Message UID %s failed its integrity check and is not shown", uidSet(f.failed))}
 	}
-	if _, bySeq := numSet.(imap.SeqSet); missing && bySeq {
+	if _, bySeq := numSet.(imap.SeqSet); f.missing && bySeq {
 		// UIDs that no longer exist are ignored (RFC 9051 §6.4.8); a
 		// sequence number the client still holds is not.
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: codeExpungeIssued,
 			Text: "Some messages were expunged by another session"}
 	}
 	return nil
+}
+
+// marksSeen reports whether a FETCH sets \Seen: a non-PEEK body or binary
+// section in a mailbox selected read-write (RFC 9051 §6.4.5).
+func (s *session) marksSeen(options *imap.FetchOptions) bool {
+	if s.sel.readOnly {
+		return false
+	}
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range options.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+// fetch is one FETCH command under way.
+type fetch struct {
+	s        *session
+	w        *imapserver.FetchWriter
+	options  *imap.FetchOptions
+	markSeen bool
+	cols     store.RowColumns
+	failed   []uint32 // UIDs whose content failed its integrity checks
+	missing  bool     // some messages were expunged meanwhile
+}
+
+// chunk answers one batch of messages, given by their indexes in the
+// selected mailbox.
+func (f *fetch) chunk(chunk []int) error {
+	s, v := f.s, f.s.sel
+	uids := make([]uint32, len(chunk))
+	for i, p := range chunk {
+		uids[i] = v.uids[p]
+	}
+	seen, err := f.setSeen(uids)
+	if err != nil {
+		return err
+	}
+	rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, f.cols)
+	if err != nil {
+		return err
+	}
+	metas, err := f.describe(rows)
+	if err != nil {
+		return err
+	}
+	f.missing = f.missing || len(rows) < len(uids)
+	for i, row := range rows {
+		seq := uint32(v.index(row.UID) + 1)
+		err := s.fetchOne(f.w, seq, row, metas[i], f.options, seen[row.UID])
+		if errors.Is(err, errUnreadable) {
+			s.srv.log.Error("imap: message cannot be shown", "user", s.user.Address, "mailbox", v.box.Name, "uid", row.UID, "err", err)
+			f.failed = append(f.failed, row.UID)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setSeen adds \Seen to uids when the FETCH marks them seen, and says
+// which of them changed.
+func (f *fetch) setSeen(uids []uint32) (map[uint32]bool, error) {
+	seen := map[uint32]bool{}
+	if !f.markSeen {
+		return seen, nil
+	}
+	s, v := f.s, f.s.sel
+	states, modseq, err := s.srv.st.StoreFlags(s.ctx, v.box.ID, uids, store.FlagsAdd, []string{string(imap.FlagSeen)})
+	if err != nil {
+		return nil, err
+	}
+	if modseq != 0 {
+		v.own[modseq] = true
+	}
+	for _, st := range states {
+		seen[st.UID] = st.Changed
+	}
+	return seen, nil
+}
+
+// describe reads what the FETCH items need beyond the rows: the metadata
+// caches, or only the sizes.
+func (f *fetch) describe(rows []*store.MessageRow) ([]*meta, error) {
+	metas := make([]*meta, len(rows))
+	switch {
+	case needsMeta(f.options):
+		return f.s.metas(rows)
+	case f.options.RFC822Size:
+		return metas, f.s.fillSizes(rows)
+	}
+	return metas, nil
 }
 
 func needsMeta(o *imap.FetchOptions) bool {
