@@ -60,7 +60,7 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 	if err != nil || m.Filed {
 		return err
 	}
-	verdict, metaBytes, size := "fail", []byte{}, int64(-1)
+	verdict, metaBytes, size := seal.VerdictFail, []byte{}, int64(-1)
 	o, err := a.open(ctx, m)
 	if err == nil {
 		verdict, err = a.verdict(ctx, m, o, keys)
@@ -68,7 +68,7 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 	if err == nil {
 		var md *meta
 		var sp *store.Spool
-		md, sp, err = a.describe(o, a.srv.prefix(m.Source, verdict, m.Trace))
+		md, sp, err = a.describe(o, a.srv.prefix(m.Source, verdict.String(), m.Trace))
 		if err == nil {
 			sp.Close()
 			size = md.Size
@@ -86,7 +86,7 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 			return err
 		}
 		a.srv.log.Error("imap: stored message cannot be opened", "user", a.user.Address, "message", id, "err", err)
-		verdict = "fail"
+		verdict = seal.VerdictFail
 	}
 	// A sender key lookup cut short by the deadline says nothing about
 	// the message: leave it for the next run rather than file it as none.
@@ -97,42 +97,40 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 	if err != nil {
 		return err
 	}
-	_, err = a.srv.st.FileMessage(ctx, id, box.ID, verdict, metaBytes, size)
+	_, err = a.srv.st.FileMessage(ctx, id, box.ID, verdict.String(), metaBytes, size)
 	return err
 }
 
 // verdict is the signature result shown as tollbridge=…: checked for mail
 // that came over the ticketed protocol (or from another local user); the
 // stored one, or none, for legacy SMTP mail and DSNs.
-func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys map[string]senderKey) (string, error) {
+func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
 	if m.Source != store.SourceTicket && m.Source != store.SourceLocal {
-		if m.Auth != "" {
-			return m.Auth, nil
-		}
-		return "none", nil
+		v, _ := seal.ParseVerdict(m.Auth) // none when nothing was stored
+		return v, nil
 	}
 	h, err := seal.ParseHeader(m.Header)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errUnreadable, err)
+		return seal.VerdictNone, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	return a.check(ctx, m, h, o, keys)
 }
 
-func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) (string, error) {
+func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
 	log := a.srv.log.With("user", a.user.Address, "message", m.ID)
 	from, err := keyring.NormalizeAddress(o.cat.From)
 	if err != nil || keyring.HashNormalized(from) != h.From {
 		log.Warn("imap: catalog sender does not match the envelope sender", "catalog_from", o.cat.From)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	}
 	headerFrom := bareAddresses(get(parseFields(o.cat.MIME.Header.Bytes), "From"))
 	if len(headerFrom) != 1 {
 		log.Warn("imap: From: field does not name one address", "from", headerFrom)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	}
 	if hf, err := keyring.NormalizeAddress(headerFrom[0]); err != nil || hf != from {
 		log.Warn("imap: From: field differs from the catalog sender", "from", headerFrom[0], "catalog_from", from)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	}
 	if !o.catalog.Signed {
 		return a.unsignedVerdict(ctx, log, m, from)
@@ -155,7 +153,7 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 	if v == seal.VerdictFail {
 		log.Warn("imap: signature check failed", "from", from, "err", err)
 	}
-	return v.String(), nil
+	return v, nil
 }
 
 // unsignedVerdict is the verdict on unsigned mail of the ticket path
@@ -163,24 +161,24 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 // trusted sender's signed request earns one, and such a sender signs),
 // or when its sender is a local user (whose mail submission always signs)
 // or has a pinned key (a sender known to sign); none otherwise.
-func (a *account) unsignedVerdict(ctx context.Context, log interface{ Warn(string, ...any) }, m *store.Sealed, from string) (string, error) {
+func (a *account) unsignedVerdict(ctx context.Context, log interface{ Warn(string, ...any) }, m *store.Sealed, from string) (seal.Verdict, error) {
 	if m.NoWork {
 		log.Warn("imap: unsigned mail came on a no-work ticket", "from", from)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	}
 	if _, err := a.srv.st.UserByAddress(ctx, from); err == nil {
 		log.Warn("imap: unsigned mail claims a local sender", "from", from)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return "", err
+		return seal.VerdictNone, err
 	}
 	if _, err := a.srv.st.PinnedKey(ctx, from); err == nil {
 		log.Warn("imap: unsigned mail from a sender with a pinned key", "from", from)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return "", err
+		return seal.VerdictNone, err
 	}
-	return "none", nil
+	return seal.VerdictNone, nil
 }
 
 // keyWait is how long a signed message waits, unfiled, for its sender's
@@ -197,17 +195,17 @@ var errDeferred = errors.New("filing deferred")
 // had. Signed mail is only pass or fail (DESIGN §3.4 keeps none for
 // unsigned and legacy mail): a sender with no key at all is fail; a key
 // server that does not answer is given keyWait to come back.
-func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.Sealed, from string, err error) (string, error) {
+func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.Sealed, from string, err error) (seal.Verdict, error) {
 	if err == nil || errors.Is(err, keyring.ErrNoSuchUser) || errors.Is(err, keyring.ErrNoPin) {
 		log.Warn("imap: signed by a sender who has no key", "from", from, "err", err)
-		return "fail", nil
+		return seal.VerdictFail, nil
 	}
 	if a.srv.cfg.Now().Sub(m.Received) < keyWait {
 		log.Warn("imap: sender key unavailable, filing later", "from", from, "err", err)
-		return "", errDeferred
+		return seal.VerdictNone, errDeferred
 	}
 	log.Warn("imap: sender key unavailable for a day", "from", from, "err", err)
-	return "fail", nil
+	return seal.VerdictFail, nil
 }
 
 // deferFiling notes when a deferred message is tried again.
@@ -231,9 +229,9 @@ func (a *account) dueForFiling(id int64) bool {
 
 // filingMailbox is INBOX, or for failed signatures the user's Junk
 // mailbox (by special use, then by name), created again if it was deleted.
-func (a *account) filingMailbox(ctx context.Context, verdict string) (*store.Mailbox, error) {
+func (a *account) filingMailbox(ctx context.Context, verdict seal.Verdict) (*store.Mailbox, error) {
 	st := a.srv.st
-	if verdict != "fail" {
+	if verdict != seal.VerdictFail {
 		return st.MailboxByName(ctx, a.user.ID, "INBOX")
 	}
 	if box, err := st.MailboxBySpecialUse(ctx, a.user.ID, `\Junk`); err == nil || !errors.Is(err, store.ErrNotFound) {

@@ -34,6 +34,20 @@ func (v Verdict) String() string {
 	}
 }
 
+// ParseVerdict reads a verdict's String form; ok is false for anything
+// else (an empty stored verdict, say).
+func ParseVerdict(s string) (v Verdict, ok bool) {
+	switch s {
+	case "pass":
+		return VerdictPass, true
+	case "fail":
+		return VerdictFail, true
+	case "none":
+		return VerdictNone, true
+	}
+	return VerdictNone, false
+}
+
 // Verify checks the catalog's signature against the keys in signer (the
 // public key of the catalog's "from" address): VerdictNone when unsigned,
 // VerdictPass when a signing key of signer verifies it, else VerdictFail.
