@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tollbridge/store"
 )
 
 // threeSites is alice's, bob's (and carol's) and erin's bridges.
@@ -128,8 +130,13 @@ func TestUnknownRecipientBounces(t *testing.T) {
 	if err := s.submit(0, "alice@example.org", "pw-alice@example.org", []string{"nobody@example.net"}, plainMessage("alice@example.org", "nobody@example.net", "lost")); err != nil {
 		t.Fatal(err)
 	}
+	// The DSN is stored before the outcome is logged: wait for both.
 	waitFor(t, "bounce", 20*time.Second, func() bool { return s.unfiled(0, "alice@example.org") == 1 })
-	ds, _ := s.bridges[0].st.Deliveries(t.Context(), 10)
+	var ds []store.Delivery
+	waitFor(t, "the outcome in the deliveries log", 20*time.Second, func() bool {
+		ds, _ = s.bridges[0].st.Deliveries(t.Context(), 10)
+		return len(ds) > 0
+	})
 	if len(ds) != 1 || ds[0].Outcome != "bounced" || !strings.Contains(ds[0].Detail, "5.1.1") {
 		t.Fatalf("deliveries = %+v", ds)
 	}
