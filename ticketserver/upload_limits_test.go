@@ -28,9 +28,15 @@ func TestParallelUploadsStayWithinAnnouncedBytes(t *testing.T) {
 		e.expect(200, "POST", "/v1/tickets/"+id, map[string]any{"pow": map[string]any{"proofs": proofs}})
 	}
 
-	// Every request is sent with its headers at once; its body only after
-	// all of them are in flight, so each handler's room check runs first.
+	// Every request is sent with its headers at once and Expect:
+	// 100-continue, so the client sends a body only once its handler asks
+	// for it, that is after the handler's room check. The bodies are
+	// released once every handler has asked: all checks ran first.
+	tr := e.srv.Client().Transport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = time.Minute
+	client := &http.Client{Transport: tr}
 	release := make(chan struct{})
+	asked := make(chan struct{}, parts)
 	var wg sync.WaitGroup
 	statuses := make([]int, parts)
 	for i := range parts {
@@ -40,12 +46,14 @@ func TestParallelUploadsStayWithinAnnouncedBytes(t *testing.T) {
 			pw.Write(bytes.Repeat([]byte{byte(i)}, announced))
 			pw.Close()
 		}()
-		req, _ := http.NewRequest("PUT", e.srv.URL+"/v1/tickets/"+id+"/attachments/a"+string(rune('a'+i)), pr)
+		body := &firstRead{r: pr, asked: asked}
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/v1/tickets/"+id+"/attachments/a"+string(rune('a'+i)), body)
 		req.ContentLength = announced
+		req.Header.Set("Expect", "100-continue")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := e.srv.Client().Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Error(err)
 				return
@@ -55,7 +63,14 @@ func TestParallelUploadsStayWithinAnnouncedBytes(t *testing.T) {
 			statuses[i] = resp.StatusCode
 		}()
 	}
-	time.Sleep(time.Second)
+	deadline := time.After(30 * time.Second)
+	for range parts {
+		select {
+		case <-asked:
+		case <-deadline:
+			t.Fatal("not every upload handler asked for its body within 30 s")
+		}
+	}
 	close(release)
 	wg.Wait()
 
@@ -96,4 +111,17 @@ func TestReuploadLeavesNoGarbage(t *testing.T) {
 	if bytesOnDisk > 2*m.size() {
 		t.Errorf("ticket of %d announced bytes left %d blob files, %d bytes on disk", m.size(), files, bytesOnDisk)
 	}
+}
+
+// firstRead is a request body that says when it is first read: with
+// Expect: 100-continue, when the server's handler asked for the body.
+type firstRead struct {
+	r     io.Reader
+	asked chan<- struct{}
+	once  sync.Once
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	f.once.Do(func() { f.asked <- struct{}{} })
+	return f.r.Read(p)
 }
