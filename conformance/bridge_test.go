@@ -50,14 +50,41 @@ func freeAddr(t *testing.T) string {
 }
 
 // buildBridge compiles cmd/bridge into dir.
-func buildBridge(t *testing.T, dir string) string {
+func buildBridge(t *testing.T, _ string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "bridge")
-	out, err := exec.Command("go", "build", "-o", bin, "tollbridge/cmd/bridge").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tollbridge-conformance-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir, built.bin = dir, filepath.Join(dir, "bridge")
+		if out, err := exec.Command("go", "build", "-o", built.bin, "tollbridge/cmd/bridge").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
+}
+
+// built is the bridge binary, built once for all the tests of a run (a
+// build takes seconds; a run starts several bridges) and removed by
+// TestMain.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// TestMain removes the bridge binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 func runCLI(t *testing.T, bin string, args ...string) string {
