@@ -329,7 +329,22 @@ func TestBridgeBothWays(t *testing.T) {
 		p.mu.Lock()
 		p.users["carol@example.org"], p.users["dave@example.org"] = newCarol, newDave
 		p.mu.Unlock()
-		before := len(mailbox(t, b.imap, bob, bobPW, "INBOX"))
+		before := 0
+		// Receiving: carol's mail signed with her new key passes, as her
+		// server's WKD now serves a key her pinned key certified.
+		m := multipartMessage("carol@example.org", "m10.conformance")
+		m.catalog = bytes.Replace(m.catalog, []byte(`"from": "alice@example.org"`), []byte(`"from": "carol@example.org"`), 1)
+		deliverByHand(t, b.ticket, sealMessage(t, m.catalog, m.parts, newCarol), "carol@example.org", bob, bobPub)
+		verdict := ""
+		for _, g := range mailbox(t, b.imap, bob, bobPW, "INBOX") {
+			if body, v := splitTrace(g); bytes.Contains(body, []byte("m10.conformance")) {
+				verdict = v
+			}
+		}
+		if verdict != "pass" {
+			t.Errorf("mail signed with carol's certified new key: tollbridge=%q in INBOX, want pass (§3.1 key transition)", verdict)
+		}
+		before = len(mailbox(t, b.imap, bob, bobPW, "INBOX"))
 		submit(t, b.submission, bob, bobPW, []string{"carol@example.org"}, plainText("transition.conformance"))
 		tks := p.awaitCompleted(t, 1)
 		h := decodeObj(tks[0].complete)

@@ -148,7 +148,7 @@ func expectMail(t *testing.T, box string, got [][]byte, want map[string]string, 
 // messages after the first before.
 func waitBounce(t *testing.T, b *bridgeProc, before int, rcpt string) bool {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		inbox := mailbox(t, b.imap, "bob@example.net", "pw-bob@example.net", "INBOX")
 		for _, m := range inbox[min(before, len(inbox)):] {
 			if bytes.Contains(m, []byte("multipart/report")) && bytes.Contains(m, []byte(rcpt)) {

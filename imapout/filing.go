@@ -19,8 +19,9 @@ const senderKeyTimeout = 5 * time.Second
 
 // senderKey is a looked-up sender key, cached for one filing run.
 type senderKey struct {
-	key *openpgp.Entity
-	err error
+	key       *openpgp.Entity
+	err       error
+	refreshed bool // asked the sender's server once already this run
 }
 
 // fileAll files every message of the user that waits for their key. Each
@@ -150,10 +151,33 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o 
 		return a.noSenderKey(log, m, from, k.err)
 	}
 	v, err := o.catalog.Check(openpgp.EntityList{k.key})
+	if v == seal.VerdictFail && a.refreshKey(ctx, from, keys) {
+		v, err = o.catalog.Check(openpgp.EntityList{keys[from].key})
+	}
 	if v == seal.VerdictFail {
 		log.Warn("imap: signature check failed", "from", from, "err", err)
 	}
 	return v, nil
+}
+
+// refreshKey asks the sender's server for its key once per filing run,
+// when the key at hand did not verify, and reports whether a different
+// key (a followed key transition) is now at hand.
+func (a *account) refreshKey(ctx context.Context, from string, keys map[string]senderKey) bool {
+	k := keys[from]
+	if k.refreshed || a.srv.cfg.FreshSenderKey == nil {
+		return false
+	}
+	lctx, cancel := context.WithTimeout(ctx, senderKeyTimeout)
+	fresh, err := a.srv.cfg.FreshSenderKey(lctx, from)
+	cancel()
+	k.refreshed = true
+	changed := err == nil && fresh != nil && keyring.Fingerprint(fresh) != keyring.Fingerprint(k.key)
+	if changed {
+		k.key = fresh
+	}
+	keys[from] = k
+	return changed
 }
 
 // unsignedVerdict is the verdict on unsigned mail of the ticket path

@@ -37,6 +37,11 @@ type Config struct {
 	// SenderKeys returns the public key of a sender, to check catalog
 	// signatures; an error means the key is not available (verdict none).
 	SenderKeys func(ctx context.Context, address string) (*openpgp.Entity, error)
+	// FreshSenderKey, when set, fetches a sender's key from its server
+	// even when one is pinned, following a key transition (docs/protocol.md
+	// §3.1.4). It is asked once per filing run for a sender whose pinned
+	// key did not verify a signature: the sender may have rotated.
+	FreshSenderKey func(ctx context.Context, address string) (*openpgp.Entity, error)
 	// Seal seals a raw message to the user's own key for APPEND: it returns
 	// a NewMessage with Header and Blobs filled in.
 	Seal func(ctx context.Context, u *store.User, src io.ReaderAt, size int64) (*store.NewMessage, error)

@@ -440,7 +440,7 @@ func (b *bridge) close() {
 func (b *bridge) setupIMAP() error {
 	srv := imapout.New(b.st, imapout.Config{
 		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker, Guard: b.guard,
-		SenderKeys: b.senderKeys, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
+		SenderKeys: b.senderKeys, FreshSenderKey: b.freshSenderKey, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
 		Metrics: imapout.Metrics{
 			SessionOpened: func() { b.metrics.add("tollbridge_imap_sessions_total", "", 1); b.imapOpen.Add(1) },
 			SessionClosed: func() { b.imapOpen.Add(-1) },

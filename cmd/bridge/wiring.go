@@ -125,6 +125,25 @@ func (b *bridge) remoteServerKey(ctx context.Context, domain string) (*openpgp.E
 	return b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
 }
 
+// freshSenderKey fetches a remote sender's key from its server even when
+// one is pinned, so a key transition is followed (keyring accepts a new
+// key certified by the pinned one); local users' keys come from the store.
+func (b *bridge) freshSenderKey(ctx context.Context, address string) (*openpgp.Entity, error) {
+	addr, err := keyring.NormalizeAddress(address)
+	if err != nil {
+		return nil, err
+	}
+	_, domain := keyring.SplitAddress(addr)
+	if b.cfg.IsLocalDomain(domain) {
+		return b.senderKeys(ctx, addr)
+	}
+	ep, err := b.tickets.Discover(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	return b.remote.Lookup(ctx, ep.HTTP, ep.URL, addr)
+}
+
 // readSecret returns the first line of a file holding a secret.
 func readSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
