@@ -265,9 +265,10 @@ func (r *Resolver) exact(ctx context.Context, addr string) (bool, []string, erro
 	return false, nil, nil
 }
 
-// AddressByHash returns the user, alias or postmaster address whose
-// hash(a) is hash, "" if there is none. Subaddresses and catch-all
-// addresses cannot be found by hash: a hash does not give back its address.
+// AddressByHash returns the user, alias, postmaster address or (noted
+// by the store after a WKD request) subaddress whose hash(a) is hash, ""
+// if there is none. Catch-all addresses cannot be found by hash: a hash
+// does not give back its address.
 func (r *Resolver) AddressByHash(ctx context.Context, hash string) (string, error) {
 	a, err := r.dir.AddressByHash(ctx, hash)
 	if a != "" || err != nil {
@@ -278,27 +279,28 @@ func (r *Resolver) AddressByHash(ctx context.Context, hash string) (string, erro
 
 // AddressByWKD returns the address a WKD request names: the user, alias or
 // postmaster address with that name, else the local part l the request
-// carries (its ?l=) when it hashes to the name and is a subaddress of a
-// known address. "" if none.
-func (r *Resolver) AddressByWKD(ctx context.Context, domain, hash, l string) (string, error) {
+// carries (its ?l=) when it hashes to the name and is a subaddress (then
+// sub is true: only the caller can remember it for a later ticket
+// request, which names it by hash). "" if none.
+func (r *Resolver) AddressByWKD(ctx context.Context, domain, hash, l string) (addr string, sub bool, err error) {
 	a, err := r.dir.AddressByWKDName(ctx, domain+"/"+hash)
 	if a != "" || err != nil {
-		return a, err
+		return a, false, err
 	}
 	if a := r.wkd[domain+"/"+hash]; a != "" {
-		return a, nil
+		return a, false, nil
 	}
 	if l == "" || WKDHash(l) != hash {
-		return "", nil
+		return "", false, nil
 	}
-	addr, err := NormalizeAddress(l + "@" + domain)
+	addr, err = NormalizeAddress(l + "@" + domain)
 	if err != nil {
-		return "", nil
+		return "", false, nil
 	}
 	if _, ok := StripSubaddress(addr, r.cfg.Delimiters); !ok {
-		return "", nil
+		return "", false, nil
 	}
-	return addr, nil
+	return addr, true, nil
 }
 
 // Check resolves every target of the configured aliases, catch-alls and

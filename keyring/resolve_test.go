@@ -14,7 +14,9 @@ type mapDir struct {
 	aliases map[string][]string
 }
 
-func (d mapDir) IsUser(_ context.Context, a string) (bool, error) { return slices.Contains(d.users, a), nil }
+func (d mapDir) IsUser(_ context.Context, a string) (bool, error) {
+	return slices.Contains(d.users, a), nil
+}
 func (d mapDir) AliasTargets(_ context.Context, a string) ([]string, error) {
 	return d.aliases[a], nil
 }
@@ -100,10 +102,10 @@ func TestResolver(t *testing.T) {
 	if a, _ := r.AddressByHash(ctx, HashNormalized("abuse@b.example")); a != "abuse@b.example" {
 		t.Errorf("AddressByHash(abuse) = %q", a)
 	}
-	if a, _ := r.AddressByWKD(ctx, "a.example", WKDHash("bob+x"), "bob+x"); a != "bob+x@a.example" {
+	if a, sub, _ := r.AddressByWKD(ctx, "a.example", WKDHash("bob+x"), "bob+x"); a != "bob+x@a.example" || !sub {
 		t.Errorf("AddressByWKD(bob+x) = %q", a)
 	}
-	if a, _ := r.AddressByWKD(ctx, "a.example", WKDHash("bob+x"), "alice+x"); a != "" {
+	if a, _, _ := r.AddressByWKD(ctx, "a.example", WKDHash("bob+x"), "alice+x"); a != "" {
 		t.Errorf("AddressByWKD with a mismatched l = %q", a)
 	}
 	if err := r.Check(ctx, map[string][]string{"new@a.example": {"loop1@a.example"}}); err == nil || !errors.Is(err, ErrAliasLoop) {

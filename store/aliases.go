@@ -113,6 +113,35 @@ func (s *Store) AliasByWKDName(ctx context.Context, name string) (*Alias, error)
 	return a, notFound(err, "alias "+name)
 }
 
+// SubaddressTTL is how long a subaddress noted by NoteSubaddress is found
+// by hash after it was last noted.
+const SubaddressTTL = 30 * 24 * time.Hour
+
+// NoteSubaddress remembers that the subaddress address (normalised,
+// hashed as hash) was asked for, so a ticket request naming hash finds it;
+// rows older than SubaddressTTL are dropped on the way.
+func (s *Store) NoteSubaddress(ctx context.Context, hash, address string) error {
+	now := s.unix()
+	return s.laxTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO subaddresses (address_hash, address, seen) VALUES (?, ?, ?)
+			 ON CONFLICT (address_hash) DO UPDATE SET seen = excluded.seen`, hash, address, now); err != nil {
+			return fmt.Errorf("subaddress %s: %w", address, err)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM subaddresses WHERE seen < ?`, now-int64(SubaddressTTL/time.Second))
+		return err
+	})
+}
+
+// SubaddressByHash returns the subaddress noted under hash within
+// SubaddressTTL; ErrNotFound if none.
+func (s *Store) SubaddressByHash(ctx context.Context, hash string) (string, error) {
+	var addr string
+	err := s.read.QueryRowContext(ctx, `SELECT address FROM subaddresses WHERE address_hash = ? AND seen >= ?`,
+		hash, s.unix()-int64(SubaddressTTL/time.Second)).Scan(&addr)
+	return addr, notFound(err, "subaddress hash "+hash)
+}
+
 // Directory adapts the store to the lookups of keyring.Resolver: local
 // users and stored aliases, by address, hash and WKD name.
 type Directory struct{ St *Store }
@@ -132,8 +161,8 @@ func (d Directory) AliasTargets(ctx context.Context, address string) ([]string, 
 	return a.Targets, nil
 }
 
-// AddressByHash returns the address of the local user or stored alias
-// whose hash is hash, "" when there is none.
+// AddressByHash returns the address of the local user, stored alias or
+// noted subaddress whose hash is hash, "" when there is none.
 func (d Directory) AddressByHash(ctx context.Context, hash string) (string, error) {
 	if u, err := d.St.UserByHash(ctx, hash); err == nil {
 		return u.Address, nil
@@ -141,10 +170,16 @@ func (d Directory) AddressByHash(ctx context.Context, hash string) (string, erro
 		return "", err
 	}
 	a, err := d.St.AliasByHash(ctx, hash)
+	if err == nil {
+		return a.Address, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
+	sub, err := d.St.SubaddressByHash(ctx, hash)
 	if ok, err := found(err); !ok {
 		return "", err
 	}
-	return a.Address, nil
+	return sub, nil
 }
 
 // AddressByWKDName is AddressByHash for a "domain/hash" WKD name.

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestAliases(t *testing.T) {
 	t.Parallel()
-	s, _ := openTest(t)
+	s, clk := openTest(t)
 	ctx := context.Background()
 	testUser(t, s, "bob@example.org")
 	a := &Alias{Address: "team@example.org", AddressHash: "h-team", WKDName: "example.org/w-team", Targets: []string{"bob@example.org", "carol@example.org"}}
@@ -40,6 +41,16 @@ func TestAliases(t *testing.T) {
 	}
 	if as, err := s.Aliases(ctx); err != nil || len(as) != 1 {
 		t.Errorf("aliases = %v, %v", as, err)
+	}
+	if err := s.NoteSubaddress(ctx, "h-bob+x", "bob+x@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := d.AddressByHash(ctx, "h-bob+x"); addr != "bob+x@example.org" {
+		t.Errorf("noted subaddress by hash: %q", addr)
+	}
+	clk.add(SubaddressTTL + time.Second)
+	if addr, _ := d.AddressByHash(ctx, "h-bob+x"); addr != "" {
+		t.Errorf("subaddress found after its TTL: %q", addr)
 	}
 	if err := s.RemoveAlias(ctx, "team@example.org"); err != nil {
 		t.Fatal(err)

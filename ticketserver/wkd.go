@@ -68,11 +68,25 @@ func (s *Server) wkdKey(r *http.Request, req keyring.WKDRequest) ([]byte, error)
 // wkdAlias finds the one user behind an alias, postmaster address or
 // subaddress (named by ?l=) that a WKD request names; ErrNotFound if none.
 func (s *Server) wkdAlias(r *http.Request, req keyring.WKDRequest) (*store.User, error) {
-	addr, err := s.cfg.Recipients.AddressByWKD(r.Context(), req.Domain, req.Hash, r.URL.Query().Get("l"))
+	ctx := r.Context()
+	addr, sub, err := s.cfg.Recipients.AddressByWKD(ctx, req.Domain, req.Hash, r.URL.Query().Get("l"))
 	if err != nil {
 		return nil, err
 	}
-	return s.aliasUser(r.Context(), addr)
+	u, err := s.aliasUser(ctx, addr)
+	if err != nil || !sub {
+		return u, err
+	}
+	// The ticket request that follows names the subaddress by hash only:
+	// remember it. Each lookup is a write, so it counts against the
+	// client's ticket request rate.
+	if wait, ok := s.byIP.allow(limitKey(clientIP(r))); !ok {
+		return nil, tooMany(wait, "too many requests from your address")
+	}
+	if err := s.store.NoteSubaddress(ctx, keyring.HashNormalized(addr), addr); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // aliasUser is the one user addr resolves to, without the catch-all
