@@ -318,6 +318,9 @@ func (r *Resolver) Check(ctx context.Context, extra map[string][]string) error {
 		}
 	}
 	for _, a := range sortedKeys(r.cfg.Aliases) {
+		if user, err := r.dir.IsUser(ctx, a); user || err != nil {
+			errs = append(errs, errors.Join(err, fmt.Errorf("alias %s: a user has that address, and a user is never an alias", a)))
+		}
 		check("alias "+a, r.cfg.Aliases[a])
 	}
 	for _, a := range sortedKeys(extra) {

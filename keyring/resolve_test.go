@@ -111,6 +111,10 @@ func TestResolver(t *testing.T) {
 	if err := r.Check(ctx, map[string][]string{"new@a.example": {"loop1@a.example"}}); err == nil || !errors.Is(err, ErrAliasLoop) {
 		t.Errorf("Check missed the loop: %v", err)
 	}
+	r2, _ := NewResolver(dir, []string{"a.example"}, Addresses{Aliases: map[string][]string{"alice@a.example": {"bob@a.example"}}})
+	if err := r2.Check(ctx, nil); err == nil || !strings.Contains(err.Error(), "alias alice@a.example: a user has that address") {
+		t.Errorf("Check missed a config alias shadowed by a user: %v", err)
+	}
 }
 
 func TestNewResolverErrors(t *testing.T) {

@@ -55,6 +55,7 @@ type pendingAlias struct {
 	targets []string
 }
 
+// AliasTargets answers for the pending alias, and asks the store for others.
 func (p pendingAlias) AliasTargets(ctx context.Context, address string) ([]string, error) {
 	if address == p.address {
 		return p.targets, nil

@@ -181,6 +181,9 @@ func TestAliasCLI(t *testing.T) {
 			t.Errorf("alias add %v: %q, want %q", c.args, out, c.want)
 		}
 	}
+	if out := run(1, "user", "add", "--config", cfg, "--password-file", pw, "team@example.org"); !strings.Contains(out, "an alias has that address") {
+		t.Errorf("user add over an alias: %q", out)
+	}
 	if out := run(2, "alias", "add", "--config", cfg, "lonely@example.org"); !strings.Contains(out, "TARGET") {
 		t.Errorf("alias add without target: %q", out)
 	}
