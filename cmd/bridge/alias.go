@@ -155,8 +155,30 @@ func runAliasList(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(tw, "postmaster@%s,abuse@%s\t%s\t%s\n", d, d, strings.Join(cfg.Server.Postmaster, ","), "config postmaster")
 			}
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return warnAliases(ctx, e, cfg, st, stored)
 	})
+}
+
+// warnAliases prints, on stderr, each alias, catch-all or postmaster that
+// reaches no user or loops; such mail is refused (550) until it is fixed.
+func warnAliases(ctx context.Context, e *env, cfg *config.Config, st *store.Store, stored []*store.Alias) error {
+	r, err := newResolver(cfg, store.Directory{St: st})
+	if err != nil {
+		return err
+	}
+	extra := map[string][]string{}
+	for _, a := range stored {
+		extra[a.Address] = a.Targets
+	}
+	if err := r.Check(ctx, extra); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(e.stderr, "warning: %s\n", line)
+		}
+	}
+	return nil
 }
 
 func runAliasRemove(ctx context.Context, e *env, args []string) error {

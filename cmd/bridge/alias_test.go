@@ -187,6 +187,16 @@ func TestAliasCLI(t *testing.T) {
 	if out := run(2, "alias", "add", "--config", cfg, "lonely@example.org"); !strings.Contains(out, "TARGET") {
 		t.Errorf("alias add without target: %q", out)
 	}
+	// A config alias naming no user is listed, with a warning.
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("\n[[alias]]\naddress = \"ghosts@example.org\"\ntargets = [\"ghost@example.org\"]\n")
+	f.Close()
+	if out := run(0, "alias", "list", "--config", cfg); !strings.Contains(out, "warning: alias ghosts@example.org: target ghost@example.org") {
+		t.Errorf("alias list without the warning:\n%s", out)
+	}
+	if out := run(1, "alias", "remove", "--config", cfg, "ghosts@example.org"); !strings.Contains(out, "remove it from the file") {
+		t.Errorf("remove of a config alias: %q", out)
+	}
 	run(0, "alias", "remove", "--config", cfg, "all@example.org")
 	if out := run(1, "alias", "remove", "--config", cfg, "all@example.org"); !strings.Contains(out, "not found") {
 		t.Errorf("second remove: %q", out)
