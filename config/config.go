@@ -27,6 +27,9 @@ type Config struct {
 	Delivery Delivery `toml:"delivery"`
 	// Routes map remote ticketed domains to their base URL, ahead of DNS SRV.
 	Routes []Route `toml:"route"`
+	// Aliases deliver one local address to one or more local users or
+	// other aliases (besides those added with `bridge alias add`).
+	Aliases []Alias `toml:"alias"`
 	// Metrics configures the optional Prometheus endpoint.
 	Metrics Metrics `toml:"metrics"`
 
@@ -43,6 +46,24 @@ type Server struct {
 	Domains []string `toml:"domains"`
 	// DataDir holds the database, encrypted blobs and keys.
 	DataDir string `toml:"data_dir"`
+	// Postmaster are the local users (or aliases) who receive postmaster@
+	// and abuse@ of every local domain (RFC 5321 §4.5.1, RFC 2142).
+	Postmaster []string `toml:"postmaster"`
+	// CatchAll maps a local domain to the user or alias that receives its
+	// mail for unknown local parts: { "example.org" = "alice@example.org" }.
+	CatchAll map[string]string `toml:"catch_all"`
+	// SubaddressSeparator holds the characters that start a subaddress tag:
+	// user+tag@ is delivered to user@ (Postfix's recipient_delimiter).
+	// Empty turns subaddresses off.
+	SubaddressSeparator string `toml:"subaddress_separator"`
+}
+
+// Alias is one [[alias]]: an address delivered to its targets.
+type Alias struct {
+	// Address is the alias, in a local domain.
+	Address string `toml:"address"`
+	// Targets are local users or other aliases (at most 8 deep, no loops).
+	Targets []string `toml:"targets"`
 }
 
 // TLS names the certificate and key shared by every listener.

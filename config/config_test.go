@@ -40,8 +40,8 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	for _, key := range keysOf(reflect.TypeOf(Config{}), "") {
 		section, name, _ := strings.Cut(key, ".")
 		header := "[" + section + "]"
-		if section == "route" {
-			header = "[[route]]"
+		if section == "route" || section == "alias" {
+			header = "[[" + section + "]]"
 		}
 		i := strings.Index(text, header)
 		if i < 0 || !strings.Contains(text[i:], "\n"+name+" ") {
@@ -165,6 +165,70 @@ upload_rate_window = "10ms"
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+}
+
+// TestAddressKeys: aliases, catch-alls, postmaster and the subaddress
+// separator are read, and their mistakes named by file and key.
+func TestAddressKeys(t *testing.T) {
+	t.Parallel()
+	good := `
+[server]
+hostname = "mail.example.org"
+domains = ["example.org"]
+postmaster = ["alice@example.org"]
+catch_all = { "example.org" = "alice@example.org" }
+subaddress_separator = "+-"
+[[alias]]
+address = "team@example.org"
+targets = ["alice@example.org", "bob@example.org"]
+`
+	c, err := Parse([]byte(good), "/etc/tollbridge/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.CatchAll["example.org"] != "alice@example.org" || len(c.Aliases) != 1 || c.Server.SubaddressSeparator != "+-" || !c.IsAlias("Team@example.org") {
+		t.Fatalf("parsed %+v %+v", c.Server, c.Aliases)
+	}
+	if d := Default(); d.Server.SubaddressSeparator != "+" {
+		t.Errorf("default separator %q", d.Server.SubaddressSeparator)
+	}
+	bad := `
+[server]
+hostname = "mail.example.org"
+domains = ["example.org"]
+postmaster = ["nobody"]
+catch_all = { "example.net" = "alice@example.org" }
+subaddress_separator = "@"
+[[alias]]
+address = "a@example.org"
+targets = ["b@example.org"]
+[[alias]]
+address = "b@example.org"
+targets = ["a@example.org"]
+[[alias]]
+address = "x@elsewhere.example"
+targets = []
+[[alias]]
+address = "receipts@example.org"
+targets = ["a@example.org"]
+`
+	_, err = Parse([]byte(bad), "/etc/tollbridge/config.toml")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`config.toml: server.postmaster[0]: not a mail address`,
+		`config.toml: server.catch_all."example.net": "example.net" is not one of server.domains`,
+		`config.toml: server.subaddress_separator: must be`,
+		`config.toml: alias[0].targets: alias loop (at most 8 deep): a@example.org -> b@example.org -> a@example.org`,
+		`config.toml: alias[2].address: x@elsewhere.example: "elsewhere.example" is not one of server.domains`,
+		`config.toml: alias[2].targets: alias x@elsewhere.example needs at least one target`,
+		`config.toml: alias[3].address: receipts@example.org: the local part receipts is reserved`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // "data", a self-signed certificate under data/tls.
 func Default() *Config {
 	return &Config{
-		Server: Server{Hostname: "localhost", DataDir: "data"},
+		Server: Server{Hostname: "localhost", DataDir: "data", SubaddressSeparator: "+"},
 		TLS:    TLS{Cert: "data/tls/cert.pem", Key: "data/tls/key.pem"},
 		SMTP: SMTP{
 			Submission:      "127.0.0.1:1587",

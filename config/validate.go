@@ -83,6 +83,7 @@ func (cfg *Config) validate(file string) Errors {
 	cfg.validateTicket(c)
 	cfg.validateDelivery(c)
 	cfg.validateRoutes(c)
+	cfg.validateAddresses(c)
 	return c.errs
 }
 

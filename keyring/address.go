@@ -71,3 +71,20 @@ func SplitAddress(normalized string) (local, domain string) {
 	}
 	return normalized[:at], normalized[at+1:]
 }
+
+// StripSubaddress removes a subaddress tag from a normalised address:
+// the local part is cut at the first of the delimiter characters, as
+// Postfix's recipient_delimiter does, so "user+tag@d" gives "user@d" with
+// "+". It returns the address unchanged and false when there is no tag,
+// when delimiters is empty, or when the local part would be empty.
+func StripSubaddress(normalized, delimiters string) (string, bool) {
+	if delimiters == "" {
+		return normalized, false
+	}
+	local, domain := SplitAddress(normalized)
+	i := strings.IndexAny(local, delimiters)
+	if i <= 0 {
+		return normalized, false
+	}
+	return local[:i] + "@" + domain, true
+}

@@ -316,8 +316,9 @@ func TestRemoteLookupPinsAndRefusesChange(t *testing.T) {
 	if _, err := r.Lookup(ctx, srv.Client(), srv.URL, "dave@example.com"); !errors.Is(err, ErrNoSuchUser) {
 		t.Fatalf("unknown user: %v", err)
 	}
-	// A key that does not name the address is refused.
-	k3, _, _ := Generate("mallory@example.com", []byte("x"), cheap)
+	// A key that names no address of the domain is refused; one naming
+	// another address of it (an alias's target) is the domain's word.
+	k3, _, _ := Generate("mallory@example.org", []byte("x"), cheap)
 	mu.Lock()
 	serve = k3.Public
 	mu.Unlock()
@@ -401,5 +402,26 @@ func TestGnuPGChecksTransition(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("gpg finds no good certification by the old key %s:\n%s", oldID, out)
+	}
+}
+
+// TestRemoteLookupAliasKey: for an alias the domain's server serves its
+// target user's key, which names the user, not the alias; it is accepted
+// and pinned for the alias (docs/protocol.md §3.1.2).
+func TestRemoteLookupAliasKey(t *testing.T) {
+	t.Parallel()
+	carol, _, err := Generate("carol@example.com", []byte("x"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(carol.Public) }))
+	defer srv.Close()
+	r := &Remote{Pins: &memPins{pins: map[string][]byte{}, offered: map[string]string{}}}
+	e, err := r.Lookup(context.Background(), srv.Client(), srv.URL, "sales@example.com")
+	if err != nil || Fingerprint(e) != carol.Fingerprint {
+		t.Fatalf("alias sales@example.com served carol's key: %v", err)
+	}
+	if _, err := r.Lookup(context.Background(), srv.Client(), srv.URL, "sales@example.net"); err == nil {
+		t.Fatal("a key naming only example.com accepted for an example.net address")
 	}
 }

@@ -158,7 +158,10 @@ func (r *Remote) fetch(ctx context.Context, client *http.Client, base, addr stri
 }
 
 // checkRemoteKey parses a directory's answer: one public key that names
-// the address and can encrypt.
+// the address, or another address of its domain, and can encrypt. A
+// domain's server speaks for all its addresses: for an alias or a
+// subaddress it serves the key of the user the mail reaches
+// (docs/protocol.md §3.1.2), which names that user.
 func checkRemoteKey(raw []byte, addr string) (*openpgp.Entity, error) {
 	e, err := ReadKey(raw)
 	if err != nil {
@@ -167,11 +170,28 @@ func checkRemoteKey(raw []byte, addr string) (*openpgp.Entity, error) {
 	if e.PrivateKey != nil {
 		return nil, errors.New("directory served a secret key")
 	}
-	if !HasAddress(e, addr) {
-		return nil, fmt.Errorf("key %s has no user id for %s", Fingerprint(e), addr)
+	if !HasAddress(e, addr) && !hasDomain(e, addr) {
+		return nil, fmt.Errorf("key %s has no user id in the domain of %s", Fingerprint(e), addr)
 	}
 	if _, ok := e.EncryptionKey(time.Now()); !ok {
 		return nil, fmt.Errorf("key %s cannot encrypt", Fingerprint(e))
 	}
 	return e, nil
+}
+
+// hasDomain reports whether one of e's user IDs is an address in the
+// domain of the normalised address addr.
+func hasDomain(e *openpgp.Entity, addr string) bool {
+	_, domain := SplitAddress(addr)
+	for _, id := range e.Identities {
+		if id.UserId == nil {
+			continue
+		}
+		if n, err := NormalizeAddress(id.UserId.Email); err == nil {
+			if _, d := SplitAddress(n); d == domain {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -77,19 +77,19 @@ func (s *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err != nil {
 		return smtpError(501, 5, 1, 3, "Bad recipient address syntax")
 	}
-	local, domain := keyring.SplitAddress(addr)
+	_, domain := keyring.SplitAddress(addr)
 	if !s.m.Config.isLocal(domain) {
 		return smtpError(554, 5, 7, 1, "Relay access denied: %s is not a domain of this server", domain)
 	}
-	u, err := storeUser(s.m.ctx, s.m.Store, addr)
+	us, err := localUsers(s.m.ctx, s.m.Config, s.m.Store, s.m.Log, addr)
 	if err != nil {
-		return internalError(s.m.Log, "mx rcpt", err)
+		return err
 	}
-	if u == nil || local == "receipts" {
-		return smtpError(550, 5, 1, 1, "No such user here: %s", addr)
-	}
-	if !slices.ContainsFunc(s.rcpts, func(x *store.User) bool { return x.ID == u.ID }) {
-		s.rcpts = append(s.rcpts, u)
+	// An alias's users each get one copy, sealed to their own key.
+	for _, u := range us {
+		if !slices.ContainsFunc(s.rcpts, func(x *store.User) bool { return x.ID == u.ID }) {
+			s.rcpts = append(s.rcpts, u)
+		}
 	}
 	return nil
 }

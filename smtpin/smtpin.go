@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/keyring"
 	"tollbridge/store"
 )
 
@@ -33,6 +34,9 @@ type Config struct {
 	// SpoolMemory is how much of a message is held in memory before the
 	// rest goes to an encrypted temporary file; 0 means 1 MiB.
 	SpoolMemory int
+	// Recipients maps a local recipient (alias, subaddress, postmaster,
+	// catch-all) to its users; nil: only users' own addresses.
+	Recipients *keyring.Resolver
 }
 
 // Metrics counts what the listeners did; nil fields are skipped.
@@ -198,4 +202,43 @@ func storeUser(ctx context.Context, st *store.Store, addr string) (*store.User, 
 		return nil, nil
 	}
 	return u, err
+}
+
+// localUsers resolves a recipient in a local domain to the users who get
+// the mail, or answers why not in SMTP's terms.
+func localUsers(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger, addr string) ([]*store.User, error) {
+	if cfg.Recipients == nil {
+		u, err := storeUser(ctx, st, addr)
+		if err != nil {
+			return nil, internalError(log, "rcpt", err)
+		}
+		if local, _ := keyring.SplitAddress(addr); u == nil || local == keyring.ReservedLocal {
+			return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+		}
+		return []*store.User{u}, nil
+	}
+	addrs, err := cfg.Recipients.Resolve(ctx, addr)
+	switch {
+	case errors.Is(err, keyring.ErrNoSuchUser):
+		return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+	case errors.Is(err, keyring.ErrAliasLoop):
+		log.Warn("alias loop", "recipient", addr, "err", err)
+		return nil, smtpError(550, 5, 4, 6, "Alias loop for %s", addr)
+	case err != nil:
+		return nil, internalError(log, "rcpt", err)
+	}
+	var us []*store.User
+	for _, a := range addrs {
+		u, err := storeUser(ctx, st, a)
+		if err != nil {
+			return nil, internalError(log, "rcpt", err)
+		}
+		if u != nil { // removed since it was resolved
+			us = append(us, u)
+		}
+	}
+	if len(us) == 0 {
+		return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+	}
+	return us, nil
 }

@@ -173,18 +173,23 @@ func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err != nil {
 		return smtpError(501, 5, 1, 3, "Bad recipient address syntax")
 	}
-	local, domain := keyring.SplitAddress(addr)
-	if ss.s.Config.isLocal(domain) {
-		u, err := storeUser(ss.s.ctx, ss.s.Store, addr)
+	rcpts := []string{addr}
+	if _, domain := keyring.SplitAddress(addr); ss.s.Config.isLocal(domain) {
+		us, err := localUsers(ss.s.ctx, ss.s.Config, ss.s.Store, ss.s.Log, addr)
 		if err != nil {
-			return internalError(ss.s.Log, "smtp rcpt", err)
+			return err
 		}
-		if u == nil || local == "receipts" {
-			return smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+		// Expanded here, as Postfix's cleanup does before the queue: the
+		// outbox delivers to each user, sealed to that user's key.
+		rcpts = rcpts[:0]
+		for _, u := range us {
+			rcpts = append(rcpts, u.Address)
 		}
 	}
-	if !slices.Contains(ss.rcpts, addr) {
-		ss.rcpts = append(ss.rcpts, addr)
+	for _, r := range rcpts {
+		if !slices.Contains(ss.rcpts, r) {
+			ss.rcpts = append(ss.rcpts, r)
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/store"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	// receipts@DOMAIN, pinned on first use) to check a signed ticket
 	// request (docs/protocol.md §3.7). Nil: no request is trusted.
 	ServerKey func(ctx context.Context, domain string) (*openpgp.Entity, error)
+	// Recipients finds the user behind an alias, a postmaster address or
+	// (in WKD, by its ?l=) a subaddress; nil: users' own addresses only.
+	// An address with several users has no key here (404).
+	Recipients *keyring.Resolver
 }
 
 // Server is the ticket API.

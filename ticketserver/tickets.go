@@ -2,6 +2,7 @@ package ticketserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
@@ -147,6 +148,9 @@ func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.T
 		return nil, errorf(http.StatusBadRequest, "preference: no supported worktype in %q (this server offers %q)", q.Preference, s.works.Names())
 	}
 	u, err := s.store.UserByHash(ctx, *q.Recipient)
+	if errors.Is(err, store.ErrNotFound) && s.cfg.Recipients != nil {
+		u, err = s.hashAlias(ctx, *q.Recipient)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusNotFound, "unknown recipient")
 	} else if err != nil {
@@ -257,4 +261,15 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, segs []strin
 		s.metrics.TicketsValidated()
 	}
 	reply(w, http.StatusOK, ticketAnswer(t, t.Needed-t.Done))
+}
+
+// hashAlias finds the one user behind the alias or postmaster address
+// whose hash(a) is hash; ErrNotFound if none. The ticket keeps the
+// alias's hash: the sender's header names it (§3.3.4).
+func (s *Server) hashAlias(ctx context.Context, hash string) (*store.User, error) {
+	addr, err := s.cfg.Recipients.AddressByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return s.aliasUser(ctx, addr)
 }

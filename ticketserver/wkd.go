@@ -1,7 +1,9 @@
 package ticketserver
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -51,6 +53,9 @@ func (s *Server) wkdKey(r *http.Request, req keyring.WKDRequest) ([]byte, error)
 		}
 	}
 	u, err := s.store.UserByWKDName(r.Context(), req.Domain+"/"+req.Hash)
+	if errors.Is(err, store.ErrNotFound) && s.cfg.Recipients != nil {
+		u, err = s.wkdAlias(r, req)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusNotFound, "no such key")
 	}
@@ -58,4 +63,48 @@ func (s *Server) wkdKey(r *http.Request, req keyring.WKDRequest) ([]byte, error)
 		return nil, err
 	}
 	return u.PublicKey, nil
+}
+
+// wkdAlias finds the one user behind an alias, postmaster address or
+// subaddress (named by ?l=) that a WKD request names; ErrNotFound if none.
+func (s *Server) wkdAlias(r *http.Request, req keyring.WKDRequest) (*store.User, error) {
+	ctx := r.Context()
+	addr, sub, err := s.cfg.Recipients.AddressByWKD(ctx, req.Domain, req.Hash, r.URL.Query().Get("l"))
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.aliasUser(ctx, addr)
+	if err != nil || !sub {
+		return u, err
+	}
+	// The ticket request that follows names the subaddress by hash only:
+	// remember it. Each lookup is a write, so it counts against the
+	// client's ticket request rate.
+	if wait, ok := s.byIP.allow(limitKey(clientIP(r))); !ok {
+		return nil, tooMany(wait, "too many requests from your address")
+	}
+	if err := s.store.NoteSubaddress(ctx, keyring.HashNormalized(addr), addr); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// aliasUser is the one user addr resolves to, without the catch-all
+// (docs/protocol.md §3.1.2: an address with several users has no key to
+// serve, so it is unknown on the ticket path); ErrNotFound otherwise.
+func (s *Server) aliasUser(ctx context.Context, addr string) (*store.User, error) {
+	if addr == "" {
+		return nil, store.ErrNotFound
+	}
+	users, err := s.cfg.Recipients.ResolveKnown(ctx, addr)
+	if errors.Is(err, keyring.ErrNoSuchUser) || errors.Is(err, keyring.ErrAliasLoop) || len(users) > 1 {
+		if len(users) > 1 {
+			s.log.Info("alias with several users asked for on the ticket path", "alias", addr)
+		}
+		return nil, fmt.Errorf("%s: %w", addr, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UserByAddress(ctx, users[0])
 }

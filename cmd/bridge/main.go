@@ -50,6 +50,9 @@ func commands() []command {
 		{"user allow", "--config F ADDRESS SENDER: let SENDER's mail reach ADDRESS without work", runUserAllow},
 		{"user mobileconfig", "--config F ADDRESS [--out FILE]: write an Apple Mail configuration profile", runUserMobileconfig},
 		{"user list", "--config F: list local users", runUserList},
+		{"alias add", "--config F ALIAS TARGET...: deliver ALIAS to local users or aliases", runAliasAdd},
+		{"alias list", "--config F: list aliases, catch-alls and postmaster", runAliasList},
+		{"alias remove", "--config F ALIAS: remove an alias added with alias add", runAliasRemove},
 		{"keys list", "--config F: show pinned remote keys", runKeysList},
 		{"keys accept", "--config F ADDRESS: accept a changed key for ADDRESS", runKeysAccept},
 		{"queue", "--config F: list the outbox", runQueue},
@@ -79,6 +82,7 @@ func run(ctx context.Context, e *env, args []string) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(e.stdout, "usage: bridge %s %s\n", cmd.words, cmd.help)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "bridge %s: %v\nusage: bridge %s %s\n", cmd.words, err, cmd.words, cmd.help)

@@ -84,6 +84,8 @@ type bridge struct {
 	outbox    *outbox.Outbox
 	ticket    *ticketserver.Server
 	outboxKey *openpgp.Entity
+	// recipients resolves aliases, subaddresses, postmaster, catch-alls.
+	recipients *keyring.Resolver
 	// serverKeys are the server keys, one per local domain: the key of
 	// receipts@DOMAIN, which signs receipts and ticket requests (§3.7).
 	serverKeys map[string]*openpgp.Entity
@@ -133,7 +135,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 
 func (b *bridge) setup(opts options) error {
 	for _, step := range []func() error{
-		func() error { return b.setupDelivery(opts) },
+		b.setupRecipients, func() error { return b.setupDelivery(opts) },
 		b.setupSMTP, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
 	} {
 		if err := step(); err != nil {
@@ -239,6 +241,7 @@ func (b *bridge) setupTicketAPI() error {
 		ServerKey:                b.remoteServerKey,
 		Clients:                  b.clients(),
 		ValidateHeader:           func(h []byte) error { _, err := seal.ParseHeader(h); return err },
+		Recipients:               b.recipients,
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
@@ -260,6 +263,7 @@ func (b *bridge) setupSMTP() error {
 	sc := smtpin.Config{
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		MaxMessageBytes: c.MaxMessageBytes, MaxRecipients: c.MaxRecipients, Timeout: c.Timeout.Duration, TLS: b.tls,
+		Recipients: b.recipients,
 	}
 	sub := &smtpin.Submission{Config: sc, Store: b.st, Sealer: b.sealer, Unlocker: b.unlocker, Guard: b.guard,
 		OutboxKey: b.outboxKey, Notify: b.outbox.Notify, Log: b.log.With("listener", "submission"),

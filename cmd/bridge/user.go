@@ -121,6 +121,11 @@ func addUser(ctx context.Context, cfg *config.Config, st *store.Store, address s
 	if _, err := st.UserByAddress(ctx, addr); err == nil {
 		return nil, fmt.Errorf("%s: %w", addr, store.ErrExists)
 	}
+	// A user's own address is never rewritten, so a user would silently
+	// take an alias's mail.
+	if _, err := st.AliasByAddress(ctx, addr); err == nil || cfg.IsAlias(addr) {
+		return nil, fmt.Errorf("%s: an alias has that address (bridge alias list); remove it first", addr)
+	}
 	k, _, err := keyring.Generate(addr, password, prot)
 	if err != nil {
 		return nil, err
