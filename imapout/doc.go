@@ -13,6 +13,8 @@
 // Without TLS, logins are only accepted from loopback addresses; others see
 // LOGINDISABLED until STARTTLS. Failures are answered after a delay and
 // counted per client address; too many get the address refused for a while.
+// Each failed or refused login is logged by keyring.LogLoginFailed, in the
+// form SMTP uses too and contrib/fail2ban's filter matches.
 //
 // Filing. Mail waits unfiled (store messages.filed = 0) until its owner's
 // key is available: at login, before LOGIN's OK, and at once while a

@@ -30,9 +30,9 @@ var dataEndCases = []struct {
 }
 
 // TestDataOddTerminators sends each case in raw bytes to the submission
-// and the MX listener and needs its reply well within the server's
-// 10 s timeout (a server that only answers when its read times out
-// fails), then a NOOP answered 250: the session is still in step.
+// and the MX listener and needs its reply, not one the server makes when
+// its read times out, then a NOOP answered 250: the session is still in
+// step.
 func TestDataOddTerminators(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1<<20, 10)
@@ -70,9 +70,9 @@ func dataReply(t *testing.T, addr string, cmds []string, data string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// Less than the server's 10 s read timeout: a reply that only comes
-	// when the server gives up waiting is too late.
-	conn.SetDeadline(time.Now().Add(8 * time.Second))
+	// Well past the server's 10 s read timeout, so that load cannot fail
+	// the test; a server that waited for more data shows in its reply.
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	tc := textproto.NewConn(conn)
 	if _, _, err := tc.ReadResponse(220); err != nil {
 		t.Fatal(err)
@@ -96,6 +96,9 @@ func dataReply(t *testing.T, addr string, cmds []string, data string) string {
 	if err != nil && code == 0 {
 		t.Fatalf("no reply to the end of DATA: %v", err)
 	}
+	if strings.Contains(msg, "timeout") {
+		t.Fatalf("the server missed the end of DATA and timed out: %d %s", code, msg)
+	}
 	enh, _, _ := strings.Cut(msg, " ")
 	got := fmt.Sprintf("%d %s", code, enh)
 	tc.PrintfLine("NOOP")
@@ -103,4 +106,27 @@ func dataReply(t *testing.T, addr string, cmds []string, data string) string {
 		t.Errorf("NOOP after DATA: %v", err)
 	}
 	return got
+}
+
+// FuzzDataEnd sends arbitrary message text, then CRLF . CRLF, to the MX
+// listener: whatever the text, the end of DATA gets exactly one reply
+// (before the server's read timeout) and the session goes on reading
+// commands. Texts that already contain an end of data are skipped: the
+// rest of them would be commands.
+func FuzzDataEnd(f *testing.F) {
+	e := newEnv(f, 1<<20, 10)
+	for _, tc := range dataEndCases {
+		f.Add(strings.TrimSuffix(tc.data, "\r\n.\r\n"))
+	}
+	f.Add("x\r\r\r\n..\r\r\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		data := text + "\r\n.\r\n"
+		if i := strings.Index("\r\n"+data, "\r\n.\r\n"); i < len(text)+2 {
+			t.Skip("ends early")
+		}
+		got := dataReply(t, e.mx, []string{"EHLO x", "MAIL FROM:<someone@legacy.example>", "RCPT TO:<alice@example.org>"}, data)
+		if got[0] != '2' && got[0] != '4' && got[0] != '5' {
+			t.Fatalf("reply %q", got)
+		}
+	})
 }
