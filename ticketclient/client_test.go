@@ -27,6 +27,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 	"tollbridge/ticketserver"
@@ -90,6 +91,15 @@ func newClient(t *testing.T, url, ca string) *ticketclient.Client {
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
+// pkesk is a PKESK v3 packet in the shape seal writes for an ECDH key
+// (key id, algorithm 18, a 263-bit MPI, a 48-octet wrapped key): the
+// server checks its framing, not its cryptography.
+func pkesk() []byte {
+	body := append([]byte{3, 1, 2, 3, 4, 5, 6, 7, 8, 18, 0x01, 0x07}, bytes.Repeat([]byte{0x40}, 33)...)
+	body = append(append(body, 48), bytes.Repeat([]byte{0xbb}, 48)...)
+	return append([]byte{0xc1, byte(len(body))}, body...)
+}
+
 // message builds an opaque, sealed-looking message for bob.
 func message(p *peer) (*ticketclient.Message, []byte) {
 	catalog := []byte("\xd2catalog ciphertext")
@@ -98,7 +108,7 @@ func message(p *peer) (*ticketclient.Message, []byte) {
 	from, _ := keyring.AddressHash("alice@example.org")
 	h, _ := json.Marshal(map[string]any{
 		"version": 1, "from": from, "to": p.bob.AddressHash, "key_fingerprint": p.bob.Fingerprint,
-		"encrypted_key": base64.StdEncoding.EncodeToString([]byte("\xc1\x5e\x03pkesk")),
+		"encrypted_key": base64.StdEncoding.EncodeToString(pkesk()),
 		"catalog":       map[string]any{"size": len(catalog), "sha256": sum(catalog)},
 		"parts": []any{
 			map[string]any{"id": "b1", "kind": "block", "size": len(b1), "sha256": sum(b1)},
@@ -127,10 +137,10 @@ func TestDeliverWithWork(t *testing.T) {
 	m, header := message(p)
 	var mu sync.Mutex
 	var stages []string
-	var tickets []*ticketclient.Ticket
+	var tickets []*protocol.Ticket
 	maxFound := 0
 	r, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{
-		Ticket: func(tk *ticketclient.Ticket) error { tickets = append(tickets, tk); return nil },
+		Ticket: func(tk *protocol.Ticket) error { tickets = append(tickets, tk); return nil },
 		Stage: func(s string, pr pow.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -170,9 +180,9 @@ func TestResumeAfterInterruptedUpload(t *testing.T) {
 	ctx := context.Background()
 	ep, _ := c.Discover(ctx, "example.net")
 	m, _ := message(p)
-	var first *ticketclient.Ticket
+	var first *protocol.Ticket
 	// Crash right after the ticket is noted: nothing is uploaded.
-	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *ticketclient.Ticket) error {
+	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *protocol.Ticket) error {
 		first = tk
 		return errors.New("simulated crash")
 	}})

@@ -24,7 +24,6 @@ import (
 	"tollbridge/keyring"
 	"tollbridge/outbox"
 	"tollbridge/pow"
-	"tollbridge/seal"
 	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
@@ -238,7 +237,6 @@ func (b *bridge) setupTicketAPI() error {
 		ReceiptKeys:              b.serverKeys,
 		ServerKey:                b.remoteServerKey,
 		Clients:                  b.clients(),
-		ValidateHeader:           func(h []byte) error { _, err := seal.ParseHeader(h); return err },
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
