@@ -197,6 +197,39 @@ func TestResumeAfterInterruptedUpload(t *testing.T) {
 	}
 }
 
+// TestResumeLegacyTicketRecord: an outbox record of a ticket not yet
+// valid, kept in the form used before tickets were kept as the server
+// answers them ("challenge" instead of the worktype's name), resumes with
+// a new ticket rather than failing on work whose challenge it lacks.
+func TestResumeLegacyTicketRecord(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t, 4, 2)
+	c := newClient(t, p.srv.URL, caFile(t, p.srv))
+	ctx := context.Background()
+	ep, _ := c.Discover(ctx, "example.net")
+	m, _ := message(p)
+	var first *protocol.Ticket
+	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *protocol.Ticket) error {
+		first = tk
+		return errors.New("simulated crash")
+	}})
+	if err == nil || first == nil || first.Valid {
+		t.Fatalf("want a crash on a ticket that needs work: %v, %+v", err, first)
+	}
+	legacy, _ := json.Marshal(map[string]any{"ticket_id": first.ID, "valid": false, "expires": first.Expires,
+		"worktype": first.Worktype, "challenge": first.Challenge})
+	var resume protocol.Ticket
+	if err := json.Unmarshal(legacy, &resume); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deliver(ctx, ep, m, &resume, ticketclient.Hooks{}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if n, _ := p.st.UnfiledCount(ctx, p.bob.ID); n != 1 {
+		t.Fatalf("bob has %d messages", n)
+	}
+}
+
 func TestPermanentAndTemporaryErrors(t *testing.T) {
 	t.Parallel()
 	p := newPeer(t, 1, 1)

@@ -118,6 +118,11 @@ func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *protoco
 		t.Valid = true // uploads are missing, the ticket is usable
 		return nil, nil, "work"
 	case http.StatusForbidden:
+		if len(t.Challenge) == 0 {
+			// Not valid, and its challenge was not kept (a record from
+			// before tickets were kept as the server answers them).
+			return nil, nil, "new"
+		}
 		t.Valid = false
 		return nil, nil, "work"
 	case http.StatusNotFound, http.StatusGone:
