@@ -128,7 +128,7 @@ type Ticket struct {
 // and, while not valid, worktype, the challenge under the worktype's name
 // and remaining when positive. An answer that adds members of its own
 // (the 422 of a wrong proof adds "error") starts from these.
-func (t *Ticket) Members() map[string]any {
+func (t Ticket) Members() map[string]any {
 	m := map[string]any{"ticket_id": t.ID, "valid": t.Valid, "expires": t.Expires}
 	if !t.Valid {
 		m["worktype"] = t.Worktype
@@ -142,7 +142,7 @@ func (t *Ticket) Members() map[string]any {
 
 // MarshalJSON writes the ticket as the server answers it: Members, keys
 // in sorted order.
-func (t *Ticket) MarshalJSON() ([]byte, error) {
+func (t Ticket) MarshalJSON() ([]byte, error) {
 	return json.Marshal(t.Members())
 }
 

@@ -101,6 +101,9 @@ func TestTicketWire(t *testing.T) {
 		if want := serverAnswer(tk.ID, tk.Valid, tk.Expires, tk.Worktype, tk.Challenge, tk.Remaining); string(b) != string(want) {
 			t.Errorf("got  %s\nwant %s", b, want)
 		}
+		if v, _ := json.Marshal(tk); string(v) != string(b) {
+			t.Errorf("a Ticket value marshals as %s", v)
+		}
 		got, err := ParseTicket(b)
 		if err != nil {
 			t.Fatal(err)

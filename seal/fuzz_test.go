@@ -16,7 +16,9 @@ import (
 )
 
 // FuzzOpen feeds arbitrary bytes to everything that reads data from the
-// wire: ParseHeader, Unwrap, DecryptPart, OpenCatalog (and Verify). None may
+// wire: protocol.ParseHeader with UnwrapHeader, Unwrap, DecryptPart,
+// OpenCatalog (and Verify); protocol's FuzzParseHeader covers the header
+// parser alone. None may
 // panic; errors must wrap our sentinels; and no input may decrypt to
 // plaintext other than the seeds' own (forging a part would need the
 // session key). Keys are fixed (testdata/fuzz-recipient.pgp, a test-only
