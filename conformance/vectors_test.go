@@ -50,6 +50,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/translate"
 )
@@ -388,9 +389,9 @@ func makeMessageVector(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ref := seal.RefOf(pb.Bytes())
-	h, err := k.NewHeader(hashAddr(t, "alice@example.org"), hashAddr(t, "bob@example.net"), bob, seal.RefOf(cat.Bytes()),
-		[]seal.HeaderPart{{ID: "b1", Kind: seal.KindBlock, Size: ref.Size, SHA256: ref.SHA256}})
+	ref := protocol.RefOf(pb.Bytes())
+	h, err := k.NewHeader(hashAddr(t, "alice@example.org"), hashAddr(t, "bob@example.net"), bob, protocol.RefOf(cat.Bytes()),
+		[]protocol.HeaderPart{{ID: "b1", Kind: protocol.KindBlock, Size: ref.Size, SHA256: ref.SHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,12 +495,12 @@ func TestVectorsMessage(t *testing.T) {
 		t.Errorf("translate.Join = %q, %v; want %q", joined.Bytes(), err, raw)
 	}
 
-	// tollbridge's seal reads it too.
-	sh, err := seal.ParseHeader(hraw)
+	// tollbridge reads it too: protocol parses the header, seal unwraps.
+	sh, err := protocol.ParseHeader(hraw)
 	if err != nil {
-		t.Fatalf("seal.ParseHeader: %v", err)
+		t.Fatalf("protocol.ParseHeader: %v", err)
 	}
-	sk, err := sh.SessionKey(bob)
+	sk, err := seal.UnwrapHeader(sh, bob)
 	if err != nil {
 		t.Fatalf("seal: session key: %v", err)
 	}

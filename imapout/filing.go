@@ -9,6 +9,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 )
@@ -110,14 +111,14 @@ func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys 
 		v, _ := seal.ParseVerdict(m.Auth) // none when nothing was stored
 		return v, nil
 	}
-	h, err := seal.ParseHeader(m.Header)
+	h, err := protocol.ParseHeader(m.Header)
 	if err != nil {
 		return seal.VerdictNone, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	return a.check(ctx, m, h, o, keys)
 }
 
-func (a *account) check(ctx context.Context, m *store.Sealed, h *seal.Header, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
+func (a *account) check(ctx context.Context, m *store.Sealed, h *protocol.Header, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
 	log := a.srv.log.With("user", a.user.Address, "message", m.ID)
 	from, err := keyring.NormalizeAddress(o.cat.From)
 	if err != nil || keyring.HashNormalized(from) != h.From {

@@ -187,6 +187,21 @@ func TestTamperedMessage(t *testing.T) {
 	if _, err := c.Fetch(imap.SeqSetNum(1, 2, 3), &imap.FetchOptions{Envelope: true}).Collect(); err != nil {
 		t.Fatal(err)
 	}
+	// The metadata caches are written by the background indexer: wait
+	// until all three have theirs, so what follows reads them, not the
+	// tampered part.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ids, err := e.st.UnindexedMessages(context.Background(), bob.ID, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("messages %v still not indexed after 30 s", ids)
+		}
+	}
 	// Flip one byte inside the encrypted text part of message 2.
 	sealed, err := e.st.SealedMessage(context.Background(), 2)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
@@ -185,7 +186,7 @@ type blobSink struct {
 	blobs *store.Blobs
 	key   *seal.SessionKey
 	refs  map[string]store.BlobRef
-	parts []seal.HeaderPart
+	parts []protocol.HeaderPart
 }
 
 type blobPart struct {
@@ -221,7 +222,7 @@ func (p *blobPart) Commit() error {
 		return err
 	}
 	p.sink.refs[p.id] = ref
-	p.sink.parts = append(p.sink.parts, seal.HeaderPart{ID: p.id, Kind: p.kind, Size: ref.Size, SHA256: ref.Hash})
+	p.sink.parts = append(p.sink.parts, protocol.HeaderPart{ID: p.id, Kind: p.kind, Size: ref.Size, SHA256: ref.Hash})
 	return nil
 }
 
@@ -250,7 +251,7 @@ func sealMessage(blobs *store.Blobs, raw []byte, from, to string, recipient, sig
 		return nil, err
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, seal.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
@@ -55,7 +56,7 @@ func sealCrafted(t *testing.T, blobs *store.Blobs, raw []byte, from, to string, 
 		t.Fatal(err)
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, seal.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
 	if err != nil {
 		t.Fatal(err)
 	}

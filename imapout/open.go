@@ -8,6 +8,7 @@ import (
 	"mime"
 	"strings"
 
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
@@ -37,15 +38,15 @@ type opened struct {
 // sessionKey unwraps a message's session key with the user's key, or
 // takes it from the account's cache.
 func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
-	hash := m.Blobs["catalog"]
+	hash := m.Blobs[store.CatalogBlob]
 	if k := a.keys.get(hash); k != nil {
 		return k, nil
 	}
-	h, err := seal.ParseHeader(m.Header)
+	h, err := protocol.ParseHeader(m.Header)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	key, err := h.SessionKey(a.key.Entity)
+	key, err := seal.UnwrapHeader(h, a.key.Entity)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
@@ -56,7 +57,7 @@ func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
 // open decrypts and checks a message's catalog. Errors about the stored
 // data wrap errUnreadable.
 func (a *account) open(ctx context.Context, m *store.Sealed) (*opened, error) {
-	hash, ok := m.Blobs["catalog"]
+	hash, ok := m.Blobs[store.CatalogBlob]
 	if !ok {
 		return nil, fmt.Errorf("%w: no catalog", errUnreadable)
 	}

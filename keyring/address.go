@@ -5,14 +5,14 @@
 package keyring
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"tollbridge/protocol"
 )
 
 // ErrBadAddress is returned for strings that are not a bare addr-spec.
@@ -57,10 +57,11 @@ func AddressHash(address string) (string, error) {
 	return HashNormalized(n), nil
 }
 
-// HashNormalized hashes an address already normalised by NormalizeAddress.
+// HashNormalized hashes an address already normalised by NormalizeAddress
+// (protocol.HashAddress: the protocol defines the hash, keyring the
+// normalisation, which needs IDNA).
 func HashNormalized(normalized string) string {
-	sum := sha256.Sum256([]byte(normalized))
-	return hex.EncodeToString(sum[:])
+	return protocol.HashAddress(normalized)
 }
 
 // SplitAddress returns the local part and domain of a normalised address.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 )
@@ -113,7 +114,7 @@ func (o *Outbox) sessionKey(m *store.OutboxMessage) (*seal.SessionKey, error) {
 // header makes (once per ticket, then reuses) the recipient's header.
 func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient, to *keyPair) ([]byte, error) {
 	if r.Header != nil {
-		var h seal.Header
+		var h protocol.Header
 		if json.Unmarshal(r.Header, &h) == nil && h.KeyFingerprint == to.fingerprint {
 			return r.Header, nil
 		}
@@ -122,12 +123,12 @@ func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.Ou
 	if err != nil {
 		return nil, err
 	}
-	var parts []seal.HeaderPart
+	var parts []protocol.HeaderPart
 	if err := json.Unmarshal(m.Parts, &parts); err != nil {
 		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
 	}
-	cat := m.Blobs["catalog"]
-	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, seal.Ref{Size: cat.Size, SHA256: cat.Hash}, parts)
+	cat := m.Blobs[store.CatalogBlob]
+	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, parts)
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func (o *Outbox) openCatalog(m *store.OutboxMessage) (*seal.SessionKey, []byte, 
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := o.st.Blobs().Open(m.Blobs["catalog"].Hash)
+	f, err := o.st.Blobs().Open(m.Blobs[store.CatalogBlob].Hash)
 	if err != nil {
 		return nil, nil, err
 	}

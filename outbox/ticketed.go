@@ -13,8 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"tollbridge/keyring"
-	"tollbridge/pow"
-	"tollbridge/seal"
+	"tollbridge/protocol"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 )
@@ -91,10 +90,13 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	if err != nil {
 		return nil, temporary("%v", err)
 	}
-	var resume *ticketclient.Ticket
+	var resume *protocol.Ticket
 	if r.Ticket != nil && r.Endpoint == ep.URL {
-		resume = new(ticketclient.Ticket)
-		if json.Unmarshal(r.Ticket, resume) != nil {
+		// Read leniently: Deliver first tries to complete it, which is
+		// what keeps a delivery that completed before a crash from going
+		// out twice, whatever else the record lacks.
+		resume = new(protocol.Ticket)
+		if json.Unmarshal(r.Ticket, resume) != nil || resume.ID == "" {
 			resume = nil
 		}
 	}
@@ -102,7 +104,7 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	receipt, err := o.tickets.Deliver(ctx, ep, msg, resume, ticketclient.Hooks{
 		// One write per ticket: what a restart needs to resume it without
 		// delivering twice (the header the receipt will sign, too).
-		Ticket: func(t *ticketclient.Ticket) error {
+		Ticket: func(t *protocol.Ticket) error {
 			b, _ := json.Marshal(t)
 			return o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{Route: ptr("ticket"), Ticket: b, Endpoint: &ep.URL, Header: h})
 		},
@@ -147,7 +149,7 @@ func ticketFailure(err error) error {
 }
 
 func (o *Outbox) ticketMessage(m *store.OutboxMessage, r *store.OutboxRecipient, header []byte) (*ticketclient.Message, error) {
-	var parts []seal.HeaderPart
+	var parts []protocol.HeaderPart
 	if err := json.Unmarshal(m.Parts, &parts); err != nil {
 		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
 	}
@@ -156,7 +158,7 @@ func (o *Outbox) ticketMessage(m *store.OutboxMessage, r *store.OutboxRecipient,
 	msg := &ticketclient.Message{
 		Sender: hashOf(m.Sender), Recipient: hashOf(r.Recipient), SenderDomain: senderDomain,
 		Header:  ticketclient.BytesBlob(header),
-		Catalog: blob{blobs, m.Blobs["catalog"]},
+		Catalog: blob{blobs, m.Blobs[store.CatalogBlob]},
 	}
 	for _, p := range parts {
 		ref, ok := m.Blobs[p.ID]
@@ -180,7 +182,7 @@ type progress struct {
 	workStart time.Time
 }
 
-func (p *progress) stage(stage string, pr pow.Progress) {
+func (p *progress) stage(stage string, pr ticketclient.Progress) {
 	if stage == "ticket" || stage == "completing" {
 		return // over in a round trip: not worth a write
 	}

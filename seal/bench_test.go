@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"tollbridge/protocol"
 )
 
 // Throughput benchmarks over a 100 MiB part. Run with
@@ -251,9 +253,9 @@ func BenchmarkWrap(b *testing.B) {
 
 func BenchmarkNewHeader(b *testing.B) {
 	bob, k := newEntity(b, "bob"), newKey(b)
-	parts := []HeaderPart{{ID: "b1", Kind: KindBlock, Size: 1, SHA256: addrHash("x")}}
+	parts := []protocol.HeaderPart{{ID: "b1", Kind: protocol.KindBlock, Size: 1, SHA256: addrHash("x")}}
 	for b.Loop() {
-		h, err := k.NewHeader(addrHash("a"), addrHash("b"), bob, RefOf(nil), parts)
+		h, err := k.NewHeader(addrHash("a"), addrHash("b"), bob, protocol.RefOf(nil), parts)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,7 +17,7 @@
 //
 // So PKESK || part is a complete OpenPGP message. Parts are encrypted once
 // however many recipients there are; a recipient costs one [SessionKey.Wrap]
-// (one PKESK) and one [Header].
+// (one PKESK) and one [protocol.Header].
 //
 // Parts are streamed in both directions with constant memory. When
 // decrypting, plaintext is returned before the integrity check (the MDC at

@@ -3,6 +3,8 @@ package seal
 import (
 	"errors"
 	"fmt"
+
+	"tollbridge/protocol"
 )
 
 // Errors returned by this package wrap one of these sentinels; test with
@@ -11,7 +13,8 @@ var (
 	// ErrMalformed means the input is not a message of our OpenPGP profile:
 	// bad framing, unexpected, missing or extra packets, a compression
 	// packet, an unsupported algorithm or version, or a bad header field.
-	ErrMalformed = errors.New("malformed")
+	// It is protocol.ErrMalformed, so that one test covers both packages.
+	ErrMalformed = protocol.ErrMalformed
 	// ErrTampered means an integrity check failed: the MDC of an encrypted
 	// packet does not match (the ciphertext was altered or truncated, or the
 	// session key is wrong), or a session key failed to unwrap with the key

@@ -11,10 +11,14 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"tollbridge/protocol"
 )
 
 // FuzzOpen feeds arbitrary bytes to everything that reads data from the
-// wire: ParseHeader, Unwrap, DecryptPart, OpenCatalog (and Verify). None may
+// wire: protocol.ParseHeader with UnwrapHeader, Unwrap, DecryptPart,
+// OpenCatalog (and Verify); protocol's FuzzParseHeader covers the header
+// parser alone. None may
 // panic; errors must wrap our sentinels; and no input may decrypt to
 // plaintext other than the seeds' own (forging a part would need the
 // session key). Keys are fixed (testdata/fuzz-recipient.pgp, a test-only
@@ -54,8 +58,8 @@ func fuzzSeeds(t testing.TB, e *openpgp.Entity) [][]byte {
 	big := sealPart(t, k, bytes.Repeat([]byte(fuzzPartPlain), 4000)) // spans chunks
 	signed := sealCatalog(t, k, []byte(testCatalog), e)
 	unsigned := sealCatalog(t, k, []byte(testCatalog), nil)
-	h, err := k.NewHeader(addrHash("a@x"), addrHash("b@y"), e, RefOf(signed), []HeaderPart{
-		{ID: "b1", Kind: KindBlock, Size: int64(len(part)), SHA256: RefOf(part).SHA256}})
+	h, err := k.NewHeader(addrHash("a@x"), addrHash("b@y"), e, protocol.RefOf(signed), []protocol.HeaderPart{
+		{ID: "b1", Kind: protocol.KindBlock, Size: int64(len(part)), SHA256: protocol.RefOf(part).SHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,15 +123,15 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("%s: error %v wraps none of %v", what, err, sentinels)
 		}
 
-		if h, err := ParseHeader(data); err == nil {
+		if h, err := protocol.ParseHeader(data); err == nil {
 			b, err := h.Marshal()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ParseHeader(b); err != nil {
+			if _, err := protocol.ParseHeader(b); err != nil {
 				t.Fatalf("re-parse of accepted header: %v", err)
 			}
-			if k, err := h.SessionKey(e); err == nil && k.key != fuzzSessionKey.key {
+			if k, err := UnwrapHeader(h, e); err == nil && k.key != fuzzSessionKey.key {
 				t.Fatal("header unwrapped to a foreign key")
 			}
 		} else {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"tollbridge/protocol"
 )
 
 // GnuPG interoperability (DESIGN.md §3.4: PKESK || part is a complete
@@ -36,7 +38,7 @@ func TestGnuPGReadsOurs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkesk, err := h.pkesk()
+	pkesk, err := h.PKESK()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,14 +148,14 @@ func TestWeReadGnuPG(t *testing.T) {
 		t.Fatalf("part from gpg: %v", err)
 	}
 	// A header carrying gpg's PKESK works too.
-	h := &Header{Version: 1, From: addrHash("a"), To: addrHash("b"), KeyFingerprint: strings.ToLower(fpr(bob)),
-		EncryptedKey: b64(pkesk), Catalog: RefOf(seipd)}
+	h := &protocol.Header{Version: 1, From: addrHash("a"), To: addrHash("b"), KeyFingerprint: strings.ToLower(fpr(bob)),
+		EncryptedKey: b64(pkesk), Catalog: protocol.RefOf(seipd)}
 	b, _ := h.Marshal()
-	h, err = ParseHeader(b)
+	h, err = protocol.ParseHeader(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.SessionKey(bob); err != nil {
+	if _, err := UnwrapHeader(h, bob); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
+
+	"tollbridge/protocol"
 )
 
 // HashingWriter passes writes through to an underlying writer and counts and
 // SHA-256-hashes the bytes that were written, giving the size and sha256 a
-// Header needs for the encrypted catalog and parts.
+// protocol.Header needs for the encrypted catalog and parts.
 type HashingWriter struct {
 	w io.Writer
 	h hash.Hash
@@ -34,13 +36,6 @@ func (hw *HashingWriter) Write(p []byte) (int, error) {
 
 // Ref returns the size and lowercase hex SHA-256 of everything written so
 // far.
-func (hw *HashingWriter) Ref() Ref {
-	return Ref{Size: hw.n, SHA256: hex.EncodeToString(hw.h.Sum(nil))}
-}
-
-// RefOf returns the size and SHA-256 of b, for encrypted bytes held in
-// memory (a catalog).
-func RefOf(b []byte) Ref {
-	sum := sha256.Sum256(b)
-	return Ref{Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}
+func (hw *HashingWriter) Ref() protocol.Ref {
+	return protocol.Ref{Size: hw.n, SHA256: hex.EncodeToString(hw.h.Sum(nil))}
 }

@@ -12,7 +12,7 @@ import (
 
 // SessionKey is the AES-256 key one message's catalog and parts are
 // encrypted under. Its zero value is not usable; get one from
-// [NewSessionKey], [Unwrap] or [Header.SessionKey]. It never changes, so
+// [NewSessionKey], [Unwrap] or [UnwrapHeader]. It never changes, so
 // one SessionKey may encrypt and decrypt several parts concurrently. It is
 // only ever stored wrapped (see Wrap).
 type SessionKey struct {

@@ -18,6 +18,7 @@ import (
 
 	"tollbridge/internal/gpgtest"
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
@@ -47,11 +48,11 @@ func recipients(t testing.TB, n int) []recipient {
 // and check the catalog, decrypt the parts, join.
 func open(t testing.TB, st *store.Store, header []byte, key *openpgp.Entity, blobs map[string]store.BlobRef, signer *openpgp.Entity) ([]byte, seal.Verdict) {
 	t.Helper()
-	h, err := seal.ParseHeader(header)
+	h, err := protocol.ParseHeader(header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk, err := h.SessionKey(key)
+	sk, err := seal.UnwrapHeader(h, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,8 +311,8 @@ func bigAttachmentChild(t *testing.T) {
 	if len(sd.Catalog.Parts) != 2 || sd.Catalog.Parts[1].Size != msg.attachmentSize() || sd.Catalog.Parts[1].Kind != "attachment" {
 		t.Fatalf("parts = %+v", sd.Catalog.Parts)
 	}
-	h, _ := seal.ParseHeader(ms[0].Header)
-	sk, _ := h.SessionKey(rs[0].key)
+	h, _ := protocol.ParseHeader(ms[0].Header)
+	sk, _ := seal.UnwrapHeader(h, rs[0].key)
 	f, _ := st.Blobs().Open(sd.Blobs["catalog"].Hash)
 	c, err := sk.OpenCatalog(f, 1<<20)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
@@ -26,8 +27,8 @@ type Sealer struct {
 // fsynced but not yet referenced by any row.
 type Sealed struct {
 	Key     *seal.SessionKey
-	Catalog *translate.Catalog // plaintext catalog, never stored as is
-	Parts   []seal.HeaderPart  // encrypted parts, in catalog order
+	Catalog *translate.Catalog    // plaintext catalog, never stored as is
+	Parts   []protocol.HeaderPart // encrypted parts, in catalog order
 	Blobs   map[string]store.BlobRef
 	Size    int64 // size of the rebuilt message
 
@@ -61,7 +62,7 @@ func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.
 			sd.Abort()
 			return nil, fmt.Errorf("split: part %s was not written", p.ID)
 		}
-		sd.Parts = append(sd.Parts, seal.HeaderPart{ID: p.ID, Kind: p.Kind, Size: ref.Size, SHA256: ref.Hash})
+		sd.Parts = append(sd.Parts, protocol.HeaderPart{ID: p.ID, Kind: p.Kind, Size: ref.Size, SHA256: ref.Hash})
 	}
 	return sd, nil
 }
@@ -83,14 +84,14 @@ func (sd *Sealed) sealCatalog(signer *openpgp.Entity) error {
 	if err != nil {
 		return err
 	}
-	sd.Blobs["catalog"] = ref
+	sd.Blobs[store.CatalogBlob] = ref
 	return nil
 }
 
 // CatalogRef is the encrypted catalog's size and hash, as a header names it.
-func (sd *Sealed) CatalogRef() seal.Ref {
-	ref := sd.Blobs["catalog"]
-	return seal.Ref{Size: ref.Size, SHA256: ref.Hash}
+func (sd *Sealed) CatalogRef() protocol.Ref {
+	ref := sd.Blobs[store.CatalogBlob]
+	return protocol.Ref{Size: ref.Size, SHA256: ref.Hash}
 }
 
 // Header makes the per-recipient header: the session key wrapped to to.

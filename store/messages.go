@@ -18,6 +18,11 @@ const (
 	SourceDSN    = "dsn"    // a delivery status notification from this bridge
 )
 
+// CatalogBlob names a message's encrypted catalog among its blobs, beside
+// its part ids: the word the ticketed protocol uses for the catalog's
+// upload (protocol.UploadCatalog), which no part id may be.
+const CatalogBlob = "catalog"
+
 // NewMessage is a sealed message to store for one local user.
 type NewMessage struct {
 	UserID   int64
@@ -25,7 +30,7 @@ type NewMessage struct {
 	Source   string
 	Trace    []byte // trace fields (e.g. "Received: …\r\n") shown in front
 	Received time.Time
-	// Blobs maps "catalog" and each part id to its committed blob.
+	// Blobs maps CatalogBlob and each part id to its committed blob.
 	Blobs map[string]BlobRef
 	// Mailbox files the message at once; "" leaves it unfiled until the
 	// owner's key is unlocked and its signature can be checked.
@@ -69,7 +74,7 @@ func (s *Store) DeliverMessage(ctx context.Context, m *NewMessage) (*Delivered, 
 }
 
 func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*Delivered, error) {
-	if _, ok := m.Blobs["catalog"]; !ok {
+	if _, ok := m.Blobs[CatalogBlob]; !ok {
 		return nil, fmt.Errorf("message without catalog")
 	}
 	trace := m.Trace

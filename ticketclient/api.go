@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"tollbridge/protocol"
 )
 
 // Error is a failed request. Temporary errors (network, 429, 5xx) are
@@ -147,10 +149,7 @@ func (e *Endpoint) once(ctx context.Context, c call) (int, []byte, error) {
 }
 
 func answerError(op string, resp *http.Response, answer []byte) *Error {
-	var body struct {
-		Error string `json:"error"`
-		Part  string `json:"part"`
-	}
+	var body protocol.ErrorBody
 	json.Unmarshal(answer, &body)
 	if body.Error == "" {
 		body.Error = http.StatusText(resp.StatusCode)
@@ -162,56 +161,13 @@ func answerError(op string, resp *http.Response, answer []byte) *Error {
 	return e
 }
 
-// TicketRequest is the body of POST /v1/tickets. SenderDomain and Created
-// are set on signed requests (version 1.1, docs/protocol.md §3.7).
-type TicketRequest struct {
-	Sender         string   `json:"sender"`
-	Recipient      string   `json:"recipient"`
-	SubscriptionID string   `json:"subscription_id,omitempty"`
-	SenderDomain   string   `json:"sender_domain,omitempty"`
-	Created        int64    `json:"created,omitempty"`
-	Preference     []string `json:"preference"`
-	Parts          Parts    `json:"parts"`
-}
-
-// SignatureHeader carries a signed ticket request's detached signature
-// (docs/protocol.md §3.7).
-const SignatureHeader = "Tollbridge-Signature"
-
-// Parts announces a message's shape in a ticket request.
-type Parts struct {
-	Blocks      int   `json:"blocks"`
-	Attachments int   `json:"attachments"`
-	Bytes       int64 `json:"bytes"`
-}
-
-// Ticket is a ticket as the server describes it.
-type Ticket struct {
-	ID        string          `json:"ticket_id"`
-	Valid     bool            `json:"valid"`
-	Expires   int64           `json:"expires"`
-	Worktype  string          `json:"worktype,omitempty"`
-	Remaining int             `json:"remaining,omitempty"`
-	Challenge json.RawMessage `json:"challenge,omitempty"` // the object under the worktype's name
-}
-
-func parseTicket(op string, b []byte) (*Ticket, error) {
-	var t Ticket
-	if err := json.Unmarshal(b, &t); err != nil {
+// parseTicket reads a ticket answer; op names the request in errors.
+func parseTicket(op string, b []byte) (*protocol.Ticket, error) {
+	t, err := protocol.ParseTicket(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: answer: %w", op, err)
 	}
-	if t.ID == "" {
-		return nil, fmt.Errorf("%s: answer has no ticket_id", op)
-	}
-	if !t.Valid {
-		var all map[string]json.RawMessage
-		json.Unmarshal(b, &all)
-		t.Challenge = all[t.Worktype]
-		if t.Worktype == "" || len(t.Challenge) == 0 {
-			return nil, fmt.Errorf("%s: ticket %s is not valid and names no work", op, t.ID)
-		}
-	}
-	return &t, nil
+	return t, nil
 }
 
 // RequestTicket asks for a ticket (POST /v1/tickets). When the client has
@@ -219,12 +175,12 @@ func parseTicket(op string, b []byte) (*Ticket, error) {
 // created is set to now and the signature over the exact body bytes goes
 // into the Tollbridge-Signature header. A request that cannot be signed
 // goes unsigned; it still gets a ticket, with work.
-func (e *Endpoint) RequestTicket(ctx context.Context, q TicketRequest) (*Ticket, error) {
+func (e *Endpoint) RequestTicket(ctx context.Context, q protocol.TicketRequest) (*protocol.Ticket, error) {
 	b, header, err := e.sign(q)
 	if err != nil {
 		return nil, err
 	}
-	_, answer, err := e.do(ctx, call{op: "ticket", method: http.MethodPost, path: "/v1/tickets", body: BytesBlob(b), json: true, header: header})
+	_, answer, err := e.do(ctx, call{op: "ticket", method: http.MethodPost, path: protocol.TicketsPath, body: BytesBlob(b), json: true, header: header})
 	if err != nil {
 		return nil, err
 	}
@@ -233,12 +189,12 @@ func (e *Endpoint) RequestTicket(ctx context.Context, q TicketRequest) (*Ticket,
 
 // SubmitWork posts one submission for the ticket's worktype
 // (POST /v1/tickets/{id}) and returns the ticket as it now stands.
-func (e *Endpoint) SubmitWork(ctx context.Context, t *Ticket, submission json.RawMessage) (*Ticket, error) {
+func (e *Endpoint) SubmitWork(ctx context.Context, t *protocol.Ticket, submission json.RawMessage) (*protocol.Ticket, error) {
 	b, err := json.Marshal(map[string]json.RawMessage{t.Worktype: submission})
 	if err != nil {
 		return nil, err
 	}
-	_, answer, err := e.do(ctx, call{op: "work", method: http.MethodPost, path: "/v1/tickets/" + t.ID, body: BytesBlob(b), json: true})
+	_, answer, err := e.do(ctx, call{op: "work", method: http.MethodPost, path: protocol.TicketsPath + "/" + t.ID, body: BytesBlob(b), json: true})
 	if err != nil {
 		return nil, err
 	}
@@ -251,12 +207,12 @@ type UploadResult struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Upload PUTs one item: name is "header", "catalog", "blocks/ID" or
-// "attachments/ID".
+// Upload PUTs one item: name is protocol.UploadHeader,
+// protocol.UploadCatalog or a part's protocol.PartUpload.
 func (e *Endpoint) Upload(ctx context.Context, ticketID, name string, b Blob) (*UploadResult, error) {
 	op := "upload " + name
 	// The header is JSON; the catalog and parts are OpenPGP packets.
-	_, answer, err := e.do(ctx, call{op: op, method: http.MethodPut, path: "/v1/tickets/" + ticketID + "/" + name, body: b, json: name == "header"})
+	_, answer, err := e.do(ctx, call{op: op, method: http.MethodPut, path: protocol.TicketsPath + "/" + ticketID + "/" + name, body: b, json: name == protocol.UploadHeader})
 	if err != nil {
 		return nil, err
 	}
@@ -267,20 +223,13 @@ func (e *Endpoint) Upload(ctx context.Context, ticketID, name string, b Blob) (*
 	return &r, nil
 }
 
-// Receipt is the answer to a completed delivery.
-type Receipt struct {
-	MessageID string `json:"message_id"`
-	Received  int64  `json:"received"`
-	Receipt   []byte `json:"receipt"` // detached signature over the header bytes
-}
-
 // Complete finishes a delivery (POST /v1/tickets/{id}/complete).
-func (e *Endpoint) Complete(ctx context.Context, ticketID string) (*Receipt, error) {
-	_, answer, err := e.do(ctx, call{op: "complete", method: http.MethodPost, path: "/v1/tickets/" + ticketID + "/complete"})
+func (e *Endpoint) Complete(ctx context.Context, ticketID string) (*protocol.Receipt, error) {
+	_, answer, err := e.do(ctx, call{op: "complete", method: http.MethodPost, path: protocol.TicketsPath + "/" + ticketID + "/" + protocol.CompleteName})
 	if err != nil {
 		return nil, err
 	}
-	var r Receipt
+	var r protocol.Receipt
 	if err := json.Unmarshal(answer, &r); err != nil {
 		return nil, fmt.Errorf("complete: answer: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 	"tollbridge/ticketserver"
@@ -90,6 +91,15 @@ func newClient(t *testing.T, url, ca string) *ticketclient.Client {
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
+// pkesk is a PKESK v3 packet in the shape seal writes for an ECDH key
+// (key id, algorithm 18, a 263-bit MPI, a 48-octet wrapped key): the
+// server checks its framing, not its cryptography.
+func pkesk() []byte {
+	body := append([]byte{3, 1, 2, 3, 4, 5, 6, 7, 8, 18, 0x01, 0x07}, bytes.Repeat([]byte{0x40}, 33)...)
+	body = append(append(body, 48), bytes.Repeat([]byte{0xbb}, 48)...)
+	return append([]byte{0xc1, byte(len(body))}, body...)
+}
+
 // message builds an opaque, sealed-looking message for bob.
 func message(p *peer) (*ticketclient.Message, []byte) {
 	catalog := []byte("\xd2catalog ciphertext")
@@ -98,7 +108,7 @@ func message(p *peer) (*ticketclient.Message, []byte) {
 	from, _ := keyring.AddressHash("alice@example.org")
 	h, _ := json.Marshal(map[string]any{
 		"version": 1, "from": from, "to": p.bob.AddressHash, "key_fingerprint": p.bob.Fingerprint,
-		"encrypted_key": base64.StdEncoding.EncodeToString([]byte("\xc1\x5e\x03pkesk")),
+		"encrypted_key": base64.StdEncoding.EncodeToString(pkesk()),
 		"catalog":       map[string]any{"size": len(catalog), "sha256": sum(catalog)},
 		"parts": []any{
 			map[string]any{"id": "b1", "kind": "block", "size": len(b1), "sha256": sum(b1)},
@@ -127,10 +137,10 @@ func TestDeliverWithWork(t *testing.T) {
 	m, header := message(p)
 	var mu sync.Mutex
 	var stages []string
-	var tickets []*ticketclient.Ticket
+	var tickets []*protocol.Ticket
 	maxFound := 0
 	r, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{
-		Ticket: func(tk *ticketclient.Ticket) error { tickets = append(tickets, tk); return nil },
+		Ticket: func(tk *protocol.Ticket) error { tickets = append(tickets, tk); return nil },
 		Stage: func(s string, pr pow.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -170,9 +180,9 @@ func TestResumeAfterInterruptedUpload(t *testing.T) {
 	ctx := context.Background()
 	ep, _ := c.Discover(ctx, "example.net")
 	m, _ := message(p)
-	var first *ticketclient.Ticket
+	var first *protocol.Ticket
 	// Crash right after the ticket is noted: nothing is uploaded.
-	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *ticketclient.Ticket) error {
+	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *protocol.Ticket) error {
 		first = tk
 		return errors.New("simulated crash")
 	}})
@@ -180,6 +190,39 @@ func TestResumeAfterInterruptedUpload(t *testing.T) {
 		t.Fatal("crash hook did not stop the delivery")
 	}
 	if _, err := c.Deliver(ctx, ep, m, first, ticketclient.Hooks{}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if n, _ := p.st.UnfiledCount(ctx, p.bob.ID); n != 1 {
+		t.Fatalf("bob has %d messages", n)
+	}
+}
+
+// TestResumeLegacyTicketRecord: an outbox record of a ticket not yet
+// valid, kept in the form used before tickets were kept as the server
+// answers them ("challenge" instead of the worktype's name), resumes with
+// a new ticket rather than failing on work whose challenge it lacks.
+func TestResumeLegacyTicketRecord(t *testing.T) {
+	t.Parallel()
+	p := newPeer(t, 4, 2)
+	c := newClient(t, p.srv.URL, caFile(t, p.srv))
+	ctx := context.Background()
+	ep, _ := c.Discover(ctx, "example.net")
+	m, _ := message(p)
+	var first *protocol.Ticket
+	_, err := c.Deliver(ctx, ep, m, nil, ticketclient.Hooks{Ticket: func(tk *protocol.Ticket) error {
+		first = tk
+		return errors.New("simulated crash")
+	}})
+	if err == nil || first == nil || first.Valid {
+		t.Fatalf("want a crash on a ticket that needs work: %v, %+v", err, first)
+	}
+	legacy, _ := json.Marshal(map[string]any{"ticket_id": first.ID, "valid": false, "expires": first.Expires,
+		"worktype": first.Worktype, "challenge": first.Challenge})
+	var resume protocol.Ticket
+	if err := json.Unmarshal(legacy, &resume); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Deliver(ctx, ep, m, &resume, ticketclient.Hooks{}); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	if n, _ := p.st.UnfiledCount(ctx, p.bob.ID); n != 1 {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"tollbridge/pow"
+	"tollbridge/protocol"
 )
 
 // ErrAlreadyCompleted means the ticket of an earlier attempt was completed:
@@ -30,14 +31,14 @@ type Message struct {
 // Part is one encrypted block or attachment.
 type Part struct {
 	ID   string
-	Kind string // "block" or "attachment"
+	Kind string // protocol.KindBlock or protocol.KindAttachment
 	Blob Blob
 }
 
-func (m *Message) announce() Parts {
-	p := Parts{Bytes: m.Catalog.Size()}
+func (m *Message) announce() protocol.Parts {
+	p := protocol.Parts{Bytes: m.Catalog.Size()}
 	for _, part := range m.Parts {
-		if part.Kind == "block" {
+		if part.Kind == protocol.KindBlock {
 			p.Blocks++
 		} else {
 			p.Attachments++
@@ -47,18 +48,22 @@ func (m *Message) announce() Parts {
 	return p
 }
 
+// Progress is how far the work on a ticket has come, as Hooks.Stage
+// reports it.
+type Progress = pow.Progress
+
 // Hooks let the caller follow and persist a delivery.
 type Hooks struct {
 	// Ticket is called with every new ticket before anything is uploaded
 	// on it; the caller persists it to resume after a crash. An error
 	// aborts the delivery.
-	Ticket func(*Ticket) error
+	Ticket func(*protocol.Ticket) error
 	// Stage reports "ticket", "working", "uploading" or "completing", with
 	// work progress while working.
-	Stage func(stage string, p pow.Progress)
+	Stage func(stage string, p Progress)
 }
 
-func (h Hooks) stage(s string, p pow.Progress) {
+func (h Hooks) stage(s string, p Progress) {
 	if h.Stage != nil {
 		h.Stage(s, p)
 	}
@@ -68,7 +73,7 @@ func (h Hooks) stage(s string, p pow.Progress) {
 // complete. resume is the ticket of an interrupted earlier attempt, or nil.
 // Its errors are *Error (see Temporary), ErrAlreadyCompleted, or others
 // (a local failure, or a server answering nonsense) which are temporary.
-func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *Ticket, h Hooks) (*Receipt, error) {
+func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *protocol.Ticket, h Hooks) (*protocol.Receipt, error) {
 	t := resume
 	for round := 0; round < 3; round++ {
 		if t != nil && round == 0 {
@@ -98,8 +103,8 @@ func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *T
 
 // resume tries to complete an earlier ticket and says what to do next:
 // "" (done, return r/err), "work" (go on with t), "new" (get a new ticket).
-func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks) (*Receipt, error, string) {
-	h.stage("completing", pow.Progress{})
+func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *protocol.Ticket, h Hooks) (*protocol.Receipt, error, string) {
+	h.stage("completing", Progress{})
 	r, err := e.Complete(ctx, t.ID)
 	switch StatusOf(err) {
 	case 0:
@@ -113,6 +118,11 @@ func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *Ticket,
 		t.Valid = true // uploads are missing, the ticket is usable
 		return nil, nil, "work"
 	case http.StatusForbidden:
+		if len(t.Challenge) == 0 {
+			// Not valid, and its challenge was not kept (a record from
+			// before tickets were kept as the server answers them).
+			return nil, nil, "new"
+		}
 		t.Valid = false
 		return nil, nil, "work"
 	case http.StatusNotFound, http.StatusGone:
@@ -121,9 +131,9 @@ func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *Ticket,
 	return nil, err, ""
 }
 
-func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks) (*Ticket, error) {
-	h.stage("ticket", pow.Progress{})
-	t, err := e.RequestTicket(ctx, TicketRequest{
+func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks) (*protocol.Ticket, error) {
+	h.stage("ticket", Progress{})
+	t, err := e.RequestTicket(ctx, protocol.TicketRequest{
 		Sender: m.Sender, Recipient: m.Recipient, SubscriptionID: m.SubscriptionID,
 		SenderDomain: m.SenderDomain, Preference: c.works.Names(), Parts: m.announce(),
 	})
@@ -139,7 +149,7 @@ func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks
 }
 
 // finish works (if needed), uploads and completes on ticket t.
-func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks) (*Receipt, error) {
+func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *protocol.Ticket, h Hooks) (*protocol.Receipt, error) {
 	if !t.Valid {
 		var err error
 		if t, err = c.work(ctx, e, t, h); err != nil {
@@ -149,7 +159,7 @@ func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *Ticket,
 	if err := c.uploadAll(ctx, e, m, t, h, ""); err != nil {
 		return nil, err
 	}
-	h.stage("completing", pow.Progress{})
+	h.stage("completing", Progress{})
 	r, err := e.Complete(ctx, t.ID)
 	if StatusOf(err) == http.StatusUnprocessableEntity {
 		// The server is missing something: upload again (only the part it
@@ -172,18 +182,18 @@ func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *Ticket,
 var errValid = errors.New("ticket valid")
 
 // work solves the ticket's challenge, posting proofs as they are found.
-func (c *Client) work(ctx context.Context, e *Endpoint, t *Ticket, h Hooks) (*Ticket, error) {
+func (c *Client) work(ctx context.Context, e *Endpoint, t *protocol.Ticket, h Hooks) (*protocol.Ticket, error) {
 	w, ok := c.works.Get(t.Worktype)
 	if !ok {
 		return nil, &Error{Op: "work", Status: http.StatusNotImplemented, Msg: fmt.Sprintf("server demands worktype %q, which this side cannot do", t.Worktype)}
 	}
 	cur := t
-	var last pow.Progress
+	var last Progress
 	opts := pow.SolveOptions{
 		Workers:         c.opts.Workers,
 		Needed:          t.Remaining,
 		MaxExpectedWork: c.opts.MaxWork,
-		Progress:        func(p pow.Progress) { last = p; h.stage("working", p) },
+		Progress:        func(p Progress) { last = p; h.stage("working", p) },
 	}
 	err := w.Solve(ctx, t.Challenge, opts, func(sub json.RawMessage) error {
 		next, err := e.SubmitWork(ctx, cur, sub)
@@ -213,21 +223,17 @@ func (c *Client) work(ctx context.Context, e *Endpoint, t *Ticket, h Hooks) (*Ti
 }
 
 // uploadAll PUTs header, catalog and parts; with only set, just that one.
-func (c *Client) uploadAll(ctx context.Context, e *Endpoint, m *Message, t *Ticket, h Hooks, only string) error {
-	h.stage("uploading", pow.Progress{})
+func (c *Client) uploadAll(ctx context.Context, e *Endpoint, m *Message, t *protocol.Ticket, h Hooks, only string) error {
+	h.stage("uploading", Progress{})
 	items := []struct {
 		id, name string
 		b        Blob
-	}{{"header", "header", m.Header}, {"catalog", "catalog", m.Catalog}}
+	}{{protocol.UploadHeader, protocol.UploadHeader, m.Header}, {protocol.UploadCatalog, protocol.UploadCatalog, m.Catalog}}
 	for _, p := range m.Parts {
-		dir := "blocks/"
-		if p.Kind == "attachment" {
-			dir = "attachments/"
-		}
 		items = append(items, struct {
 			id, name string
 			b        Blob
-		}{p.ID, dir + p.ID, p.Blob})
+		}{p.ID, protocol.PartUpload(p.Kind, p.ID), p.Blob})
 	}
 	known := false
 	for _, it := range items {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"tollbridge/protocol"
 )
 
 // replayWindow is how long a receiving server remembers a signed request
@@ -26,7 +28,7 @@ type dating struct {
 }
 
 // created returns the created time for a request of shape q at now.
-func (d *dating) created(q TicketRequest, now time.Time) int64 {
+func (d *dating) created(q protocol.TicketRequest, now time.Time) int64 {
 	q.Created = 0
 	b, _ := json.Marshal(q)
 	shape := sha256.Sum256(b)
@@ -53,7 +55,7 @@ func (d *dating) created(q TicketRequest, now time.Time) int64 {
 // sign fills in q's created and signs its body: the body to send and the
 // header fields that go with it. A request that cannot be signed goes
 // unsigned; it still gets a ticket, with work.
-func (e *Endpoint) sign(q TicketRequest) ([]byte, http.Header, error) {
+func (e *Endpoint) sign(q protocol.TicketRequest) ([]byte, http.Header, error) {
 	if e.c.opts.Signer == nil || q.SenderDomain == "" {
 		q.SenderDomain, q.Created = "", 0
 		b, err := json.Marshal(q)
@@ -70,5 +72,5 @@ func (e *Endpoint) sign(q TicketRequest) ([]byte, http.Header, error) {
 		q.SenderDomain = ""
 		return e.sign(q)
 	}
-	return b, http.Header{SignatureHeader: {base64.StdEncoding.EncodeToString(sig)}}, nil
+	return b, http.Header{protocol.SignatureHeader: {base64.StdEncoding.EncodeToString(sig)}}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/ticketclient"
 )
 
@@ -37,7 +38,7 @@ func TestSignedTicketRequests(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		got = append(got, seen{body, r.Header.Get(ticketclient.SignatureHeader)})
+		got = append(got, seen{body, r.Header.Get(protocol.SignatureHeader)})
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
@@ -62,7 +63,7 @@ func TestSignedTicketRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := ticketclient.TicketRequest{Sender: "s", Recipient: "r", SenderDomain: "example.org", Preference: []string{"pow"}, Parts: ticketclient.Parts{Blocks: 1, Bytes: 10}}
+	q := protocol.TicketRequest{Sender: "s", Recipient: "r", SenderDomain: "example.org", Preference: []string{"pow"}, Parts: protocol.Parts{Blocks: 1, Bytes: 10}}
 	for range 3 {
 		if _, err := ep.RequestTicket(t.Context(), q); err != nil {
 			t.Fatal(err)

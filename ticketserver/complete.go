@@ -3,8 +3,6 @@ package ticketserver
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,29 +13,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"tollbridge/keyring"
-	"tollbridge/seal"
+	"tollbridge/protocol"
 	"tollbridge/store"
 )
-
-// header is the part of the per-recipient header (DESIGN §3.3) the server
-// checks at completion; the seal package owns the full type.
-type header struct {
-	Version        int    `json:"version"`
-	From           string `json:"from"`
-	To             string `json:"to"`
-	KeyFingerprint string `json:"key_fingerprint"`
-	EncryptedKey   string `json:"encrypted_key"`
-	Catalog        *struct {
-		Size   int64  `json:"size"`
-		SHA256 string `json:"sha256"`
-	} `json:"catalog"`
-	Parts []struct {
-		ID     string `json:"id"`
-		Kind   string `json:"kind"`
-		Size   int64  `json:"size"`
-		SHA256 string `json:"sha256"`
-	} `json:"parts"`
-}
 
 // incomplete is the 422 of a complete whose header, catalog or part is
 // missing or does not match.
@@ -73,7 +51,7 @@ func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, segs []s
 
 // complete checks the ticket's uploads and delivers its message, returning
 // the 202 answer.
-func (s *Server) complete(r *http.Request, t *store.Ticket) (map[string]any, error) {
+func (s *Server) complete(r *http.Request, t *store.Ticket) (*protocol.Receipt, error) {
 	ctx := r.Context()
 	ups, err := s.store.Uploads(ctx, t.ID)
 	if err != nil {
@@ -114,9 +92,7 @@ func (s *Server) complete(r *http.Request, t *store.Ticket) (map[string]any, err
 		s.metrics.MessagesReceived()
 	}
 	s.log.Info("message received", "ticket", t.ID, "message", msgID, "parts", len(h.Parts), "ip", clientIP(r))
-	return map[string]any{
-		"message_id": msgID, "received": now.Unix(), "receipt": base64.StdEncoding.EncodeToString(receipt),
-	}, nil
+	return &protocol.Receipt{MessageID: msgID, Receipt: receipt, Received: now.Unix()}, nil
 }
 
 // failedComplete counts a refused completion (422) against the ticket and
@@ -138,12 +114,13 @@ func (s *Server) failedComplete(ctx context.Context, t *store.Ticket, err error)
 	return ae
 }
 
-// readHeader loads and checks the uploaded header against the ticket and
-// the recipient's key.
-func (s *Server) readHeader(ctx context.Context, t *store.Ticket, ups map[string]store.BlobRef) ([]byte, *header, error) {
-	ref, ok := ups["header"]
+// readHeader loads the uploaded header, parses it strictly
+// (protocol.ParseHeader, the rules the recipient's bridge opens it by) and
+// checks it against the ticket and the recipient's key.
+func (s *Server) readHeader(ctx context.Context, t *store.Ticket, ups map[string]store.BlobRef) ([]byte, *protocol.Header, error) {
+	ref, ok := ups[protocol.UploadHeader]
 	if !ok {
-		return nil, nil, incomplete("header", "header not uploaded")
+		return nil, nil, incomplete(protocol.UploadHeader, "header not uploaded")
 	}
 	f, err := s.store.Blobs().Open(ref.Hash)
 	if err != nil {
@@ -154,62 +131,42 @@ func (s *Server) readHeader(ctx context.Context, t *store.Ticket, ups map[string
 	if err != nil {
 		return nil, nil, err
 	}
-	// Nesting first, in one scan: deeper JSON costs decoders more than a
-	// valid header ever needs.
-	if err := seal.CheckHeaderNesting(raw); err != nil {
-		return nil, nil, incomplete("header", "%v", err)
-	}
-	var h header
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, nil, incomplete("header", "header: malformed JSON: %v", err)
-	}
-	if s.cfg.ValidateHeader != nil {
-		if err := s.cfg.ValidateHeader(raw); err != nil {
-			return nil, nil, incomplete("header", "%v", err)
-		}
+	// ParseHeader checks the nesting first, in one scan: deeper JSON costs
+	// decoders more than a valid header ever needs.
+	h, err := protocol.ParseHeader(raw)
+	if err != nil {
+		return nil, nil, incomplete(protocol.UploadHeader, "%v", err)
 	}
 	u, err := s.store.UserByID(ctx, t.UserID)
 	if err != nil {
 		return nil, nil, err
 	}
 	switch {
-	case h.Version != 1:
-		return nil, nil, incomplete("header", "header: version %d, want 1", h.Version)
 	case h.From != t.SenderHash:
-		return nil, nil, incomplete("header", "header: from does not match the ticket's sender")
+		return nil, nil, incomplete(protocol.UploadHeader, "header: from does not match the ticket's sender")
 	case h.To != t.RecipientHash:
-		return nil, nil, incomplete("header", "header: to does not match the ticket's recipient")
+		return nil, nil, incomplete(protocol.UploadHeader, "header: to does not match the ticket's recipient")
 	case h.KeyFingerprint != u.Fingerprint:
-		return nil, nil, incomplete("header", "header: key_fingerprint %q is not the recipient's key %s", h.KeyFingerprint, u.Fingerprint)
-	case h.Catalog == nil:
-		return nil, nil, incomplete("header", "header: catalog: required")
+		return nil, nil, incomplete(protocol.UploadHeader, "header: key_fingerprint %q is not the recipient's key %s", h.KeyFingerprint, u.Fingerprint)
 	}
-	if pkesk, err := base64.StdEncoding.DecodeString(h.EncryptedKey); err != nil || len(pkesk) < 4 {
-		return nil, nil, incomplete("header", "header: encrypted_key: not a base64 PKESK packet")
-	}
-	return raw, &h, nil
+	return raw, h, nil
 }
 
 // checkParts matches the header's catalog and parts to the uploads and
-// returns the message's blob names mapped to upload names.
-func checkParts(h *header, ups map[string]store.BlobRef) (map[string]string, error) {
-	names := map[string]string{"catalog": "catalog"}
-	if err := matches("catalog", ups["catalog"], h.Catalog.Size, h.Catalog.SHA256); err != nil {
+// returns the message's blob names (store.CatalogBlob and part ids) mapped
+// to upload names.
+func checkParts(h *protocol.Header, ups map[string]store.BlobRef) (map[string]string, error) {
+	names := map[string]string{store.CatalogBlob: protocol.UploadCatalog}
+	if err := matches(protocol.UploadCatalog, ups[protocol.UploadCatalog], h.Catalog.Size, h.Catalog.SHA256); err != nil {
 		return nil, err
 	}
 	for _, p := range h.Parts {
-		if !partID.MatchString(p.ID) || p.ID == "catalog" || names[p.ID] != "" {
-			return nil, incomplete("header", "header: part id %q invalid or repeated", p.ID)
+		// ParseHeader took the ids as valid and unique; one named like the
+		// catalog would collide with its blob name.
+		if p.ID == store.CatalogBlob || names[p.ID] != "" {
+			return nil, incomplete(protocol.UploadHeader, "header: part id %q invalid or repeated", p.ID)
 		}
-		var upload string
-		switch p.Kind {
-		case "block":
-			upload = "blocks/" + p.ID
-		case "attachment":
-			upload = "attachments/" + p.ID
-		default:
-			return nil, incomplete("header", "header: part %s: kind %q, want block or attachment", p.ID, p.Kind)
-		}
+		upload := p.Upload()
 		if err := matches(p.ID, ups[upload], p.Size, p.SHA256); err != nil {
 			return nil, err
 		}

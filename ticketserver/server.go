@@ -21,6 +21,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/store"
 )
 
@@ -54,11 +55,6 @@ type Config struct {
 	// 0: no minimum.
 	MinUploadRate    int64
 	UploadRateWindow time.Duration
-	// ValidateHeader, when set, checks an uploaded header the way the
-	// recipient's mail will be opened (seal.ParseHeader, wired in): a
-	// header that could not be read is a 422 at completion, never a 202
-	// for mail nobody can open.
-	ValidateHeader func(header []byte) error
 	// ServerKey fetches the server key of a sending domain (WKD key of
 	// receipts@DOMAIN, pinned on first use) to check a signed ticket
 	// request (docs/protocol.md §3.7). Nil: no request is trusted.
@@ -147,8 +143,8 @@ func errorf(status int, format string, args ...any) *apiError {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
-	case path == "/v1/tickets" || strings.HasPrefix(path, "/v1/tickets/"):
-		s.routeTickets(w, r, strings.Split(strings.TrimPrefix(path, "/v1/tickets"), "/")[1:])
+	case path == protocol.TicketsPath || strings.HasPrefix(path, protocol.TicketsPath+"/"):
+		s.routeTickets(w, r, strings.Split(strings.TrimPrefix(path, protocol.TicketsPath), "/")[1:])
 	case strings.HasPrefix(path, "/.well-known/openpgpkey/"):
 		s.serveWKD(w, r)
 	case s.cfg.Clients != nil && (path == "/mail/config-v1.1.xml" || path == "/.well-known/autoconfig/mail/config-v1.1.xml"):
@@ -174,10 +170,10 @@ func (s *Server) routeTickets(w http.ResponseWriter, r *http.Request, segs []str
 		method(http.MethodPost, s.handleRequest)
 	case len(segs) == 1 && segs[0] != "":
 		method(http.MethodPost, s.handleWork)
-	case len(segs) == 2 && segs[1] == "complete":
+	case len(segs) == 2 && segs[1] == protocol.CompleteName:
 		method(http.MethodPost, s.handleComplete)
-	case len(segs) == 2 && (segs[1] == "header" || segs[1] == "catalog"),
-		len(segs) == 3 && (segs[1] == "blocks" || segs[1] == "attachments"):
+	case len(segs) == 2 && (segs[1] == protocol.UploadHeader || segs[1] == protocol.UploadCatalog),
+		len(segs) == 3 && (segs[1] == protocol.BlocksDir || segs[1] == protocol.AttachmentsDir):
 		method(http.MethodPut, s.handleUpload)
 	default:
 		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s", r.URL.Path))

@@ -16,13 +16,11 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"tollbridge/keyring"
+	"tollbridge/protocol"
 )
 
 // Signed ticket requests (docs/protocol.md §3.7).
 const (
-	// SignatureHeader carries the sending server's detached signature over
-	// the exact ticket request body.
-	SignatureHeader = "Tollbridge-Signature"
 	// maxClockSkew is how far a request's created may be from our clock.
 	maxClockSkew = 300 * time.Second
 	// replayWindow is how long a signed body is remembered: it earns trust
@@ -37,19 +35,19 @@ const (
 )
 
 // errUnsigned is why a request that carries no signature is not trusted.
-var errUnsigned = errors.New("no " + SignatureHeader + " header")
+var errUnsigned = errors.New("no " + protocol.SignatureHeader + " header")
 
 // trusts decides whether a ticket request earns a no-work ticket: the
 // recipient trusts the address behind the sender hash, and the request is
 // signed by the server key of that address's domain, fresh and not seen
 // before. Anything less is a stranger's request: never an error to the
 // client, only the reason for the log.
-func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *ticketRequest, userID int64) (bool, error) {
-	addr, err := s.store.TrustedAddress(ctx, userID, *q.Sender)
+func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, userID int64) (bool, error) {
+	addr, err := s.store.TrustedAddress(ctx, userID, q.Sender)
 	if err != nil || addr == "" {
 		return false, err
 	}
-	if err := s.authenticate(ctx, r.Header.Get(SignatureHeader), body, q, addr); err != nil {
+	if err := s.authenticate(ctx, r.Header.Get(protocol.SignatureHeader), body, q, addr); err != nil {
 		s.log.Info("ticket request not trusted", "sender", addr, "reason", err, "ip", clientIP(r))
 		return false, nil
 	}
@@ -60,25 +58,25 @@ func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *ti
 // The cheap checks come first; the key is fetched only for a request that
 // would be trusted if signed, so a stranger cannot make this server fetch
 // keys from domains of its choosing.
-func (s *Server) authenticate(ctx context.Context, sigHeader string, body []byte, q *ticketRequest, addr string) error {
+func (s *Server) authenticate(ctx context.Context, sigHeader string, body []byte, q *protocol.TicketRequest, addr string) error {
 	if sigHeader == "" {
 		return errUnsigned
 	}
-	if q.SenderDomain == nil || q.Created == nil {
+	if q.SenderDomain == "" || q.Created == 0 {
 		return errors.New("signed request without sender_domain and created")
 	}
 	// The domain in the form addresses are kept in: lowercase, ASCII (IDNA).
-	norm, err := keyring.NormalizeAddress("receipts@" + *q.SenderDomain)
+	norm, err := keyring.NormalizeAddress("receipts@" + q.SenderDomain)
 	if err != nil {
-		return fmt.Errorf("sender_domain %q: %w", *q.SenderDomain, err)
+		return fmt.Errorf("sender_domain %q: %w", q.SenderDomain, err)
 	}
 	_, domain := keyring.SplitAddress(norm)
 	if _, d := keyring.SplitAddress(addr); d != domain {
 		return fmt.Errorf("sender_domain %q is not the trusted address's domain %q", domain, d)
 	}
 	now := s.store.Now()
-	if skew := now.Sub(time.Unix(*q.Created, 0)); skew > maxClockSkew || skew < -maxClockSkew {
-		return fmt.Errorf("created %d is %s from this server's clock", *q.Created, skew.Round(time.Second))
+	if skew := now.Sub(time.Unix(q.Created, 0)); skew > maxClockSkew || skew < -maxClockSkew {
+		return fmt.Errorf("created %d is %s from this server's clock", q.Created, skew.Round(time.Second))
 	}
 	sig, err := decodeSignature(sigHeader)
 	if err != nil {

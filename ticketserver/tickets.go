@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tollbridge/pow"
+	"tollbridge/protocol"
 	"tollbridge/store"
 )
 
@@ -26,24 +27,6 @@ const (
 	jsonDeadline = 30 * time.Second
 )
 
-// ticketRequest is the body of POST /v1/tickets. Pointers tell a missing
-// field from a zero one: every field but subscription_id is required.
-// SenderDomain and Created come with signed requests (version 1.1,
-// docs/protocol.md §3.7); unknown fields are ignored (§3.6).
-type ticketRequest struct {
-	Sender         *string  `json:"sender"`
-	Recipient      *string  `json:"recipient"`
-	SubscriptionID *string  `json:"subscription_id"`
-	SenderDomain   *string  `json:"sender_domain"`
-	Created        *int64   `json:"created"`
-	Preference     []string `json:"preference"`
-	Parts          *struct {
-		Blocks      *int64 `json:"blocks"`
-		Attachments *int64 `json:"attachments"`
-		Bytes       *int64 `json:"bytes"`
-	} `json:"parts"`
-}
-
 func newID(prefix string) string {
 	var b [16]byte
 	rand.Read(b[:])
@@ -53,6 +36,15 @@ func newID(prefix string) string {
 // readJSON decodes a size-limited JSON body into v, answering 400 or 413,
 // and returns the body's bytes.
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) ([]byte, error) {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	return body, decodeJSON(body, v)
+}
+
+// readBody reads a size-limited request body, answering 400 or 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	deadline(w, jsonDeadline)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
@@ -62,7 +54,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) ([]byt
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "reading body: %v", err)
 	}
-	return body, decodeJSON(body, v)
+	return body, nil
 }
 
 // decodeJSON decodes exactly one JSON value into v, answering 400.
@@ -77,58 +69,27 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-func validHash(field, h string) error {
-	if !store.ValidHash(h) {
-		return errorf(http.StatusBadRequest, "%s: must be 64 lowercase hex characters (SHA-256 of the address)", field)
-	}
-	return nil
-}
-
-// validate checks every required field, naming the first bad one.
-func (q *ticketRequest) validate() error {
-	switch {
-	case q.Sender == nil:
-		return errorf(http.StatusBadRequest, "sender: required")
-	case q.Recipient == nil:
-		return errorf(http.StatusBadRequest, "recipient: required")
-	case q.Preference == nil:
-		return errorf(http.StatusBadRequest, "preference: required")
-	case q.Parts == nil:
-		return errorf(http.StatusBadRequest, "parts: required")
-	case q.Parts.Blocks == nil || *q.Parts.Blocks < 0:
-		return errorf(http.StatusBadRequest, "parts.blocks: required, a non-negative integer")
-	case q.Parts.Attachments == nil || *q.Parts.Attachments < 0:
-		return errorf(http.StatusBadRequest, "parts.attachments: required, a non-negative integer")
-	case q.Parts.Bytes == nil || *q.Parts.Bytes < 0:
-		return errorf(http.StatusBadRequest, "parts.bytes: required, a non-negative integer")
-	}
-	if err := validHash("sender", *q.Sender); err != nil {
-		return err
-	}
-	return validHash("recipient", *q.Recipient)
-}
-
 // handleRequest is POST /v1/tickets.
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []string) {
 	if wait, ok := s.byIP.allow(limitKey(clientIP(r))); !ok {
 		s.fail(w, r, tooMany(wait, "too many ticket requests from your address"))
 		return
 	}
-	var q ticketRequest
-	body, err := readJSON(w, r, maxJSONBody, &q)
+	body, err := readBody(w, r, maxJSONBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := q.validate(); err != nil {
-		s.fail(w, r, err)
+	q, err := protocol.ParseTicketRequest(body)
+	if err != nil {
+		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
 		return
 	}
-	if wait, ok := s.bySend.allow(*q.Sender); !ok {
+	if wait, ok := s.bySend.allow(q.Sender); !ok {
 		s.fail(w, r, tooMany(wait, "too many ticket requests from this sender"))
 		return
 	}
-	t, err := s.issue(r, body, &q)
+	t, err := s.issue(r, body, q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -141,15 +102,15 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []strin
 }
 
 // issue makes the ticket for a validated request whose body was body.
-func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.Ticket, error) {
+func (s *Server) issue(r *http.Request, body []byte, q *protocol.TicketRequest) (*store.Ticket, error) {
 	ctx := r.Context()
 	work, ok := s.works.Choose(q.Preference)
 	if !ok {
 		return nil, errorf(http.StatusBadRequest, "preference: no supported worktype in %q (this server offers %q)", q.Preference, s.works.Names())
 	}
-	u, err := s.store.UserByHash(ctx, *q.Recipient)
+	u, err := s.store.UserByHash(ctx, q.Recipient)
 	if errors.Is(err, store.ErrNotFound) && s.cfg.Recipients != nil {
-		u, err = s.hashAlias(ctx, *q.Recipient)
+		u, err = s.hashAlias(ctx, q.Recipient)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusNotFound, "unknown recipient")
@@ -157,11 +118,11 @@ func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.T
 		return nil, err
 	}
 	// Each count is bounded before they are added, so the sum cannot overflow.
-	if b, a := *q.Parts.Blocks, *q.Parts.Attachments; b > maxParts || a > maxParts || b+a > maxParts {
+	if b, a := q.Parts.Blocks, q.Parts.Attachments; b > maxParts || a > maxParts || b+a > maxParts {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "message has %d blocks and %d attachments, at most %d parts allowed", b, a, maxParts)
 	}
-	if limit := s.uploadLimit(); *q.Parts.Bytes > limit {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", *q.Parts.Bytes, limit)
+	if limit := s.uploadLimit(); q.Parts.Bytes > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", q.Parts.Bytes, limit)
 	}
 	trusted, err := s.trusts(ctx, r, body, q, u.ID)
 	if err != nil {
@@ -169,9 +130,9 @@ func (s *Server) issue(r *http.Request, body []byte, q *ticketRequest) (*store.T
 	}
 	now := s.store.Now()
 	t := &store.Ticket{
-		ID: newID("t_"), SenderHash: *q.Sender, RecipientHash: *q.Recipient, UserID: u.ID,
+		ID: newID("t_"), SenderHash: q.Sender, RecipientHash: q.Recipient, UserID: u.ID,
 		Valid: trusted, Expires: now.Add(s.cfg.Expiry).Truncate(time.Second),
-		Blocks: int(*q.Parts.Blocks), Attachments: int(*q.Parts.Attachments), Bytes: *q.Parts.Bytes,
+		Blocks: int(q.Parts.Blocks), Attachments: int(q.Parts.Attachments), Bytes: q.Parts.Bytes,
 		ClientIP: clientIP(r),
 	}
 	if !trusted {
@@ -200,16 +161,12 @@ func tooMany(wait time.Duration, msg string) *apiError {
 	return e
 }
 
-// ticketAnswer is the JSON of a ticket: with its challenge and, after a
+// ticketAnswer is a ticket as answered: with its challenge and, after a
 // proof post (remaining > 0), how many proofs remain, while not valid.
-func ticketAnswer(t *store.Ticket, remaining int) map[string]any {
-	a := map[string]any{"ticket_id": t.ID, "valid": t.Valid, "expires": t.Expires.Unix()}
+func ticketAnswer(t *store.Ticket, remaining int) *protocol.Ticket {
+	a := &protocol.Ticket{ID: t.ID, Valid: t.Valid, Expires: t.Expires.Unix()}
 	if !t.Valid {
-		a["worktype"] = t.Worktype
-		a[t.Worktype] = json.RawMessage(t.Challenge)
-		if remaining > 0 {
-			a["remaining"] = remaining
-		}
+		a.Worktype, a.Challenge, a.Remaining = t.Worktype, json.RawMessage(t.Challenge), remaining
 	}
 	return a
 }
@@ -245,7 +202,7 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, segs []strin
 	switch {
 	case errors.Is(err, pow.ErrWrongProof):
 		e := errorf(http.StatusUnprocessableEntity, "%v", err)
-		e.extra = ticketAnswer(t, t.Needed-t.Done)
+		e.extra = ticketAnswer(t, t.Needed-t.Done).Members()
 		s.fail(w, r, e)
 		return
 	case err != nil:

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 	"time"
 
+	"tollbridge/protocol"
 	"tollbridge/store"
 )
 
@@ -18,16 +18,14 @@ const (
 	uploadDeadline = 30 * time.Minute
 )
 
-// partID is what a part id may look like (it becomes part of a path).
-var partID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // uploadName maps upload path segments (after the ticket id) to the name
-// the upload is stored under: "header", "catalog", "blocks/b1", ….
+// the upload is stored under: protocol.UploadHeader, protocol.UploadCatalog
+// or a part's protocol.PartUpload ("blocks/b1", …).
 func uploadName(segs []string) (string, error) {
 	if len(segs) == 1 {
 		return segs[0], nil
 	}
-	if !partID.MatchString(segs[1]) {
+	if !protocol.ValidPartID(segs[1]) {
 		return "", errorf(http.StatusBadRequest, "part id %q: must be 1-64 of A-Z a-z 0-9 _ -", segs[1])
 	}
 	return segs[0] + "/" + segs[1], nil
@@ -124,20 +122,20 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, name string, li
 // together stay within the bytes the ticket announced, and parts within
 // the announced count.
 func uploadRoom(ups map[string]store.BlobRef, name string, announced int64, parts int) (int64, error) {
-	if name == "header" {
+	if name == protocol.UploadHeader {
 		return maxHeaderBytes, nil
 	}
 	used, count := int64(0), 0
 	for n, ref := range ups {
-		if n == "header" || n == name {
+		if n == protocol.UploadHeader || n == name {
 			continue
 		}
 		used += ref.Size
-		if n != "catalog" {
+		if n != protocol.UploadCatalog {
 			count++
 		}
 	}
-	if name != "catalog" && count+1 > parts {
+	if name != protocol.UploadCatalog && count+1 > parts {
 		return 0, errorf(http.StatusBadRequest, "%s: the ticket announced %d parts and %d others are uploaded", name, parts, count)
 	}
 	return max(announced-used, 0), nil

@@ -24,7 +24,6 @@ import (
 	"tollbridge/keyring"
 	"tollbridge/outbox"
 	"tollbridge/pow"
-	"tollbridge/seal"
 	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
@@ -240,7 +239,6 @@ func (b *bridge) setupTicketAPI() error {
 		ReceiptKeys:              b.serverKeys,
 		ServerKey:                b.remoteServerKey,
 		Clients:                  b.clients(),
-		ValidateHeader:           func(h []byte) error { _, err := seal.ParseHeader(h); return err },
 		Recipients:               b.recipients,
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),

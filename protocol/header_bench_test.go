@@ -1,4 +1,4 @@
-package seal
+package protocol
 
 import (
 	"bytes"
@@ -19,11 +19,8 @@ var headerSizes = []struct {
 // fit.
 func validHeader(tb testing.TB, n int) []byte {
 	tb.Helper()
-	s := sealMessage(tb, nil)
-	h, err := s.key.NewHeader(addrHash("a@x"), addrHash("b@y"), newEntity(tb, "bob"), s.ref, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	h := goodHeader()
+	h.Parts = nil
 	base, _ := h.Marshal()
 	// Each part adds the same bytes but for its id's digits; ids are
 	// padded so all have one length.
@@ -60,7 +57,7 @@ func bracketHeader(n int) []byte {
 // brackets: ns/op and B/op should grow
 // no faster than the size. Run with
 //
-//	go test -run NONE -bench ParseHeader -benchmem ./seal/
+//	go test -run NONE -bench ParseHeader -benchmem ./protocol/
 func BenchmarkParseHeader(b *testing.B) {
 	for _, sz := range headerSizes {
 		valid := validHeader(b, sz.n)
