@@ -144,8 +144,8 @@ func checkTLS(cfg *config.Config, add func(string, ...any)) {
 }
 
 func checkDataDir(cfg *config.Config, add func(string, ...any)) {
-	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
-		add("server.data_dir: %v", err)
+	if err := requireDataDir(cfg); err != nil {
+		add("server.data_dir: %s", strings.TrimPrefix(err.Error(), cfg.File+": server.data_dir: "))
 		return
 	}
 	f, err := os.CreateTemp(cfg.Server.DataDir, ".check-*")

@@ -105,6 +105,9 @@ func newBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) (*brid
 }
 
 func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts options) (*bridge, error) {
+	if err := requireDataDir(cfg); err != nil {
+		return nil, err
+	}
 	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w (run bridge init, or set tls.cert and tls.key in %s)", err, cfg.File)
@@ -350,6 +353,7 @@ func (b *bridge) run(ctx context.Context) error {
 	for name, ln := range b.listeners {
 		b.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 	}
+	b.warnNoUsers(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(b.servers)+1)
 	for _, serve := range b.servers {
@@ -372,6 +376,15 @@ func (b *bridge) run(ctx context.Context) error {
 		b.log.Info("stopped")
 	}
 	return err
+}
+
+// warnNoUsers says when nobody can log in yet: a bridge started on the
+// wrong data dir looks just like this.
+func (b *bridge) warnNoUsers(ctx context.Context) {
+	users, err := b.st.Users(ctx)
+	if err == nil && len(users) == 0 {
+		b.log.Warn("no users yet: add one with bridge user add", "config", b.cfg.File, "data_dir", b.cfg.Server.DataDir)
+	}
 }
 
 func collect(ch <-chan error) []error {
