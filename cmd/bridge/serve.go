@@ -87,6 +87,7 @@ type bridge struct {
 	imapOpen  atomic.Int64 // IMAP sessions open now
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
+	running   *runningLock            // held while this process serves data_dir
 	servers   []func(ctx context.Context) error
 }
 
@@ -127,6 +128,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 		b.close()
 		return nil, err
 	}
+	b.lockDataDir()
 	return b, nil
 }
 
@@ -433,7 +435,24 @@ func (b *bridge) close() {
 	for _, ln := range b.listeners {
 		ln.Close()
 	}
+	b.running.release()
 	b.st.Close()
+}
+
+// lockDataDir records, for bridge check, that this process serves the data
+// dir and on which addresses. Another bridge holding it is only worth a
+// warning: the listeners, bound already, are what must not clash.
+func (b *bridge) lockDataDir() {
+	r := running{PID: os.Getpid(), Config: b.cfg.File, Listeners: map[string]string{}}
+	for name := range b.listeners {
+		r.Listeners[name] = listenerAddr(b.cfg, name)
+	}
+	lock, err := lockRunning(b.cfg.Server.DataDir, r)
+	if err != nil {
+		b.log.Warn("another bridge may serve this data dir", "data_dir", b.cfg.Server.DataDir, "err", err)
+		return
+	}
+	b.running = lock
 }
 
 // setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).
