@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"tollbridge/config"
 )
 
 // TestQueueRetry: a message deferred because the peer was down is tried
@@ -134,4 +138,39 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestQuickstartRecordsPortsUsed: when a preferred port is taken,
+// quickstart picks another and credentials.json lists the one in use.
+func TestQuickstartRecordsPortsUsed(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().(*net.TCPAddr).Port
+	sites := twoSites()
+	sites[0].IMAP = busy
+	dir := t.TempDir()
+	l, err := setupQuickstart(t.Context(), dir, sites, 8, 1, cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(l.configPath(l.Sites[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved []struct {
+		User string `json:"user"`
+		IMAP int    `json:"imap_port"`
+		SMTP int    `json:"smtp_port"`
+	}
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "credentials.json")), &saved); err != nil {
+		t.Fatal(err)
+	}
+	if saved[0].IMAP == busy || saved[0].IMAP != addrPort(cfg.IMAP.Listen) || saved[0].SMTP != addrPort(cfg.SMTP.Submission) {
+		t.Errorf("credentials.json says IMAP %d, SMTP %d; the config listens on %s and %s (port %d was taken)",
+			saved[0].IMAP, saved[0].SMTP, cfg.IMAP.Listen, cfg.SMTP.Submission, busy)
+	}
 }

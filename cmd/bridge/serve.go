@@ -48,9 +48,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	b, err := newBridge(ctx, cfg, log)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	return b.run(ctx)
+}
+
+// interrupted is err, or nil when err only says that SIGINT/SIGTERM
+// stopped a starting bridge: the signal path exits 0.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -403,12 +412,12 @@ func (b *bridge) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		if up, tk, err := b.st.SweepTickets(ctx, 24*time.Hour); err != nil {
+		if up, tk, err := b.st.SweepTickets(ctx, 24*time.Hour); err != nil && ctx.Err() == nil {
 			b.log.Warn("sweep tickets", "err", err)
 		} else if up+tk > 0 {
 			b.log.Debug("swept tickets", "uploads", up, "tickets", tk)
 		}
-		if n, err := b.st.SweepBlobs(ctx, time.Hour); err != nil {
+		if n, err := b.st.SweepBlobs(ctx, time.Hour); err != nil && ctx.Err() == nil {
 			b.log.Warn("sweep blobs", "err", err)
 		} else if n > 0 {
 			b.log.Debug("swept blobs", "count", n)
