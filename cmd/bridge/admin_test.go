@@ -129,6 +129,19 @@ func TestInitRefusesToOverwrite(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, "config.toml")); err == nil {
 		t.Error("init wrote a config with a bad address")
 	}
+	// --data-dir puts the data (and the self-signed certificate) elsewhere,
+	// as a systemd unit's writable state folder wants.
+	etc, state := t.TempDir(), filepath.Join(t.TempDir(), "state")
+	if code, _, errs := runBinary(t, "init", "--dir", etc, "--data-dir", state, "--domain", "example.org"); code != 0 {
+		t.Fatalf("init --data-dir: %s", errs)
+	}
+	c, err := config.Load(filepath.Join(etc, "config.toml"))
+	if err != nil || c.Server.DataDir != state || c.TLS.Cert != filepath.Join(state, "tls/cert.pem") {
+		t.Fatalf("init --data-dir: %v %+v %+v", err, c.Server, c.TLS)
+	}
+	if _, err := os.Stat(c.TLS.Cert); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -31,6 +31,9 @@ type initOptions struct {
 	IMAP       string
 	Ticket     string
 	MX         string
+	// DataDir is server.data_dir; the self-signed certificate goes in its
+	// tls folder. Empty means "data" beside the config.
+	DataDir string
 	// Force replaces an existing config; without it writeInit keeps one.
 	Force    bool
 	PowBits  int
@@ -54,6 +57,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.IMAP, "imap", defaultIMAP, "imap.listen: host:port for mail clients' IMAP")
 	fs.StringVar(&o.Ticket, "ticket", defaultTicket, "ticket.listen: host:port of the HTTPS ticket API")
 	fs.StringVar(&o.MX, "mx", "", "smtp.mx: host:port for legacy inbound SMTP (default: off)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "server.data_dir, also holding tls/ (default DIR/data)")
 	fs.BoolVar(&o.Force, "force", false, "replace an existing DIR/config.toml")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -118,6 +122,14 @@ func writeInit(o initOptions) (*initResult, error) {
 	if o.PowBits == 0 && o.PowCount == 0 {
 		o.PowBits, o.PowCount = 20, 4
 	}
+	if o.DataDir == "" {
+		o.DataDir = "data" // beside the config: the folder moves as one
+	} else if abs, err := filepath.Abs(o.DataDir); err == nil {
+		o.DataDir = abs // as the admin meant it, not from the config's folder
+	}
+	if strings.ContainsAny(o.DataDir, "\"\\\n") {
+		return nil, fmt.Errorf("--data-dir: %q: quotes, backslashes and newlines are not supported", o.DataDir)
+	}
 	path := filepath.Join(o.Dir, "config.toml")
 	res := &initResult{path: path}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || o.Force {
@@ -160,13 +172,13 @@ var configTemplate = template.Must(template.New("config").Parse(`# tollbridge co
 [server]
 hostname = "{{.Hostname}}"
 domains  = ["{{.Domain}}"]
-data_dir = "data"
+data_dir = "{{.DataDir}}"
 
 [tls]
 # Self-signed by 'bridge init'; point these at your own certificate for a
 # real domain.
-cert = "data/tls/cert.pem"
-key  = "data/tls/key.pem"
+cert = "{{.DataDir}}/tls/cert.pem"
+key  = "{{.DataDir}}/tls/key.pem"
 
 [smtp]
 submission = "{{.Submission}}"
