@@ -249,7 +249,9 @@ func printSettings(w io.Writer, l *qsLayout, us []qsUser) {
 		fmt.Fprintf(w, "  %s\n    password:  %s\n    IMAP:      %s port %s, STARTTLS, normal password\n    SMTP:      %s port %s, STARTTLS, normal password\n\n",
 			u.Address, u.Password, host, imapPort, host, smtpPort)
 	}
-	fmt.Fprintln(w, "The certificates are self-signed: accept them once in your mail client.")
+	fmt.Fprintln(w, "The certificates are self-signed: accept them once in your mail client. They")
+	fmt.Fprintln(w, "name 127.0.0.1 and localhost; clients that check names only (mbsync) need localhost.")
+	fmt.Fprintf(w, "These settings are in %s too.\n", l.credentialsPath())
 	fmt.Fprintln(w, "Mail between the two addresses takes the ticketed path, proof-of-work included.")
 	fmt.Fprintln(w, "Press Ctrl-C to stop both bridges.")
 }
