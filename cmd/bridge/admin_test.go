@@ -187,3 +187,18 @@ func TestQuickstartRecordsPortsUsed(t *testing.T) {
 			saved[0].IMAP, saved[0].SMTP, cfg.IMAP.Listen, cfg.SMTP.Submission, busy)
 	}
 }
+
+// TestConfigTypeErrors: a value of the wrong type is reported in the
+// admin's terms, with file, line and key, every one of them at once.
+func TestConfigTypeErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte("[server]\ndomains = [\"example.org\"]\n[ticket]\npow_bits = \"20\"\n[delivery]\nworkers = \"8\"\n"), 0o600)
+	code, out, errs := runBinary(t, "check", "--config", cfg)
+	if code != 1 || !strings.Contains(errs, "config.toml:4: ticket.pow_bits must be an integer\n") ||
+		!strings.Contains(errs, "config.toml:6: delivery.workers must be an integer\n") ||
+		strings.Contains(errs, "incompatible types") || strings.Contains(errs, "goroutine") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
