@@ -329,6 +329,8 @@ func TestQuickstart(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// A failed test leaves no quickstart running (harmless once it exited).
+		t.Cleanup(func() { cmd.Process.Kill() })
 		done := make(chan error, 1)
 		line := make(chan string, 1)
 		go func() {
