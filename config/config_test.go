@@ -113,12 +113,55 @@ url = "http://insecure.example.net"
 func TestSyntaxError(t *testing.T) {
 	t.Parallel()
 	_, err := Parse([]byte("[server]\nhostname = \n"), "x/config.toml")
-	if err == nil || !strings.HasPrefix(err.Error(), "config.toml: ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "config.toml:2: ") {
 		t.Fatalf("err = %v", err)
 	}
-	_, err = Parse([]byte("[ticket]\npow_bits = \"many\"\n"), "config.toml")
-	if err == nil || !strings.Contains(err.Error(), "ticket.pow_bits") {
-		t.Fatalf("type error does not name key: %v", err)
+}
+
+// TestTypeErrors: every value of the wrong type is reported with its line
+// and key in the admin's words, not the TOML library's Go types.
+func TestTypeErrors(t *testing.T) {
+	t.Parallel()
+	src := `[server]
+domains = ["example.org"]
+data_dir = 5
+[ticket]
+pow_bits = "20"
+expiry = "30 minutes"
+pow_count = true
+[delivery]
+retry_for = 48
+[[route]]
+domain = "example.net"
+url = 7
+`
+	_, err := Parse([]byte(src), "/etc/tollbridge/config.toml")
+	want := []string{
+		`config.toml:3: server.data_dir must be a string in quotes`,
+		`config.toml:5: ticket.pow_bits must be an integer`,
+		`config.toml:6: ticket.expiry must be a duration in quotes, such as "30m" or "48h": time: unknown unit`,
+		`config.toml:7: ticket.pow_count must be an integer`,
+		`config.toml:9: delivery.retry_for must be a duration in quotes`,
+		`config.toml:12: route[0].url must be a string in quotes`,
+	}
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d = %q, want %q", i, lines[i], w)
+		}
+	}
+	if strings.Contains(err.Error(), "incompatible types") || strings.Contains(err.Error(), "destination") {
+		t.Errorf("the library's words leak out:\n%v", err)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Line != 3 || fe.Key != "server.data_dir" {
+		t.Errorf("first FieldError = %+v", fe)
 	}
 }
 

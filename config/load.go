@@ -55,7 +55,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	name := filepath.Base(path)
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
-		return nil, Errors{decodeError(name, err)}
+		return nil, decodeErrors(name, string(data), err)
 	}
 	var errs Errors
 	for _, k := range md.Undecoded() {
@@ -69,18 +69,30 @@ func Parse(data []byte, path string) (*Config, error) {
 	return c, nil
 }
 
-// decodeError turns a TOML syntax or type error into one naming the file
-// and, where the library knows them, the line and key.
-func decodeError(name string, err error) error {
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		key := fmt.Sprintf("line %d", pe.Position.Line)
-		if pe.LastKey != "" {
-			key = pe.LastKey + " (" + key + ")"
-		}
-		return &FieldError{File: name, Key: key, Msg: pe.Message}
+// decodeErrors turns a TOML decoding error into the admin's terms: a
+// syntax error with its line, or every value of the wrong type, each as
+// "config.toml:27: ticket.pow_bits must be an integer".
+func decodeErrors(name, data string, err error) Errors {
+	if _, synErr := toml.Decode(data, &map[string]any{}); synErr != nil {
+		return Errors{syntaxError(name, synErr)}
 	}
-	return fmt.Errorf("%s: %w", name, err)
+	if errs := typeErrors(name, data); len(errs) > 0 {
+		return errs
+	}
+	return Errors{fmt.Errorf("%s: %w", name, err)}
+}
+
+// syntaxError names the file and, where the library knows it, the line.
+func syntaxError(name string, err error) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	msg := pe.Message
+	if pe.LastKey != "" {
+		msg += " (after key " + pe.LastKey + ")"
+	}
+	return &FieldError{File: name, Line: pe.Position.Line, Msg: msg}
 }
 
 // resolvePaths makes every file path absolute, relative ones taken from dir.
@@ -110,11 +122,20 @@ func resolve(dir, p string) string {
 // FieldError is one problem with one key of one file.
 type FieldError struct {
 	File string // base name of the config file
+	Line int    // line in File, 0 if not known
 	Key  string // dotted key, e.g. "ticket.pow_bits"
 	Msg  string
 }
 
+// Error is "file: key: msg", or with a line "file:line: key msg" (the
+// compiler's way, so editors jump to it).
 func (e *FieldError) Error() string {
+	switch {
+	case e.Line > 0 && e.Key == "":
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s %s", e.File, e.Line, e.Key, e.Msg)
+	}
 	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
 }
 

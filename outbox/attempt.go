@@ -39,6 +39,7 @@ type success struct {
 	remoteID string
 	receipt  []byte
 	local    *store.NewMessage
+	work     time.Duration // proof-of-work done in this attempt
 }
 
 // attempt makes one delivery attempt for one recipient and records its
@@ -60,7 +61,7 @@ func (o *Outbox) attempt(ctx context.Context, r *store.OutboxRecipient) {
 		if o.metrics.Delivered != nil {
 			o.metrics.Delivered(ok.route)
 		}
-		log.Info("delivered", "route", ok.route, "remote_id", ok.remoteID)
+		log.Info("delivered", "from", m.Sender, "route", ok.route, "work_seconds", ok.work.Round(time.Millisecond).Seconds(), "remote_id", ok.remoteID)
 		return
 	case !errors.As(err, &f):
 		f = &failure{Status: "4.3.0", Temporary: true, Err: err}

@@ -114,7 +114,7 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	switch {
 	case err == nil:
 		o.recordTicketed(ctx, ep)
-		return &success{route: "ticket", remoteID: receipt.MessageID, receipt: receipt.Receipt}, nil
+		return &success{route: "ticket", remoteID: receipt.MessageID, receipt: receipt.Receipt, work: p.worked}, nil
 	case errors.Is(err, ticketclient.ErrAlreadyCompleted):
 		o.recordTicketed(ctx, ep)
 		return &success{route: "ticket", remoteID: "(completed by an earlier attempt)"}, nil
@@ -180,6 +180,7 @@ type progress struct {
 	cur       string
 	last      time.Time
 	workStart time.Time
+	worked    time.Duration // proof-of-work time of this attempt, for its log line
 }
 
 func (p *progress) stage(stage string, pr ticketclient.Progress) {
@@ -208,6 +209,7 @@ func (p *progress) stage(stage string, pr ticketclient.Progress) {
 }
 
 func (p *progress) addWork(now time.Time) {
+	p.worked += now.Sub(p.workStart)
 	if p.o.metrics.WorkSecond != nil {
 		p.o.metrics.WorkSecond(now.Sub(p.workStart).Seconds())
 	}

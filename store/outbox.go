@@ -329,3 +329,25 @@ func (s *Store) PruneDeliveries(ctx context.Context, keep time.Duration) error {
 		return err
 	})
 }
+
+// RetryNow makes the pending recipients of outbox message id (every
+// message when id is 0) due now, and returns how many it changed. The
+// outbox's next poll claims them; tries and the retry_for deadline are
+// unchanged.
+func (s *Store) RetryNow(ctx context.Context, id int64) (int, error) {
+	var n int64
+	err := s.laxTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE outbox_recipients SET next_attempt = ? WHERE done = 0 AND (? = 0 OR outbox_id = ?)`,
+			s.now().Unix(), id, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry outbox %d: %w", id, err)
+	}
+	return int(n), nil
+}

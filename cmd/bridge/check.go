@@ -11,9 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"tollbridge/config"
 	"tollbridge/internal/tlsprofile"
@@ -93,7 +95,10 @@ func selfSignedCert(file string) ([]byte, error) {
 	return block.Bytes, nil
 }
 
-// runCheck validates a config and what it points at, one line per problem.
+// runCheck validates a config and what it points at, one line per
+// finding, each naming the config file as given. Problems fail the check;
+// warnings (a peer not up yet) and listeners held by this very bridge,
+// already running, do not.
 func runCheck(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	cfgPath := configFlag(fs)
@@ -104,78 +109,122 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err // every config problem, one per line
 	}
-	var problems []string
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	for _, check := range []func(*config.Config, func(string, ...any)){checkTLS, checkDataDir, checkPorts, checkFiles} {
-		check(cfg, add)
+	r := &checkReport{file: *cfgPath}
+	checkTLS(cfg, r)
+	if checkDataDir(cfg, r) {
+		checkPorts(cfg, r)
 	}
-	checkRoutes(ctx, cfg, add)
-	name := filepath.Base(cfg.File)
-	for _, p := range problems {
-		fmt.Fprintf(e.stdout, "%s: %s\n", name, p)
+	checkFiles(cfg, r)
+	checkSmarthost(ctx, cfg, r)
+	checkRoutes(ctx, cfg, r)
+	for _, l := range r.lines {
+		fmt.Fprintf(e.stdout, "%s: %s\n", r.file, l)
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%d problem(s) found", len(problems))
+	if r.problems > 0 {
+		return fmt.Errorf("%s: %d problem(s) found", r.file, r.problems)
 	}
-	fmt.Fprintf(e.stdout, "%s: ok\n", cfg.File)
+	fmt.Fprintf(e.stdout, "%s: ok\n", r.file)
 	return nil
 }
 
-func checkTLS(cfg *config.Config, add func(string, ...any)) {
+// checkReport collects bridge check's findings.
+type checkReport struct {
+	file     string // the config file as the admin named it
+	lines    []string
+	problems int
+}
+
+// add records a problem: the check fails.
+func (r *checkReport) add(format string, args ...any) {
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+	r.problems++
+}
+
+// warn records something worth knowing that does not fail the check.
+func (r *checkReport) warn(format string, args ...any) {
+	r.lines = append(r.lines, "warning: "+fmt.Sprintf(format, args...))
+}
+
+// note records a fact, such as a listener served by this bridge.
+func (r *checkReport) note(format string, args ...any) {
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+}
+
+func checkTLS(cfg *config.Config, r *checkReport) {
 	pair, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
-		add("tls.cert/tls.key: %v", err)
+		r.add("tls.cert/tls.key: %v", err)
 		return
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		add("tls.cert: %v", err)
+		r.add("tls.cert: %v", err)
 		return
 	}
 	now := time.Now()
 	switch {
 	case now.After(leaf.NotAfter):
-		add("tls.cert: expired on %s", leaf.NotAfter.Format(time.DateOnly))
+		r.add("tls.cert: expired on %s", leaf.NotAfter.Format(time.DateOnly))
 	case leaf.NotAfter.Sub(now) < 14*24*time.Hour:
-		add("tls.cert: expires on %s, renew it", leaf.NotAfter.Format(time.DateOnly))
+		r.add("tls.cert: expires on %s, renew it", leaf.NotAfter.Format(time.DateOnly))
 	}
 	if err := leaf.VerifyHostname(cfg.Server.Hostname); err != nil {
-		add("tls.cert: does not name server.hostname %s: %v", cfg.Server.Hostname, err)
+		r.add("tls.cert: does not name server.hostname %s: %v", cfg.Server.Hostname, err)
 	}
 }
 
-func checkDataDir(cfg *config.Config, add func(string, ...any)) {
-	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
-		add("server.data_dir: %v", err)
-		return
+// checkDataDir reports whether the data dir exists and is writable.
+func checkDataDir(cfg *config.Config, r *checkReport) bool {
+	if err := requireDataDir(cfg); err != nil {
+		r.add("server.data_dir: %s", strings.TrimPrefix(err.Error(), cfg.File+": server.data_dir: "))
+		return false
 	}
 	f, err := os.CreateTemp(cfg.Server.DataDir, ".check-*")
 	if err != nil {
-		add("server.data_dir: not writable: %v", err)
-		return
+		r.add("server.data_dir: not writable: %v", err)
+		return false
 	}
 	f.Close()
 	os.Remove(f.Name())
+	return true
 }
 
-func checkPorts(cfg *config.Config, add func(string, ...any)) {
-	keys := map[string]string{
-		"submission": "smtp.submission", "submission_tls": "smtp.submission_tls", "mx": "smtp.mx",
-		"imap": "imap.listen", "imap_tls": "imap.listen_tls", "ticket": "ticket.listen", "metrics": "metrics.listen",
-	}
-	for name, key := range keys {
-		addr := listenerAddr(cfg, name)
+// checkPorts binds each listener's address. One already taken is fine
+// when this bridge holds it (its data dir's running lock lists it).
+func checkPorts(cfg *config.Config, r *checkReport) {
+	running, runErr := readRunning(cfg.Server.DataDir)
+	for _, name := range listenerNames {
+		key, addr := listenerKeys[name], listenerAddr(cfg, name)
 		if addr == "" {
 			continue
 		}
 		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			add("%s: cannot listen on %s (is the bridge already running?): %v", key, addr, unwrapSyscall(err))
+		if err == nil {
+			ln.Close()
 			continue
 		}
-		ln.Close()
+		switch {
+		case running != nil && running.Listeners[name] == addr:
+			r.note("%s: %s is served by this bridge, running (pid %d)", key, addr, running.PID)
+		case running != nil:
+			r.add("%s: cannot listen on %s: %v (this bridge runs, pid %d, with other addresses: restart it to apply the config)", key, addr, unwrapSyscall(err), running.PID)
+		default:
+			if runErr != nil {
+				r.warn("server.data_dir: %v", runErr)
+			}
+			r.add("%s: cannot listen on %s: %v (another program holds it)", key, addr, unwrapSyscall(err))
+		}
 	}
 }
+
+// listenerNames are the listeners in config order; listenerKeys their keys.
+var (
+	listenerNames = []string{"submission", "submission_tls", "mx", "imap", "imap_tls", "ticket", "metrics"}
+	listenerKeys  = map[string]string{
+		"submission": "smtp.submission", "submission_tls": "smtp.submission_tls", "mx": "smtp.mx",
+		"imap": "imap.listen", "imap_tls": "imap.listen_tls", "ticket": "ticket.listen", "metrics": "metrics.listen",
+	}
+)
 
 func unwrapSyscall(err error) error {
 	var oe *net.OpError
@@ -185,39 +234,142 @@ func unwrapSyscall(err error) error {
 	return err
 }
 
-func checkFiles(cfg *config.Config, add func(string, ...any)) {
+func checkFiles(cfg *config.Config, r *checkReport) {
 	if f := cfg.Delivery.SmarthostPasswordFile; f != "" {
 		if _, err := readSecret(f); err != nil {
-			add("delivery.smarthost_password_file: %v", err)
+			r.add("delivery.smarthost_password_file: %v", err)
 		}
 	}
 	if f := cfg.Delivery.SmarthostCA; f != "" {
 		if _, err := os.ReadFile(f); err != nil {
-			add("delivery.smarthost_ca: %v", err)
+			r.add("delivery.smarthost_ca: %v", err)
 		}
 	}
 }
 
-// checkRoutes asks each route's ticket API for its WKD policy file.
-func checkRoutes(ctx context.Context, cfg *config.Config, add func(string, ...any)) {
-	for i, r := range cfg.Routes {
-		key := fmt.Sprintf("route[%d]", i)
-		roots, err := routeRoots(r.CA)
+// checkSmarthost does what delivery will do with the smarthost short of
+// sending: connect, EHLO, STARTTLS or TLS as configured, AUTH when a user
+// name is set, QUIT.
+func checkSmarthost(ctx context.Context, cfg *config.Config, r *checkReport) {
+	d := cfg.Delivery
+	if d.Smarthost == "" {
+		return
+	}
+	host, _, _ := net.SplitHostPort(d.Smarthost)
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if d.SmarthostCA != "" {
+		pool, err := routeRoots(d.SmarthostCA)
 		if err != nil {
-			add("%s.ca: %v", key, err)
+			return // reported by checkFiles
+		}
+		tc.RootCAs = pool
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := dialSmarthost(ctx, d.Smarthost, d.SmarthostTLS, cfg.Server.Hostname, tc)
+	if err != nil {
+		r.add("delivery.smarthost: %s (smarthost_tls = %q): %v", d.Smarthost, d.SmarthostTLS, err)
+		return
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if d.SmarthostUsername != "" {
+		pw, err := readSecret(d.SmarthostPasswordFile)
+		if err != nil && d.SmarthostPasswordFile != "" {
+			return // reported by checkFiles
+		}
+		if ok, _ := c.Extension("AUTH"); !ok {
+			r.add("delivery.smarthost_username: %s offers no AUTH", d.Smarthost)
+			return
+		}
+		if err := c.Auth(sasl.NewPlainClient("", d.SmarthostUsername, pw)); err != nil {
+			r.add("delivery.smarthost_username: %s refused AUTH as %s: %v", d.Smarthost, d.SmarthostUsername, err)
+			return
+		}
+	}
+	c.Quit()
+}
+
+// dialSmarthost connects and greets the way the outbox's relay does.
+func dialSmarthost(ctx context.Context, addr, mode, hostname string, tc *tls.Config) (*smtp.Client, error) {
+	var dl net.Dialer
+	conn, err := dl.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, unwrapSyscall(err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	var c *smtp.Client
+	switch mode {
+	case "tls":
+		c = smtp.NewClient(tls.Client(conn, tc))
+	case "starttls":
+		c = smtp.NewClient(conn)
+		if err := c.Hello(hostname); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			c.Close()
+			return nil, errors.New(`does not offer STARTTLS: set delivery.smarthost_tls to "tls" or, on a trusted network only, "none"`)
+		}
+		c.Close()
+		if conn, err = dl.DialContext(ctx, "tcp", addr); err != nil {
+			return nil, unwrapSyscall(err)
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			conn.SetDeadline(dl)
+		}
+		// The handshake happens with the first command after STARTTLS.
+		if c, err = smtp.NewClientStartTLS(conn, tc); err == nil {
+			if err = c.Hello(hostname); err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("STARTTLS: %w", err)
+		}
+		return c, nil
+	default:
+		c = smtp.NewClient(conn)
+	}
+	if err := c.Hello(hostname); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkRoutes asks each route's ticket API for its WKD policy file. A
+// peer that does not answer is a warning (it may simply not be started
+// yet); one that answers wrongly, or with a certificate the route does not
+// trust, is a problem.
+func checkRoutes(ctx context.Context, cfg *config.Config, r *checkReport) {
+	for i, rt := range cfg.Routes {
+		key := fmt.Sprintf("route[%d]", i)
+		roots, err := routeRoots(rt.CA)
+		if err != nil {
+			r.add("%s.ca: %v", key, err)
 			continue
 		}
 		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsprofile.Apply(&tls.Config{RootCAs: roots})}}
-		u := strings.TrimRight(r.URL, "/") + keyring.WKDPrefix + r.Domain + "/policy"
+		u := strings.TrimRight(rt.URL, "/") + keyring.WKDPrefix + rt.Domain + "/policy"
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		resp, err := client.Do(req)
-		if err != nil {
-			add("%s: %s unreachable: %v", key, r.URL, err)
+		var oe *net.OpError
+		switch {
+		case err != nil && errors.As(err, &oe) && oe.Op == "dial":
+			r.warn("%s: %s unreachable (not started yet?): %v", key, rt.URL, unwrapSyscall(err))
+			continue
+		case err != nil:
+			r.add("%s: %s: %v", key, rt.URL, err)
 			continue
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			add("%s: %s answers %s for %s's WKD policy: not a tollbridge for that domain?", key, r.URL, resp.Status, r.Domain)
+			r.add("%s: %s answers %s for %s's WKD policy: not a tollbridge for that domain?", key, rt.URL, resp.Status, rt.Domain)
 		}
 	}
 }

@@ -89,29 +89,38 @@ func TestCLIErrors(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cli(t, "", "init", "--dir", dir, "--domain", "example.org", "--hostname", "localhost")
-	cfg := filepath.Join(dir, "config.toml")
-	// Free ports, so the check passes on a busy machine.
-	b, _ := os.ReadFile(cfg)
-	text := string(b)
-	for _, def := range []string{"127.0.0.1:1587", "127.0.0.1:1143", "127.0.0.1:8443"} {
-		text = strings.Replace(text, def, freeAddr(t), 1)
-	}
-	os.WriteFile(cfg, []byte(text), 0o600)
-	if code, out, errs := cli(t, "", "check", "--config", cfg); code != 0 || !strings.Contains(out, "ok") {
+	cfg := checkConfig(t, "")
+	if code, out, errs := cli(t, "", "check", "--config", cfg); code != 0 || out != cfg+": ok\n" {
 		t.Fatalf("check: %d %s %s", code, out, errs)
 	}
-	// A port in use and a route nobody answers are reported, one line each.
+	// A port another program holds is a problem; a route nobody answers is
+	// a warning; every line names the config file as given.
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
-	text += "\n[[route]]\ndomain = \"example.net\"\nurl = \"https://127.0.0.1:1\"\n"
+	b, _ := os.ReadFile(cfg)
+	text := string(b) + "\n[[route]]\ndomain = \"example.net\"\nurl = \"https://127.0.0.1:1\"\n"
 	text = strings.Replace(text, `submission = "`, `submission = "`+ln.Addr().String()+`" # `, 1)
 	os.WriteFile(cfg, []byte(text), 0o600)
 	code, out, _ := cli(t, "", "check", "--config", cfg)
-	if code != 1 || !strings.Contains(out, "smtp.submission: cannot listen") || !strings.Contains(out, "route[0]: https://127.0.0.1:1 unreachable") {
+	if code != 1 || !strings.Contains(out, cfg+": smtp.submission: cannot listen") ||
+		!strings.Contains(out, cfg+": warning: route[0]: https://127.0.0.1:1 unreachable") {
 		t.Fatalf("check: %d\n%s", code, out)
 	}
+}
+
+// checkConfig runs bridge init in a new folder with free ports and the
+// [delivery] lines given, and returns the config's path.
+func checkConfig(t *testing.T, delivery string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if code, _, errs := cli(t, "", "init", "--dir", dir, "--domain", "example.org", "--hostname", "localhost",
+		"--submission", freeAddr(t), "--imap", freeAddr(t), "--ticket", freeAddr(t)); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(b), `smarthost = ""`, delivery, 1)), 0o600)
+	return cfg
 }
 
 func freeAddr(t *testing.T) string {

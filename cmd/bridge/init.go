@@ -31,8 +31,13 @@ type initOptions struct {
 	IMAP       string
 	Ticket     string
 	MX         string
-	PowBits    int
-	PowCount   int
+	// DataDir is server.data_dir; the self-signed certificate goes in its
+	// tls folder. Empty means "data" beside the config.
+	DataDir string
+	// Force replaces an existing config; without it writeInit keeps one.
+	Force    bool
+	PowBits  int
+	PowCount int
 	// RatePerMinute caps ticket requests per client and sender; -1 means
 	// no limit, 0 the default.
 	RatePerMinute int
@@ -48,6 +53,12 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.Dir, "dir", "", "folder to create the config in")
 	fs.StringVar(&o.Domain, "domain", "", "mail domain this bridge serves")
 	fs.StringVar(&o.Hostname, "hostname", "", "public host name (default mail.DOMAIN)")
+	fs.StringVar(&o.Submission, "submission", defaultSubmission, "smtp.submission: host:port for mail clients' SMTP")
+	fs.StringVar(&o.IMAP, "imap", defaultIMAP, "imap.listen: host:port for mail clients' IMAP")
+	fs.StringVar(&o.Ticket, "ticket", defaultTicket, "ticket.listen: host:port of the HTTPS ticket API")
+	fs.StringVar(&o.MX, "mx", "", "smtp.mx: host:port for legacy inbound SMTP (default: off)")
+	fs.StringVar(&o.DataDir, "data-dir", "", "server.data_dir, also holding tls/ (default DIR/data)")
+	fs.BoolVar(&o.Force, "force", false, "replace an existing DIR/config.toml")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -58,50 +69,100 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if !config.ValidDomain(o.Domain) {
 		return fmt.Errorf("--domain: not a valid domain name: %q", o.Domain)
 	}
-	path, err := writeInit(o)
+	path := filepath.Join(o.Dir, "config.toml")
+	if _, err := os.Stat(path); err == nil && !o.Force {
+		return fmt.Errorf("%s exists; left as it was (--force replaces it)", path)
+	}
+	res, err := writeInit(o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "wrote %s\nnext: bridge user add --config %s --password-file FILE USER@%s\n", path, path, o.Domain)
+	fmt.Fprintf(e.stdout, "wrote %s\n", res.path)
+	if res.wroteCert {
+		fmt.Fprintf(e.stdout, "wrote %s (self-signed for %s, localhost, 127.0.0.1 and ::1)\n", res.cert, res.hostname)
+	} else {
+		fmt.Fprintf(e.stdout, "kept %s (bridge check says whether it names %s)\n", res.cert, res.hostname)
+	}
+	fmt.Fprintf(e.stdout, "next: bridge user add --config %s --password-file FILE USER@%s\n", res.path, strings.ToLower(o.Domain))
 	return nil
 }
 
-// writeInit writes DIR/config.toml (unless it exists), the data dir and a
-// self-signed certificate (unless one exists), and returns the config path.
-func writeInit(o initOptions) (string, error) {
+// The listeners bridge init writes unless told otherwise (DESIGN.md §5).
+const (
+	defaultSubmission = "127.0.0.1:1587"
+	defaultIMAP       = "127.0.0.1:1143"
+	defaultTicket     = "127.0.0.1:8443"
+)
+
+// initResult says what writeInit wrote.
+type initResult struct {
+	path      string // the config file
+	wrote     bool   // false: an existing config was kept
+	cert      string // the certificate file
+	wroteCert bool   // false: an existing certificate was kept
+	hostname  string
+}
+
+// writeInit writes DIR/config.toml (an existing one only with o.Force),
+// the data dir and a self-signed certificate (unless one exists). The
+// config is checked before it is written: a bad --imap leaves no file.
+func writeInit(o initOptions) (*initResult, error) {
 	o.Domain = strings.ToLower(o.Domain)
 	if o.Hostname == "" {
 		o.Hostname = "mail." + o.Domain
 	}
-	if o.Submission == "" {
-		o.Submission, o.IMAP, o.Ticket = "127.0.0.1:1587", "127.0.0.1:1143", "127.0.0.1:8443"
+	for _, f := range []struct {
+		v   *string
+		def string
+	}{{&o.Submission, defaultSubmission}, {&o.IMAP, defaultIMAP}, {&o.Ticket, defaultTicket}} {
+		if *f.v == "" {
+			*f.v = f.def
+		}
 	}
 	if o.PowBits == 0 && o.PowCount == 0 {
 		o.PowBits, o.PowCount = 20, 4
 	}
-	if err := os.MkdirAll(filepath.Join(o.Dir, "data", "tls"), 0o700); err != nil {
-		return "", err
+	if o.DataDir == "" {
+		o.DataDir = "data" // beside the config: the folder moves as one
+	} else if abs, err := filepath.Abs(o.DataDir); err == nil {
+		o.DataDir = abs // as the admin meant it, not from the config's folder
+	}
+	if strings.ContainsAny(o.DataDir, "\"\\\n") {
+		return nil, fmt.Errorf("--data-dir: %q: quotes, backslashes and newlines are not supported", o.DataDir)
 	}
 	path := filepath.Join(o.Dir, "config.toml")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	res := &initResult{path: path}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || o.Force {
 		var b strings.Builder
 		if err := configTemplate.Execute(&b, o); err != nil {
-			return "", err
+			return nil, err
+		}
+		if _, err := config.Parse([]byte(b.String()), path); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return nil, err
 		}
 		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-			return "", err
+			return nil, err
 		}
+		res.wrote = true
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: server.data_dir: %w", path, err)
+	}
+	res.cert, res.hostname = cfg.TLS.Cert, cfg.Server.Hostname
 	if _, err := os.Stat(cfg.TLS.Cert); errors.Is(err, os.ErrNotExist) {
 		if err := selfSigned(cfg.TLS.Cert, cfg.TLS.Key, cfg.Server.Hostname); err != nil {
-			return "", fmt.Errorf("tls certificate: %w", err)
+			return nil, fmt.Errorf("tls certificate: %w", err)
 		}
+		res.wroteCert = true
 	}
-	return path, nil
+	return res, nil
 }
 
 var configTemplate = template.Must(template.New("config").Parse(`# tollbridge configuration written by 'bridge init'.
@@ -111,13 +172,13 @@ var configTemplate = template.Must(template.New("config").Parse(`# tollbridge co
 [server]
 hostname = "{{.Hostname}}"
 domains  = ["{{.Domain}}"]
-data_dir = "data"
+data_dir = "{{.DataDir}}"
 
 [tls]
 # Self-signed by 'bridge init'; point these at your own certificate for a
 # real domain.
-cert = "data/tls/cert.pem"
-key  = "data/tls/key.pem"
+cert = "{{.DataDir}}/tls/cert.pem"
+key  = "{{.DataDir}}/tls/key.pem"
 
 [smtp]
 submission = "{{.Submission}}"

@@ -55,6 +55,7 @@ func commands() []command {
 		{"alias remove", "--config F ALIAS: remove an alias added with alias add", runAliasRemove},
 		{"keys list", "--config F: show pinned remote keys", runKeysList},
 		{"keys accept", "--config F ADDRESS: accept a changed key for ADDRESS", runKeysAccept},
+		{"queue retry", "--config F [ID | --all]: try message ID (or every message) now instead of at its next attempt", runQueueRetry},
 		{"queue", "--config F: list the outbox", runQueue},
 		{"pow bench", "[--seconds N] [--json]: measure the proof-of-work solver on all cores", runPowBench},
 	}
@@ -63,26 +64,33 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the drain; a second one ends the process at
+	// once, the default action, for a drain that takes too long.
+	context.AfterFunc(ctx, stop)
 	os.Exit(run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
 }
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, e *env, args []string) int {
+	if words, ok := helpRequest(args); ok {
+		return help(e, words)
+	}
 	cmd, rest := findCommand(args)
 	if cmd == nil {
 		usage(e.stderr)
-		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
+		if len(args) > 0 {
 			fmt.Fprintf(e.stderr, "\nbridge: unknown command %q\n", strings.Join(args, " "))
 		}
 		return 2
 	}
 	err := cmd.run(ctx, e, rest)
 	var ue *usageError
+	var he *helpError
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(e.stdout, "usage: bridge %s %s\n", cmd.words, cmd.help)
+	case errors.As(err, &he):
+		printCommandHelp(e.stdout, cmd, he.fs)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "bridge %s: %v\nusage: bridge %s %s\n", cmd.words, err, cmd.words, cmd.help)
@@ -90,6 +98,70 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "bridge %s: %v\n", cmd.words, err)
 	return 1
+}
+
+// helpRequest recognises the help requests that name no single command:
+// "", "help [WORDS…]", "--help" and a command group followed by --help
+// ("user --help"). It returns the words asked about.
+func helpRequest(args []string) ([]string, bool) {
+	if len(args) > 0 && args[0] == "help" {
+		return args[1:], true
+	}
+	if len(args) == 0 || !isHelpFlag(args[len(args)-1]) {
+		return nil, false
+	}
+	words := args[:len(args)-1]
+	if cmd, _ := findCommand(words); cmd != nil {
+		return nil, false // the command's own flag set answers
+	}
+	return words, true
+}
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
+// help prints what words name (every command, a group or one command) on
+// stdout; words that name nothing get the full usage on stderr, status 2.
+func help(e *env, words []string) int {
+	prefix := strings.Join(words, " ")
+	if prefix == "" {
+		usage(e.stdout)
+		return 0
+	}
+	var matched []command
+	for _, c := range commands() {
+		if c.words == prefix || strings.HasPrefix(c.words, prefix+" ") {
+			matched = append(matched, c)
+		}
+	}
+	if len(matched) == 0 {
+		usage(e.stderr)
+		fmt.Fprintf(e.stderr, "\nbridge: unknown command %q\n", prefix)
+		return 2
+	}
+	fmt.Fprintf(e.stdout, "usage: bridge %s SUBCOMMAND [flags]\n\nsubcommands:\n", prefix)
+	for _, c := range matched {
+		fmt.Fprintf(e.stdout, "  %-18s %s\n", c.words, c.help)
+	}
+	fmt.Fprintf(e.stdout, "\nbridge %s SUBCOMMAND --help shows its flags.\n", prefix)
+	return 0
+}
+
+// printCommandHelp is one command's answer to --help: its usage line, its
+// flags and the subcommands under it.
+func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: bridge %s %s\n", cmd.words, cmd.help)
+	var flags int
+	fs.VisitAll(func(*flag.Flag) { flags++ })
+	if flags > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	for _, c := range commands() {
+		if strings.HasPrefix(c.words, cmd.words+" ") {
+			fmt.Fprintf(w, "\nsubcommand: bridge %s %s\n", c.words, c.help)
+		}
+	}
 }
 
 func findCommand(args []string) (*command, []string) {
@@ -110,6 +182,13 @@ func usage(w io.Writer) {
 	}
 }
 
+// helpError is a command's answer to -h or --help: run prints its usage
+// and flags on stdout and exits 0.
+type helpError struct{ fs *flag.FlagSet }
+
+func (e *helpError) Error() string { return "help requested" }
+func (e *helpError) Unwrap() error { return flag.ErrHelp }
+
 // parseFlags parses flags wherever they appear among the positional
 // arguments ("user add ADDRESS --config F" works too) and returns the
 // positional ones.
@@ -119,7 +198,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				return nil, &helpError{fs: fs}
 			}
 			return nil, usagef("%v", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,30 @@ func queueEmpty(t *testing.T, path string) bool {
 	return err == nil && strings.Contains(string(out), "outbox is empty")
 }
 
+// syncBuffer is a strings.Builder safe for one writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 // TestQuickstart runs the newcomer's command: it prints working settings
 // as one JSON line, mail flows from alice to bob with the default work,
 // Ctrl-C stops both bridges cleanly, and a second run keeps the users and
@@ -295,12 +320,17 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "qs")
+	var logs syncBuffer
 	start := func() (*exec.Cmd, []qsUser, chan error) {
 		cmd := exec.Command(bin, "quickstart", "--dir", dir, "--json")
 		stdout, _ := cmd.StdoutPipe()
+		logs.Reset()
+		cmd.Stderr = &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// A failed test leaves no quickstart running (harmless once it exited).
+		t.Cleanup(func() { cmd.Process.Kill() })
 		done := make(chan error, 1)
 		line := make(chan string, 1)
 		go func() {
@@ -335,9 +365,16 @@ func TestQuickstart(t *testing.T) {
 	waitForEvery(t, "alice's mail at bob's", 60*time.Second, 200*time.Millisecond, func() bool {
 		return len(imapMessageIDs(t, bob.IMAP, bob.Address, bob.Password)) == 1
 	})
+	// The newcomer sees the message move, with the work it took.
+	waitFor(t, "the delivery line", 10*time.Second, func() bool {
+		return regexp.MustCompile(`\d\d:\d\d:\d\d alice@example.org → bob@example.net: ticket, \d+\.\d s of work, delivered\n`).MatchString(logs.String())
+	})
 	cmd.Process.Signal(os.Interrupt)
 	if err := <-done; err != nil {
 		t.Fatalf("quickstart exited with %v after Ctrl-C", err)
+	}
+	if strings.Contains(logs.String(), "context canceled") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("Ctrl-C logged errors:\n%s", logs.String())
 	}
 	cmd, users2, done := start()
 	defer func() { cmd.Process.Signal(os.Interrupt); <-done }()

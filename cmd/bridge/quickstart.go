@@ -27,8 +27,11 @@ type qsSite struct {
 	Domain   string `json:"domain"`
 	User     string `json:"user"`
 	Password string `json:"password"`
-	// Preferred ports, used when free.
-	Submission, IMAP, Ticket int
+	// Ports: the preferred ones, then (in credentials.json too) the ones
+	// the configs use, which differ when a preferred one was taken.
+	Submission int `json:"smtp_port"`
+	IMAP       int `json:"imap_port"`
+	Ticket     int `json:"ticket_port"`
 }
 
 // qsSites are alice's and bob's bridges.
@@ -55,8 +58,8 @@ func (l *qsLayout) credentialsPath() string { return filepath.Join(l.Dir, "crede
 
 // setupQuickstart creates the layout in dir, or reuses the one there: a
 // second run keeps the users, their passwords and their mail.
-func setupQuickstart(ctx context.Context, dir string, powBits, powCount int, prot keyring.Protection) (*qsLayout, error) {
-	l := &qsLayout{Dir: dir, Sites: qsSites()}
+func setupQuickstart(ctx context.Context, dir string, sites []*qsSite, powBits, powCount int, prot keyring.Protection) (*qsLayout, error) {
+	l := &qsLayout{Dir: dir, Sites: sites}
 	if b, err := os.ReadFile(l.credentialsPath()); err == nil {
 		var saved []*qsSite
 		if err := json.Unmarshal(b, &saved); err != nil || len(saved) != len(l.Sites) {
@@ -107,12 +110,21 @@ func (l *qsLayout) writeConfigs(powBits, powCount int) error {
 		o.Smarthost, o.SmarthostTLS = l.Smarthost, "none"
 		opts[i] = o
 	}
-	for _, o := range opts {
+	for i, o := range opts {
 		if _, err := writeInit(o); err != nil {
 			return err
 		}
+		s := l.Sites[i]
+		s.Submission, s.IMAP, s.Ticket = addrPort(o.Submission), addrPort(o.IMAP), addrPort(o.Ticket)
 	}
 	return nil
+}
+
+// addrPort is the port of host:port, 0 if there is none.
+func addrPort(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // pickAddr returns 127.0.0.1:port when the port is free, else a free one.
@@ -176,21 +188,21 @@ func runQuickstart(ctx context.Context, e *env, args []string) error {
 	dir := fs.String("dir", "tollbridge-quickstart", "folder for both bridges (reused by later runs)")
 	asJSON := fs.Bool("json", false, "print the settings as one JSON line")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: warnings and one line per delivered message)")
 	if pos, err := parseFlags(fs, args); err != nil || len(pos) > 0 {
 		return errors.Join(err, usagef("unexpected arguments"))
 	}
-	log, err := newLogger(e.stderr, *logFormat, *logLevel)
+	log, err := quickstartLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	l, err := setupQuickstart(ctx, *dir, 20, 4, keyring.Protection{})
+	l, err := setupQuickstart(ctx, *dir, qsSites(), 20, 4, keyring.Protection{})
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	bridges, err := l.open(ctx, log, options{})
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	users := l.settings(bridges)
 	if *asJSON {
@@ -237,7 +249,9 @@ func printSettings(w io.Writer, l *qsLayout, us []qsUser) {
 		fmt.Fprintf(w, "  %s\n    password:  %s\n    IMAP:      %s port %s, STARTTLS, normal password\n    SMTP:      %s port %s, STARTTLS, normal password\n\n",
 			u.Address, u.Password, host, imapPort, host, smtpPort)
 	}
-	fmt.Fprintln(w, "The certificates are self-signed: accept them once in your mail client.")
+	fmt.Fprintln(w, "The certificates are self-signed: accept them once in your mail client. They")
+	fmt.Fprintln(w, "name 127.0.0.1 and localhost; clients that check names only (mbsync) need localhost.")
+	fmt.Fprintf(w, "These settings are in %s too.\n", l.credentialsPath())
 	fmt.Fprintln(w, "Mail between the two addresses takes the ticketed path, proof-of-work included.")
 	fmt.Fprintln(w, "Press Ctrl-C to stop both bridges.")
 }

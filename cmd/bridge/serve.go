@@ -48,9 +48,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	b, err := newBridge(ctx, cfg, log)
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	return b.run(ctx)
+}
+
+// interrupted is err, or nil when err only says that SIGINT/SIGTERM
+// stopped a starting bridge: the signal path exits 0.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -92,6 +101,7 @@ type bridge struct {
 	imapOpen   atomic.Int64 // IMAP sessions open now
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
+	running   *runningLock            // held while this process serves data_dir
 	servers   []func(ctx context.Context) error
 }
 
@@ -110,6 +120,9 @@ func newBridge(ctx context.Context, cfg *config.Config, log *slog.Logger) (*brid
 }
 
 func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, opts options) (*bridge, error) {
+	if err := requireDataDir(cfg); err != nil {
+		return nil, err
+	}
 	certs, err := newCertReloader(cfg.TLS.Cert, cfg.TLS.Key, log)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w (run bridge init, or set tls.cert and tls.key in %s)", err, cfg.File)
@@ -129,6 +142,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 		b.close()
 		return nil, err
 	}
+	b.lockDataDir()
 	return b, nil
 }
 
@@ -362,6 +376,7 @@ func (b *bridge) run(ctx context.Context) error {
 	for name, ln := range b.listeners {
 		b.log.Info("listening", "listener", name, "addr", ln.Addr().String())
 	}
+	b.warnNoUsers(ctx)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(b.servers)+1)
 	for _, serve := range b.servers {
@@ -386,6 +401,15 @@ func (b *bridge) run(ctx context.Context) error {
 	return err
 }
 
+// warnNoUsers says when nobody can log in yet: a bridge started on the
+// wrong data dir looks just like this.
+func (b *bridge) warnNoUsers(ctx context.Context) {
+	users, err := b.st.Users(ctx)
+	if err == nil && len(users) == 0 {
+		b.log.Warn("no users yet: add one with bridge user add", "config", b.cfg.File, "data_dir", b.cfg.Server.DataDir)
+	}
+}
+
 func collect(ch <-chan error) []error {
 	var out []error
 	for err := range ch {
@@ -400,7 +424,7 @@ func (b *bridge) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		if up, tk, err := b.st.SweepTickets(ctx, 24*time.Hour); err != nil {
+		if up, tk, err := b.st.SweepTickets(ctx, 24*time.Hour); err != nil && ctx.Err() == nil {
 			b.log.Warn("sweep tickets", "err", err)
 		} else if up+tk > 0 {
 			b.log.Debug("swept tickets", "uploads", up, "tickets", tk)
@@ -408,7 +432,7 @@ func (b *bridge) maintain(ctx context.Context) {
 		if _, err := b.st.SweepSeenRequests(ctx); err != nil && ctx.Err() == nil {
 			b.log.Warn("sweep seen ticket requests", "err", err)
 		}
-		if n, err := b.st.SweepBlobs(ctx, time.Hour); err != nil {
+		if n, err := b.st.SweepBlobs(ctx, time.Hour); err != nil && ctx.Err() == nil {
 			b.log.Warn("sweep blobs", "err", err)
 		} else if n > 0 {
 			b.log.Debug("swept blobs", "count", n)
@@ -435,7 +459,24 @@ func (b *bridge) close() {
 	for _, ln := range b.listeners {
 		ln.Close()
 	}
+	b.running.release()
 	b.st.Close()
+}
+
+// lockDataDir records, for bridge check, that this process serves the data
+// dir and on which addresses. Another bridge holding it is only worth a
+// warning: the listeners, bound already, are what must not clash.
+func (b *bridge) lockDataDir() {
+	r := running{PID: os.Getpid(), Config: b.cfg.File, Listeners: map[string]string{}}
+	for name := range b.listeners {
+		r.Listeners[name] = listenerAddr(b.cfg, name)
+	}
+	lock, err := lockRunning(b.cfg.Server.DataDir, r)
+	if err != nil {
+		b.log.Warn("another bridge may serve this data dir", "data_dir", b.cfg.Server.DataDir, "err", err)
+		return
+	}
+	b.running = lock
 }
 
 // setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).

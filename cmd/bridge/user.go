@@ -31,7 +31,7 @@ func loadConfig(path string) (*config.Config, error) {
 
 // storeCmd runs a command that works on a config's store: it parses fs
 // (adding --config), wants exactly want positional arguments (usage says
-// which) and calls fn with the store open.
+// which; -1 leaves the count to fn) and calls fn with the store open.
 func storeCmd(ctx context.Context, fs *flag.FlagSet, args []string, want int, usage string,
 	fn func(*config.Config, *store.Store, []string) error) error {
 	cfgPath := configFlag(fs)
@@ -39,7 +39,7 @@ func storeCmd(ctx context.Context, fs *flag.FlagSet, args []string, want int, us
 	if err != nil {
 		return err
 	}
-	if len(pos) != want {
+	if want >= 0 && len(pos) != want {
 		return usagef("%s", usage)
 	}
 	cfg, st, err := openStore(ctx, *cfgPath)
@@ -56,11 +56,29 @@ func openStore(ctx context.Context, path string) (*config.Config, *store.Store, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := requireDataDir(cfg); err != nil {
+		return nil, nil, err
+	}
 	st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
 	return cfg, st, nil
+}
+
+// requireDataDir says when server.data_dir is missing. Only bridge init
+// creates it: a mistyped path must not quietly become an empty bridge.
+func requireDataDir(cfg *config.Config) error {
+	info, err := os.Stat(cfg.Server.DataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: server.data_dir: %s does not exist (bridge init creates it; is the path right?)", cfg.File, cfg.Server.DataDir)
+	case err != nil:
+		return fmt.Errorf("%s: server.data_dir: %w", cfg.File, err)
+	case !info.IsDir():
+		return fmt.Errorf("%s: server.data_dir: %s is not a folder", cfg.File, cfg.Server.DataDir)
+	}
+	return nil
 }
 
 // readPassword returns the first line of file, or of stdin for "-".
