@@ -321,8 +321,12 @@ func TestQuickstart(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "qs")
 	var logs syncBuffer
+	stdins := map[*exec.Cmd]io.Writer{}
+	stdinOf := func(cmd *exec.Cmd) io.Writer { return stdins[cmd] }
 	start := func() (*exec.Cmd, []qsUser, chan error) {
 		cmd := exec.Command(bin, "quickstart", "--dir", dir, "--json")
+		stdin, _ := cmd.StdinPipe()
+		stdins[cmd] = stdin
 		stdout, _ := cmd.StdoutPipe()
 		logs.Reset()
 		cmd.Stderr = &logs
@@ -377,11 +381,22 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("Ctrl-C logged errors:\n%s", logs.String())
 	}
 	cmd, users2, done := start()
-	defer func() { cmd.Process.Signal(os.Interrupt); <-done }()
 	if users2[1].Password != bob.Password {
 		t.Fatal("second run made new users")
 	}
 	if ids := imapMessageIDs(t, users2[1].IMAP, bob.Address, bob.Password); len(ids) != 1 || ids[0] != "hello-bob@example.org" {
 		t.Fatalf("bob's mail after a second run: %v", ids)
+	}
+	// Enter stops it too, with no signal (so `go run` exits 0 as well).
+	if _, err := io.WriteString(stdinOf(cmd), "\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("quickstart exited with %v after Enter", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("quickstart still running 30 s after Enter")
 	}
 }

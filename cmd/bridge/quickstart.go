@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -210,7 +211,23 @@ func runQuickstart(ctx context.Context, e *env, args []string) error {
 	} else {
 		printSettings(e.stdout, l, users)
 	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go stopOnEnter(e.stdin, stop)
 	return runAll(ctx, bridges)
+}
+
+// stopOnEnter calls stop when a line (Enter) is read from stdin. `go run`
+// reports exit status 1 whenever it was interrupted itself, however its
+// child ends, so Ctrl-C cannot end a `go run` cleanly; Enter can. An
+// input that ends without a line (/dev/null, a closed pipe) stops nothing.
+func stopOnEnter(stdin io.Reader, stop func()) {
+	if stdin == nil {
+		return
+	}
+	if _, err := bufio.NewReader(stdin).ReadString('\n'); err == nil {
+		stop()
+	}
 }
 
 // open starts both bridges' listeners.
@@ -253,7 +270,7 @@ func printSettings(w io.Writer, l *qsLayout, us []qsUser) {
 	fmt.Fprintln(w, "name 127.0.0.1 and localhost; clients that check names only (mbsync) need localhost.")
 	fmt.Fprintf(w, "These settings are in %s too.\n", l.credentialsPath())
 	fmt.Fprintln(w, "Mail between the two addresses takes the ticketed path, proof-of-work included.")
-	fmt.Fprintln(w, "Press Ctrl-C to stop both bridges.")
+	fmt.Fprintln(w, "Press Enter (or Ctrl-C) to stop both bridges.")
 }
 
 // runAll runs bridges until ctx is done.
