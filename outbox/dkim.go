@@ -169,31 +169,40 @@ type crlfWriter struct {
 }
 
 func (c *crlfWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			if _, err := c.w.Write(p); err != nil {
-				return n, err
-			}
-			c.lastCR = p[len(p)-1] == '\r'
-			return n + len(p), nil
-		}
-		chunk := p[:i]
-		bare := (i == 0 && !c.lastCR) || (i > 0 && p[i-1] != '\r')
-		if _, err := c.w.Write(chunk); err != nil {
-			return n, err
-		}
-		nl := "\n"
-		if bare {
-			nl = "\r\n"
-		}
-		if _, err := io.WriteString(c.w, nl); err != nil {
-			return n, err
-		}
-		n += i + 1
-		p = p[i+1:]
-		c.lastCR = false
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return n, nil
+	out := p
+	if c.hasBareLF(p) {
+		out = make([]byte, 0, len(p)+len(p)/32)
+		prevCR := c.lastCR
+		for _, b := range p {
+			if b == '\n' && !prevCR {
+				out = append(out, '\r')
+			}
+			out = append(out, b)
+			prevCR = b == '\r'
+		}
+	}
+	// One write per call: each write to a signer is a hand-over to its
+	// goroutine, too slow to make per line.
+	if _, err := c.w.Write(out); err != nil {
+		return 0, err
+	}
+	c.lastCR = p[len(p)-1] == '\r'
+	return len(p), nil
+}
+
+func (c *crlfWriter) hasBareLF(p []byte) bool {
+	for i := bytes.IndexByte(p, '\n'); i >= 0; {
+		if (i == 0 && !c.lastCR) || (i > 0 && p[i-1] != '\r') {
+			return true
+		}
+		j := bytes.IndexByte(p[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -113,7 +114,7 @@ func selfSigned(t *testing.T, name string) *tls.Certificate {
 }
 
 // testDKIMKeys are an Ed25519 and an RSA-2048 key, as cmd/bridge makes.
-func testDKIMKeys(t *testing.T) []DKIMKey {
+func testDKIMKeys(t testing.TB) []DKIMKey {
 	t.Helper()
 	_, ed, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -297,5 +298,48 @@ func TestDKIMOnlyForLocalFrom(t *testing.T) {
 	got := waitRelayed(t, st, sk)
 	if bytes.Contains(got.raw, []byte("DKIM-Signature")) {
 		t.Errorf("signed:\n%s", got.raw)
+	}
+}
+
+// TestRelayTargetsRealResolver is TestRelayTargetsFromDNS through a real
+// resolver and DNS server: the *net.DNSError flags the outbox relies on
+// (not found vs temporary) are the ones Go's resolver really sets.
+func TestRelayTargetsRealResolver(t *testing.T) {
+	t.Parallel()
+	zone := dnstest.New(t)
+	zone.SetMX("mx.example", dnstest.MX{Pref: 20, Host: "mx2.mx.example"}, dnstest.MX{Pref: 10, Host: "mx1.mx.example"})
+	zone.SetMX("nullmx.example", dnstest.MX{Pref: 0, Host: "."})
+	zone.SetAddr("bare.example", "192.0.2.25")          // no MX: NODATA, then its address
+	zone.SetTXT("noaddr.example", "v=spf1 -all")        // exists, but no MX and no address
+	zone.SetFailure("broken.example", dnstest.ServFail) // SERVFAIL for the MX
+	zone.SetFailure("slow.example", dnstest.Timeout)
+	o := New(Config{Resolver: zone.Resolver()}, nil, nil, nil, nil, nil, nil, nil, Metrics{})
+	for _, tc := range []struct{ domain, want string }{
+		{"mx.example", "mx1.mx.example:25 mx2.mx.example:25"},
+		{"bare.example", "192.0.2.25:25"},
+		{"gone.example", "5.1.2 permanent"},
+		{"noaddr.example", "5.1.2 permanent"},
+		{"nullmx.example", "5.1.10 permanent"},
+		{"broken.example", "4.4.0 temporary"},
+		{"slow.example", "4.4.0 temporary"},
+	} {
+		ts, err := o.relayTargets(t.Context(), "someone@"+tc.domain)
+		var got []string
+		for _, t := range ts {
+			got = append(got, t.addr)
+		}
+		var f *failure
+		if errors.As(err, &f) {
+			kind := "permanent"
+			if f.Temporary {
+				kind = "temporary"
+			}
+			got = []string{f.Status, kind}
+		} else if err != nil {
+			got = []string{err.Error()}
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("%s: %s, want %s", tc.domain, g, tc.want)
+		}
 	}
 }
