@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -36,18 +37,38 @@ import (
 // mxSink is a legacy MX: it keeps each message it gets and whether it
 // came over TLS.
 type mxSink struct {
-	mu   sync.Mutex
-	msgs []mxMessage
+	mu     sync.Mutex
+	msgs   []mxMessage
+	hellos []string // the name of each EHLO that opened a session
+	conns  int
 }
 
 type mxMessage struct {
-	raw   []byte
-	tls   bool
-	hello string
+	raw []byte
+	tls bool
 }
 
 func (s *mxSink) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.hellos = append(s.hellos, c.Hostname())
+	s.mu.Unlock()
 	return &mxSession{s: s, c: c}, nil
+}
+
+// countingListener counts the connections the MX accepts.
+type countingListener struct {
+	net.Listener
+	s *mxSink
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.conns++
+		l.s.mu.Unlock()
+	}
+	return c, err
 }
 
 func (s *mxSink) received() []mxMessage {
@@ -72,7 +93,7 @@ func (ss *mxSession) Data(r io.Reader) error {
 	}
 	_, isTLS := ss.c.TLSConnectionState()
 	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, mxMessage{raw: raw, tls: isTLS, hello: ss.c.Hostname()})
+	ss.s.msgs = append(ss.s.msgs, mxMessage{raw: raw, tls: isTLS})
 	ss.s.mu.Unlock()
 	return nil
 }
@@ -92,7 +113,7 @@ func startMX(t *testing.T, cert *tls.Certificate) (*mxSink, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln)
+	go srv.Serve(countingListener{Listener: ln, s: sk})
 	t.Cleanup(func() { srv.Close() })
 	return sk, ln.Addr().(*net.TCPAddr).Port
 }
@@ -105,7 +126,8 @@ func selfSigned(t *testing.T, name string) *tls.Certificate {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +165,13 @@ func publishDKIM(t *testing.T, zone *dnstest.Server, domain string, keys []DKIMK
 // outbox that delivers it directly to the MX that zone names.
 func runDirectMX(t *testing.T, zone *dnstest.Server, mxPort int, keys []DKIMKey, raw, rcpt string) *store.Store {
 	t.Helper()
+	return runOutbox(t, zone, Config{Resolver: zone.Resolver(), MXPort: mxPort, DKIM: map[string][]DKIMKey{"example.org": keys}}, raw, rcpt)
+}
+
+// runOutbox queues raw from alice@example.org to rcpt and runs an outbox
+// for example.org with cfg, its ticket discovery asking zone.
+func runOutbox(t *testing.T, zone *dnstest.Server, cfg Config, raw, rcpt string) *store.Store {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, dir, store.Options{})
@@ -174,9 +203,8 @@ func runDirectMX(t *testing.T, zone *dnstest.Server, mxPort int, keys []DKIMKey,
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := New(Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, RetryFor: time.Hour,
-		FirstRetry: time.Hour, Resolver: zone.Resolver(), MXPort: mxPort, DKIM: map[string][]DKIMKey{"example.org": keys}},
-		st, outboxKey, tc, nil, joinPlaintext{}, nil, slog.New(slog.DiscardHandler), Metrics{})
+	cfg.Hostname, cfg.Domains, cfg.RetryFor, cfg.FirstRetry = "mail.example.org", []string{"example.org"}, time.Hour, time.Hour
+	o := New(cfg, st, outboxKey, tc, nil, joinPlaintext{}, nil, slog.New(slog.DiscardHandler), Metrics{})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); o.Run(runCtx) }()
@@ -248,8 +276,15 @@ func TestDirectMXDelivery(t *testing.T) {
 			if got.tls != (tc.cert != nil) {
 				t.Errorf("over TLS: %v, want %v", got.tls, tc.cert != nil)
 			}
-			if got.hello != "mail.example.org" {
-				t.Errorf("EHLO %q, want the bridge's host name", got.hello)
+			sk.mu.Lock()
+			hellos, conns := strings.Join(sk.hellos, " "), sk.conns
+			sk.mu.Unlock()
+			want := "mail.example.org"
+			if tc.cert != nil {
+				want = "mail.example.org mail.example.org" // before and after STARTTLS
+			}
+			if hellos != want || conns != 1 {
+				t.Errorf("EHLO %q on %d connection(s), want %q on one", hellos, conns, want)
 			}
 			if zone.Queries("legacy.example") == 0 || zone.Queries("mx.legacy.example") == 0 {
 				t.Errorf("MX or A not asked of the [dns] resolver")
@@ -341,5 +376,79 @@ func TestRelayTargetsRealResolver(t *testing.T) {
 		if g := strings.Join(got, " "); g != tc.want {
 			t.Errorf("%s: %s, want %s", tc.domain, g, tc.want)
 		}
+	}
+}
+
+// waitFailed waits for the first try to fail and returns its error.
+func waitFailed(t *testing.T, st *store.Store) string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		q, err := st.Queue(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(q) == 1 && q[0].Tries > 0 && q[0].LastError != "" {
+			return q[0].LastError
+		}
+	}
+	t.Fatal("no failed try in 30 s")
+	return ""
+}
+
+// An MX that offers STARTTLS and then fails the handshake gets no
+// plaintext: the try fails (temporary), as a stripped or broken STARTTLS
+// must not silently downgrade.
+func TestDirectMXNoFallbackAfterSTARTTLS(t *testing.T) {
+	t.Parallel()
+	broken := selfSigned(t, "mx.legacy.example")
+	broken.PrivateKey = nil // the server cannot complete a handshake
+	sk, port := startMX(t, broken)
+	zone := dnstest.New(t)
+	zone.SetMX("legacy.example", dnstest.MX{Pref: 10, Host: "mx.legacy.example"})
+	zone.SetAddr("mx.legacy.example", "127.0.0.1")
+	st := runDirectMX(t, zone, port, nil, "From: alice@example.org\r\nSubject: x\r\n\r\nx\r\n", "bob@legacy.example")
+	if e := waitFailed(t, st); !strings.HasPrefix(e, "4.") || !strings.Contains(e, "STARTTLS") {
+		t.Errorf("last error %q, want a temporary STARTTLS failure", e)
+	}
+	if got := sk.received(); len(got) != 0 {
+		t.Errorf("delivered in plaintext after STARTTLS failed")
+	}
+}
+
+// A smarthost with smarthost_tls = "starttls" gets the message over
+// verified TLS, one connection, EHLO naming the bridge; one that does not
+// offer STARTTLS gets nothing.
+func TestSmarthostSTARTTLS(t *testing.T) {
+	t.Parallel()
+	cert := selfSigned(t, "relay.test")
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	zone := dnstest.New(t)
+	raw := "From: alice@example.org\r\nTo: dan@legacy.example\r\nSubject: x\r\n\r\nx\r\n"
+
+	sk, port := startMX(t, cert)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	st := runOutbox(t, zone, Config{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
+	if got := waitRelayed(t, st, sk); !got.tls {
+		t.Errorf("relayed without TLS")
+	}
+	sk.mu.Lock()
+	if h := strings.Join(sk.hellos, " "); h != "mail.example.org mail.example.org" || sk.conns != 1 {
+		t.Errorf("EHLO %q on %d connection(s)", h, sk.conns)
+	}
+	sk.mu.Unlock()
+
+	plain, port := startMX(t, nil)
+	addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
+	st = runOutbox(t, zone, Config{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
+	if e := waitFailed(t, st); !strings.HasPrefix(e, "4.") || !strings.Contains(e, "STARTTLS is not offered") {
+		t.Errorf("last error %q", e)
+	}
+	if len(plain.received()) != 0 {
+		t.Errorf("relayed in plaintext to a smarthost without STARTTLS")
 	}
 }

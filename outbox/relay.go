@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +126,8 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 	if err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	tc := tlsprofile.Apply(&tls.Config{ServerName: t.host, RootCAs: o.cfg.Smarthost.RootCAs})
 	if !t.viaSmarthost {
 		// Opportunistic TLS to an MX: encrypt, but (without DANE or
@@ -137,12 +140,11 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 		c = smtp.NewClient(tls.Client(conn, tc))
 	case "none":
 		c = smtp.NewClient(conn)
-	case "starttls":
-		if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+	default: // "starttls" (required) or opportunistic
+		if c, err = o.startTLS(ctx, conn, tc, t.mode == "starttls"); err != nil {
+			conn.Close()
 			return nil, err
 		}
-	default: // opportunistic
-		return o.dialOpportunistic(ctx, &d, conn, t, tc)
 	}
 	if err := c.Hello(o.cfg.Hostname); err != nil {
 		c.Close()
@@ -151,31 +153,89 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 	return c, nil
 }
 
-// dialOpportunistic greets an MX on conn and uses STARTTLS when the MX
-// offers it, falling back to plaintext only when it does not: a failed
-// handshake is a failed attempt, never a silent downgrade. go-smtp cannot
-// start TLS on a client that has greeted, so an MX that offers STARTTLS
-// is dialed a second time for it.
-func (o *Outbox) dialOpportunistic(ctx context.Context, d *net.Dialer, conn net.Conn, t relayTarget, tc *tls.Config) (*smtp.Client, error) {
-	c := smtp.NewClient(conn)
-	if err := c.Hello(o.cfg.Hostname); err != nil {
-		c.Close()
+// startTLS reads the server's greeting and says EHLO, as the bridge's
+// host name, to learn whether STARTTLS is offered, and starts TLS when it
+// is, all on one connection. (go-smtp starts TLS only inside its own
+// first EHLO, which says "localhost", and not after Hello.) The client
+// returned has yet to say EHLO: it says it again, as RFC 5321 §4.1.4
+// allows and STARTTLS requires. Without STARTTLS offered, required fails
+// and opportunistic goes on in plaintext; a refused STARTTLS or a failed
+// handshake is a failed attempt, never a fallback to plaintext.
+func (o *Outbox) startTLS(ctx context.Context, conn net.Conn, tc *tls.Config, required bool) (*smtp.Client, error) {
+	text := textproto.NewConn(conn)
+	if _, _, err := text.ReadResponse(220); err != nil {
+		return nil, asSMTPError(err)
+	}
+	offered, err := o.offersSTARTTLS(text)
+	if err != nil {
 		return nil, err
 	}
-	if ok, _ := c.Extension("STARTTLS"); !ok {
-		return c, nil // greeted already: sendTo must not say EHLO again
+	if !offered {
+		if required {
+			return nil, errors.New("STARTTLS is not offered")
+		}
+		return greetedClient(conn), nil
 	}
-	c.Quit()
-	if conn, err := d.DialContext(ctx, "tcp", t.addr); err != nil {
+	if err := text.PrintfLine("STARTTLS"); err != nil {
 		return nil, err
-	} else if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+	}
+	if _, _, err := text.ReadResponse(220); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %w", asSMTPError(err))
+	}
+	// Whatever the server sent after its 220 stays in text's buffer and
+	// is dropped: plaintext injected ahead of TLS must not count.
+	tlsConn := tls.Client(conn, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		return nil, fmt.Errorf("STARTTLS: %w", err)
 	}
-	if err := c.Hello(o.cfg.Hostname); err != nil {
-		c.Close()
-		return nil, err
+	return greetedClient(tlsConn), nil
+}
+
+// offersSTARTTLS says EHLO and looks for STARTTLS among the extensions.
+// A server that does not know EHLO (500, 502) offers nothing; go-smtp
+// then falls back to HELO.
+func (o *Outbox) offersSTARTTLS(text *textproto.Conn) (bool, error) {
+	if err := text.PrintfLine("EHLO %s", o.cfg.Hostname); err != nil {
+		return false, err
 	}
-	return c, nil
+	_, msg, err := text.ReadResponse(250)
+	var te *textproto.Error
+	if errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
+		return false, nil
+	}
+	if err != nil {
+		return false, asSMTPError(err)
+	}
+	for _, line := range strings.Split(msg, "\n")[1:] {
+		if kw, _, _ := strings.Cut(line, " "); strings.EqualFold(kw, "STARTTLS") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// greetedClient is a go-smtp client on a connection whose greeting was
+// read already: go-smtp reads one first, so it gets a 220 in its place.
+func greetedClient(conn net.Conn) *smtp.Client {
+	r := io.MultiReader(strings.NewReader("220 greeting already read\r\n"), conn)
+	return smtp.NewClient(&pregreetedConn{Conn: conn, r: r})
+}
+
+type pregreetedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *pregreetedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// asSMTPError makes a reply read with net/textproto an *smtp.SMTPError,
+// which smtpFailure classifies (5xx permanent).
+func asSMTPError(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return &smtp.SMTPError{Code: te.Code, EnhancedCode: smtp.NoEnhancedCode, Message: te.Msg}
+	}
+	return err
 }
 
 // sendTo makes one SMTP transaction for one recipient.
