@@ -182,15 +182,12 @@ func (b *bridge) setupDelivery(opts options) error {
 	b.sealer = &smtpin.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
 	b.resolver = newResolver(b.cfg.DNS.Resolver)
-	if opts.lookupSRV == nil {
-		opts.lookupSRV = b.resolver.LookupSRV
-	}
 	dkimKeys, err := loadOrCreateDKIM(b.cfg.Server.DataDir, b.cfg.Server.Domains)
 	if err != nil {
 		return err
 	}
 	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{
-		LookupSRV: opts.lookupSRV, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
+		LookupSRV: opts.lookupSRV, Resolver: b.resolver, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", b.cfg.File, err)
