@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -295,4 +296,27 @@ func portNumber(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The [dns] resolver sends every query to its server and reports a
+// SERVFAIL as temporary, never as "no such domain".
+func TestNewResolver(t *testing.T) {
+	t.Parallel()
+	zone := dnstest.New(t)
+	zone.SetTXT("example.net", "v=spf1 -all")
+	r := newResolver(zone.Addr())
+	ctx := context.Background()
+	if txts, err := r.LookupTXT(ctx, "example.net"); err != nil || len(txts) != 1 || txts[0] != "v=spf1 -all" {
+		t.Fatalf("LookupTXT = %q, %v", txts, err)
+	}
+	zone.SetFailure("example.net", dnstest.ServFail)
+	_, err := r.LookupTXT(ctx, "example.net")
+	if notFound(err) || !isTemporaryDNS(err) {
+		t.Fatalf("SERVFAIL gave %v, want a temporary error", err)
+	}
+}
+
+func isTemporaryDNS(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsTemporary
 }
