@@ -118,6 +118,10 @@ func printZone(w io.Writer, cfg *config.Config, domain string, recs []dnsRecord)
 	fmt.Fprintf(w, "; quoted strings of one record; web forms want them joined, without quotes.\n")
 	for _, r := range recs {
 		fmt.Fprintf(w, "; %s\n%s\n", r.Why, r)
+		if r.Type == "MX" && len(publicAddrs(cfg)) == 0 {
+			fmt.Fprintf(w, "; %s also needs A (and AAAA) records with this host's public addresses:\n", fqdn(cfg.Server.Hostname))
+			fmt.Fprintf(w, "; the listeners bind to no public address, so they are not printed here\n")
+		}
 	}
 	dig := "dig +short"
 	if s := cfg.DNS.Resolver; s != "" {

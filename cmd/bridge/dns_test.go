@@ -320,3 +320,37 @@ func isTemporaryDNS(err error) bool {
 	var dnsErr *net.DNSError
 	return errors.As(err, &dnsErr) && dnsErr.IsTemporary
 }
+
+// With listeners on public addresses, the host's A/AAAA records and SPF
+// name them; a smarthost joins SPF.
+func TestDNSRecordsFromListeners(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Server.Hostname, cfg.Server.Domains, cfg.Server.DataDir = "mail.example.org", []string{"example.org"}, t.TempDir()
+	cfg.SMTP.MX, cfg.SMTP.Submission, cfg.Ticket.Listen = "[2001:db8::25]:25", "192.0.2.7:587", "192.0.2.7:443"
+	cfg.Delivery.Smarthost = "relay.example.org:587"
+	if _, err := loadOrCreateDKIM(cfg.Server.DataDir, cfg.Server.Domains); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := domainRecords(cfg, "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		if r.Type != "TXT" || strings.Contains(r.Data, "v=spf1") {
+			got = append(got, r.String())
+		}
+	}
+	want := []string{
+		"example.org. 3600 IN MX 10 mail.example.org.",
+		"mail.example.org. 3600 IN AAAA 2001:db8::25",
+		"mail.example.org. 3600 IN A 192.0.2.7",
+		"_tollbridge._tcp.example.org. 3600 IN SRV 0 1 443 mail.example.org.",
+		`example.org. 3600 IN TXT "v=spf1 mx ip6:2001:db8::25 ip4:192.0.2.7 a:relay.example.org -all"`,
+		"autoconfig.example.org. 3600 IN CNAME mail.example.org.",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
