@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"mime"
 	"net/mail"
 	"strings"
 
@@ -98,18 +99,30 @@ func (lm *legacyMessage) render(w io.Writer) error {
 	return lm.o.renderCatalog(w, lm.m, lm.key, lm.catalog)
 }
 
-// fromDomain returns the lower-case domain of the message's (first) From:
-// address, or "" when there is none that parses: such mail is not signed.
+// fromDomain returns the lower-case domain of the message's (first)
+// From: address, or "" when there is none that parses: such mail is not
+// signed.
 func (o *Outbox) fromDomain(catalog []byte) string {
 	h, err := o.text.Headers(catalog)
 	if err != nil {
 		return ""
 	}
-	msg, err := mail.ReadMessage(io.MultiReader(bytes.NewReader(h), strings.NewReader("\r\n\r\n")))
+	return fromDomainOf(h)
+}
+
+// anyCharset lets the address parser skip display names in charsets
+// net/mail does not know ("=?windows-1252?Q?…?= <a@example.org>"): only
+// the address is wanted, and it is ASCII or UTF-8 either way.
+var anyCharset = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, input io.Reader) (io.Reader, error) { return input, nil },
+}}
+
+func fromDomainOf(header []byte) string {
+	msg, err := mail.ReadMessage(io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n")))
 	if err != nil {
 		return ""
 	}
-	from, err := msg.Header.AddressList("From")
+	from, err := anyCharset.ParseList(msg.Header.Get("From"))
 	if err != nil || len(from) == 0 {
 		return ""
 	}

@@ -53,3 +53,23 @@ func TestCRLFWriter(t *testing.T) {
 		}
 	}
 }
+
+// The signing domain comes from the From: address, whatever the display
+// name's charset.
+func TestFromDomain(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]string{
+		"From: alice@Example.ORG\r\n":                                     "example.org",
+		"Subject: x\r\nFrom: Alice <alice@example.org>\r\n":               "example.org",
+		"From: =?windows-1252?Q?Andr=E9?= <andre@example.org>\r\n":        "example.org",
+		"From: =?utf-8?B?w6lsw6g=?= <e@example.org>, bob@example.net\r\n": "example.org",
+		"From: \"Alice\r\n (folded)\" <alice@example.org>\r\n":            "example.org",
+		"To: bob@example.net\r\n":                                         "",
+		"From: undisclosed\r\n":                                           "",
+		"From: alice@example.org\r\n\r\n":                                 "example.org",
+	} {
+		if got := fromDomainOf([]byte(h)); got != want {
+			t.Errorf("%q: %q, want %q", h, got, want)
+		}
+	}
+}
