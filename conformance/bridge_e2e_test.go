@@ -216,8 +216,13 @@ func TestBridgeBothWays(t *testing.T) {
 		msg := strings.Replace(plainText("relay.conformance"), "To: alice@example.org", "To: frank@legacy.invalid", 1)
 		submit(t, b.submission, bob, bobPW, []string{"frank@legacy.invalid"}, msg)
 		got := relay.await(t)
-		if rest, _ := splitTrace(got); string(rest) != msg {
+		unsigned, sigs := splitDKIM(got)
+		if rest, _ := splitTrace(unsigned); string(rest) != msg {
 			t.Errorf("relayed message changed:\ngot:  %q\nwant: %q", got, msg)
+		}
+		// §4: "outgoing legacy mail is DKIM-signed (a key per domain)".
+		if len(sigs) == 0 || !strings.Contains(sigs[0], "d=example.net;") {
+			t.Errorf("relayed message not DKIM-signed by example.net: %q", sigs)
 		}
 	})
 

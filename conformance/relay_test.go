@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"regexp"
 	"testing"
 	"time"
 
@@ -58,3 +59,17 @@ func (s *relaySession) Data(r io.Reader) error {
 }
 func (s *relaySession) Reset()        {}
 func (s *relaySession) Logout() error { return nil }
+
+// dkimField is one DKIM-Signature field, folded lines included.
+var dkimField = regexp.MustCompile(`^(?i:DKIM-Signature):[^\r\n]*\r\n([ \t][^\r\n]*\r\n)*`)
+
+// splitDKIM removes the DKIM-Signature fields a sending bridge puts in
+// front of legacy mail (§4) and returns the rest and the fields.
+func splitDKIM(b []byte) ([]byte, []string) {
+	var sigs []string
+	for loc := dkimField.FindIndex(b); loc != nil; loc = dkimField.FindIndex(b) {
+		sigs = append(sigs, string(b[:loc[1]]))
+		b = b[loc[1]:]
+	}
+	return b, sigs
+}

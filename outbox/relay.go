@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,9 +33,13 @@ func (o *Outbox) relay(ctx context.Context, m *store.OutboxMessage, r *store.Out
 	if err != nil {
 		return nil, err
 	}
+	msg, err := o.legacyMessage(m)
+	if err != nil {
+		return nil, temporary("outbox %d: %v", m.ID, err)
+	}
 	var last error
 	for _, t := range targets {
-		id, err := o.sendTo(ctx, t, m, r)
+		id, err := o.sendTo(ctx, t, msg, r)
 		if err == nil {
 			return &success{route: "legacy", remoteID: t.addr + " " + id}, nil
 		}
@@ -112,13 +117,17 @@ func notFound(err error) bool {
 	return errors.As(err, &dnsErr) && dnsErr.IsNotFound && !dnsErr.IsTimeout && !dnsErr.IsTemporary
 }
 
-// dial connects to t with the TLS the target asks for.
+// dial connects to t with the TLS the target asks for and returns a
+// client that has said EHLO as the bridge's host name (over TLS, when TLS
+// is used).
 func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) {
-	d := net.Dialer{Timeout: 30 * time.Second}
+	d := net.Dialer{Timeout: 30 * time.Second, Resolver: o.cfg.Resolver}
 	conn, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	tc := tlsprofile.Apply(&tls.Config{ServerName: t.host, RootCAs: o.cfg.Smarthost.RootCAs})
 	if !t.viaSmarthost {
 		// Opportunistic TLS to an MX: encrypt, but (without DANE or
@@ -131,41 +140,114 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 		c = smtp.NewClient(tls.Client(conn, tc))
 	case "none":
 		c = smtp.NewClient(conn)
-	case "starttls":
-		if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+	default: // "starttls" (required) or opportunistic
+		if c, err = o.startTLS(ctx, conn, tc, t.mode == "starttls"); err != nil {
+			conn.Close()
 			return nil, err
 		}
-	default: // opportunistic
-		c = smtp.NewClient(conn)
-		if err := c.Hello(o.cfg.Hostname); err != nil {
-			c.Close()
-			return nil, err
-		}
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			c.Close()
-			if conn, err = d.DialContext(ctx, "tcp", t.addr); err != nil {
-				return nil, err
-			}
-			if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
-				return nil, err
-			}
-		}
+	}
+	if err := c.Hello(o.cfg.Hostname); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
 
+// startTLS reads the server's greeting and says EHLO, as the bridge's
+// host name, to learn whether STARTTLS is offered, and starts TLS when it
+// is, all on one connection. (go-smtp starts TLS only inside its own
+// first EHLO, which says "localhost", and not after Hello.) The client
+// returned has yet to say EHLO: it says it again, as RFC 5321 §4.1.4
+// allows and STARTTLS requires. Without STARTTLS offered, required fails
+// and opportunistic goes on in plaintext; a refused STARTTLS or a failed
+// handshake is a failed attempt, never a fallback to plaintext.
+func (o *Outbox) startTLS(ctx context.Context, conn net.Conn, tc *tls.Config, required bool) (*smtp.Client, error) {
+	text := textproto.NewConn(conn)
+	if _, _, err := text.ReadResponse(220); err != nil {
+		return nil, asSMTPError(err)
+	}
+	offered, err := o.offersSTARTTLS(text)
+	if err != nil {
+		return nil, err
+	}
+	if !offered {
+		if required {
+			return nil, errors.New("STARTTLS is not offered")
+		}
+		return greetedClient(conn), nil
+	}
+	if err := text.PrintfLine("STARTTLS"); err != nil {
+		return nil, err
+	}
+	if _, _, err := text.ReadResponse(220); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %w", asSMTPError(err))
+	}
+	// Whatever the server sent after its 220 stays in text's buffer and
+	// is dropped: plaintext injected ahead of TLS must not count.
+	tlsConn := tls.Client(conn, tc)
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %w", err)
+	}
+	return greetedClient(tlsConn), nil
+}
+
+// offersSTARTTLS says EHLO and looks for STARTTLS among the extensions.
+// A server that does not know EHLO (500, 502) offers nothing; go-smtp
+// then falls back to HELO.
+func (o *Outbox) offersSTARTTLS(text *textproto.Conn) (bool, error) {
+	if err := text.PrintfLine("EHLO %s", o.cfg.Hostname); err != nil {
+		return false, err
+	}
+	_, msg, err := text.ReadResponse(250)
+	var te *textproto.Error
+	if errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
+		return false, nil
+	}
+	if err != nil {
+		return false, asSMTPError(err)
+	}
+	for _, line := range strings.Split(msg, "\n")[1:] {
+		if kw, _, _ := strings.Cut(line, " "); strings.EqualFold(kw, "STARTTLS") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// greetedClient is a go-smtp client on a connection whose greeting was
+// read already: go-smtp reads one first, so it gets a 220 in its place.
+func greetedClient(conn net.Conn) *smtp.Client {
+	r := io.MultiReader(strings.NewReader("220 greeting already read\r\n"), conn)
+	return smtp.NewClient(&pregreetedConn{Conn: conn, r: r})
+}
+
+type pregreetedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *pregreetedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// asSMTPError makes a reply read with net/textproto an *smtp.SMTPError,
+// which smtpFailure classifies (5xx permanent).
+func asSMTPError(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return &smtp.SMTPError{Code: te.Code, EnhancedCode: smtp.NoEnhancedCode, Message: te.Msg}
+	}
+	return err
+}
+
 // sendTo makes one SMTP transaction for one recipient.
-func (o *Outbox) sendTo(ctx context.Context, t relayTarget, m *store.OutboxMessage, r *store.OutboxRecipient) (string, error) {
+func (o *Outbox) sendTo(ctx context.Context, t relayTarget, msg *legacyMessage, r *store.OutboxRecipient) (string, error) {
+	m := msg.m
 	c, err := o.dial(ctx, t)
 	if err != nil {
-		return "", temporary("connect %s: %v", t.addr, err)
+		return "", smtpFailure(t, fmt.Errorf("connect: %w", err))
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if err := c.Hello(o.cfg.Hostname); err != nil {
-		return "", smtpFailure(t, err)
-	}
 	if sh := o.cfg.Smarthost; t.viaSmarthost && sh.Username != "" {
 		if err := c.Auth(sasl.NewPlainClient("", sh.Username, sh.Password)); err != nil {
 			return "", smtpFailure(t, err)
@@ -181,7 +263,7 @@ func (o *Outbox) sendTo(ctx context.Context, t relayTarget, m *store.OutboxMessa
 	if err != nil {
 		return "", smtpFailure(t, err)
 	}
-	if err := o.render(w, m); err != nil {
+	if err := msg.writeTo(w); err != nil {
 		return "", temporary("render outbox %d: %v", m.ID, err)
 	}
 	if err := w.Close(); err != nil {
@@ -206,12 +288,9 @@ func smtpFailure(t relayTarget, err error) error {
 	return temporary("%s: %v", t.addr, err)
 }
 
-// render writes the rebuilt plaintext of a queued message.
-func (o *Outbox) render(w io.Writer, m *store.OutboxMessage) error {
-	k, cat, err := o.openCatalog(m)
-	if err != nil {
-		return err
-	}
+// renderCatalog writes the rebuilt plaintext of a queued message from its
+// opened catalog.
+func (o *Outbox) renderCatalog(w io.Writer, m *store.OutboxMessage, k *seal.SessionKey, cat []byte) error {
 	return o.text.Render(w, cat, func(id string) (io.ReadCloser, error) {
 		ref, ok := m.Blobs[id]
 		if !ok {

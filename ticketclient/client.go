@@ -36,8 +36,11 @@ type Route struct {
 
 // Options tune a Client. The zero value works.
 type Options struct {
-	// LookupSRV resolves SRV records; net.DefaultResolver.LookupSRV when nil.
+	// LookupSRV resolves SRV records; Resolver's LookupSRV when nil.
 	LookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	// Resolver resolves the ticket APIs' host names (and SRV records when
+	// LookupSRV is nil): the [dns] resolver. nil means net.DefaultResolver.
+	Resolver *net.Resolver
 	// NoSRV treats every domain without a route as legacy.
 	NoSRV bool
 	// Attempts is how often one request is tried before its error is
@@ -98,7 +101,11 @@ func New(routes []Route, works *pow.Registry, opts Options) (*Client, error) {
 		opts.Backoff = time.Second
 	}
 	if opts.LookupSRV == nil {
-		opts.LookupSRV = net.DefaultResolver.LookupSRV
+		r := opts.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		opts.LookupSRV = r.LookupSRV
 	}
 	if opts.MaxWork == 0 {
 		opts.MaxWork = 1 << 34
@@ -106,7 +113,7 @@ func New(routes []Route, works *pow.Registry, opts Options) (*Client, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "tollbridge/1"
 	}
-	c := &Client{opts: opts, works: works, routes: map[string]*Endpoint{}, system: newHTTPClient(nil), log: opts.Logger}
+	c := &Client{opts: opts, works: works, routes: map[string]*Endpoint{}, system: newHTTPClient(nil, opts.Resolver), log: opts.Logger}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -117,7 +124,7 @@ func New(routes []Route, works *pow.Registry, opts Options) (*Client, error) {
 			if err != nil {
 				return nil, fmt.Errorf("route %s: ca: %w", r.Domain, err)
 			}
-			hc = newHTTPClient(pool)
+			hc = newHTTPClient(pool, opts.Resolver)
 		}
 		c.routes[strings.ToLower(r.Domain)] = &Endpoint{Domain: strings.ToLower(r.Domain), URL: strings.TrimRight(r.URL, "/"), HTTP: hc, c: c}
 	}
@@ -137,11 +144,11 @@ func loadPool(file string) (*x509.CertPool, error) {
 }
 
 // newHTTPClient makes a client with connection reuse; roots nil means the
-// system's roots.
-func newHTTPClient(roots *x509.CertPool) *http.Client {
+// system's roots, resolver nil the system's resolver.
+func newHTTPClient(roots *x509.CertPool, resolver *net.Resolver) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver}).DialContext,
 		TLSClientConfig:       tlsprofile.Apply(&tls.Config{RootCAs: roots}),
 		TLSHandshakeTimeout:   15 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,

@@ -13,10 +13,10 @@ import (
 	"tollbridge/store"
 )
 
-// newResolver is the one recipient resolver of a bridge (DESIGN.md §4):
+// newRecipients is the one recipient resolver of a bridge (DESIGN.md §4):
 // the config's aliases, catch-alls and postmaster over the store's users
 // and aliases.
-func newResolver(cfg *config.Config, dir keyring.Directory) (*keyring.Resolver, error) {
+func newRecipients(cfg *config.Config, dir keyring.Directory) (*keyring.Resolver, error) {
 	aliases := map[string][]string{}
 	for _, a := range cfg.Aliases {
 		aliases[a.Address] = a.Targets
@@ -34,7 +34,7 @@ func newResolver(cfg *config.Config, dir keyring.Directory) (*keyring.Resolver, 
 // setupRecipients builds the resolver the listeners share and logs the
 // configured addresses that reach no user yet (a user may be added later).
 func (b *bridge) setupRecipients() error {
-	r, err := newResolver(b.cfg, store.Directory{St: b.st})
+	r, err := newRecipients(b.cfg, store.Directory{St: b.st})
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func checkAlias(ctx context.Context, cfg *config.Config, st *store.Store, addres
 		}
 		a.Targets = append(a.Targets, n)
 	}
-	r, err := newResolver(cfg, pendingAlias{Directory: store.Directory{St: st}, address: addr, targets: a.Targets})
+	r, err := newRecipients(cfg, pendingAlias{Directory: store.Directory{St: st}, address: addr, targets: a.Targets})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func runAliasList(ctx context.Context, e *env, args []string) error {
 // warnAliases prints, on stderr, each alias, catch-all or postmaster that
 // reaches no user or loops; such mail is refused (550) until it is fixed.
 func warnAliases(ctx context.Context, e *env, cfg *config.Config, st *store.Store, stored []*store.Alias) error {
-	r, err := newResolver(cfg, store.Directory{St: st})
+	r, err := newRecipients(cfg, store.Directory{St: st})
 	if err != nil {
 		return err
 	}

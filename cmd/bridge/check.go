@@ -117,6 +117,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	checkFiles(cfg, r)
 	checkSmarthost(ctx, cfg, r)
 	checkRoutes(ctx, cfg, r)
+	checkDNS(ctx, cfg, r.warn)
 	for _, l := range r.lines {
 		fmt.Fprintf(e.stdout, "%s: %s\n", r.file, l)
 	}

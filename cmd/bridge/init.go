@@ -162,6 +162,9 @@ func writeInit(o initOptions) (*initResult, error) {
 		}
 		res.wroteCert = true
 	}
+	if _, err := loadOrCreateDKIM(cfg.Server.DataDir, cfg.Server.Domains); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -99,6 +99,10 @@ type bridge struct {
 	serverKeys map[string]*openpgp.Entity
 	metrics    *metrics
 	imapOpen   atomic.Int64 // IMAP sessions open now
+	// resolver answers every DNS lookup, through the [dns] resolver when
+	// set: ticket API SRV, MX delivery, and SPF/DKIM/DMARC checks of
+	// incoming mail (give it to smtpin).
+	resolver *net.Resolver
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
 	running   *runningLock            // held while this process serves data_dir
@@ -110,6 +114,7 @@ type options struct {
 	lookupSRV  func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	firstRetry time.Duration // outbox backoff start (1 minute)
 	maxRetry   time.Duration
+	mxPort     int // port of direct MX delivery (25)
 }
 
 // newBridge opens the data directory, loads certificate and keys and binds
@@ -191,8 +196,13 @@ func (b *bridge) setupDelivery(opts options) error {
 	b.guard = &keyring.Guard{}
 	b.sealer = &smtpin.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
+	b.resolver = newResolver(b.cfg.DNS.Resolver)
+	dkimKeys, err := loadOrCreateDKIM(b.cfg.Server.DataDir, b.cfg.Server.Domains)
+	if err != nil {
+		return err
+	}
 	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{
-		LookupSRV: opts.lookupSRV, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
+		LookupSRV: opts.lookupSRV, Resolver: b.resolver, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", b.cfg.File, err)
@@ -205,6 +215,7 @@ func (b *bridge) setupDelivery(opts options) error {
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Workers: b.cfg.Delivery.Workers, RetryFor: b.cfg.Delivery.RetryFor.Duration,
 		FirstRetry: opts.firstRetry, MaxRetry: opts.maxRetry, Smarthost: sh,
+		Resolver: b.resolver, DKIM: dkimKeys, MXPort: opts.mxPort,
 	}, b.st, outboxKey, b.tickets, b.remote, plaintext{}, deliverBounce(b.st, b.sealer), b.log.With("part", "outbox"), outbox.Metrics{
 		Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
 		Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
