@@ -99,6 +99,9 @@ type options struct {
 	lookupSRV  func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	firstRetry time.Duration // outbox backoff start (1 minute)
 	maxRetry   time.Duration
+	// resolver answers the MX's SPF, DKIM and DMARC lookups; the
+	// system's when nil.
+	resolver smtpin.Resolver
 }
 
 // newBridge opens the data directory, loads certificate and keys and binds
@@ -134,7 +137,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 func (b *bridge) setup(opts options) error {
 	for _, step := range []func() error{
 		func() error { return b.setupDelivery(opts) },
-		b.setupSMTP, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
+		func() error { return b.setupSMTP(opts) }, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -255,7 +258,7 @@ func (b *bridge) setupTicketAPI() error {
 }
 
 // setupSMTP binds submission (plain with STARTTLS, implicit TLS) and MX.
-func (b *bridge) setupSMTP() error {
+func (b *bridge) setupSMTP(opts options) error {
 	c := b.cfg.SMTP
 	sc := smtpin.Config{
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
@@ -282,7 +285,7 @@ func (b *bridge) setupSMTP() error {
 		if err != nil {
 			return err
 		}
-		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"),
+		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"), Resolver: opts.resolver,
 			Metrics: smtpin.Metrics{Accepted: b.metrics.inc("tollbridge_messages_accepted_total", `listener="mx"`)}}
 		b.servers = append(b.servers, func(ctx context.Context) error { return mx.Serve(ctx, ln) })
 	}
