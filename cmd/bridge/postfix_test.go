@@ -190,7 +190,8 @@ func writeFile(t *testing.T, path, content string) {
 // bridge's MX. Mail from a bridge user to a legacy address arrives in the
 // sink; mail a legacy server hands to Postfix for the bridge user arrives
 // in the user's INBOX over IMAP, with the SPF, DKIM and DMARC results of
-// the MX beside tollbridge=.
+// the MX beside tollbridge=; mail forging a p=reject domain is refused by
+// the MX and bounced by Postfix, never by the bridge.
 func TestPostfixLegacyWorld(t *testing.T) {
 	t.Parallel()
 	sink := startSmarthost(t)
@@ -200,6 +201,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 	dns := dnstest.New(t)
 	dns.SetTXT("legacy.test", "v=spf1 ip4:127.0.0.1 -all")
 	dns.SetTXT("_dmarc.legacy.test", "v=DMARC1; p=reject")
+	dns.SetTXT("_dmarc.bank.test", "v=DMARC1; p=reject")
 
 	dir := t.TempDir()
 	path, err := writeInit(initOptions{Dir: dir, Domain: "bridge.test", Hostname: "localhost",
@@ -260,6 +262,23 @@ func TestPostfixLegacyWorld(t *testing.T) {
 		if !bytes.Contains(msg, []byte(want)) {
 			t.Errorf("carol's copy lacks %q:\n%s", want, msg)
 		}
+
+	// Forged: a p=reject domain's name without its signature. The MX
+	// refuses it (550) and Postfix, which holds it, bounces it to the
+	// legacy sender; the bridge stores nothing and sends nothing.
+	forged := "From: Bank <alerts@bank.test>\r\nTo: carol@bridge.test\r\nSubject: forged\r\nMessage-ID: <forged@legacy.test>\r\n\r\nforged\r\n"
+	if err := smtpSend(pf.addr, "dave@legacy.test", "carol@bridge.test", forged); err != nil {
+		t.Fatalf("hand forged mail to Postfix: %v", err)
+	}
+	waitFor(t, "Postfix to bounce the forged mail to dave", 30*time.Second, func() bool { return len(sink.messages()) > 1 })
+	bounce := sink.messages()[1]
+	if bounce.from != "" || len(bounce.to) != 1 || bounce.to[0] != "dave@legacy.test" ||
+		!bytes.Contains(bounce.data, []byte("5.7.1")) || !bytes.Contains(bounce.data, []byte("DMARC policy of bank.test")) {
+		t.Errorf("sink got from %q to %q, want Postfix's bounce of the forged mail:\n%s", bounce.from, bounce.to, bounce.data)
+	}
+	if box := inbox(t, b.addr("imap"), "carol@bridge.test", "pw-carol"); len(box) != 1 {
+		t.Errorf("carol has %d messages, want only dave's", len(box))
+	}
 	}
 }
 
