@@ -262,23 +262,23 @@ func TestPostfixLegacyWorld(t *testing.T) {
 		if !bytes.Contains(msg, []byte(want)) {
 			t.Errorf("carol's copy lacks %q:\n%s", want, msg)
 		}
+	}
 
-		// Forged: a p=reject domain's name without its signature. The MX
-		// refuses it (550) and Postfix, which holds it, bounces it to the
-		// legacy sender; the bridge stores nothing and sends nothing.
-		forged := "From: Bank <alerts@bank.test>\r\nTo: carol@bridge.test\r\nSubject: forged\r\nMessage-ID: <forged@legacy.test>\r\n\r\nforged\r\n"
-		if err := smtpSend(pf.addr, "dave@legacy.test", "carol@bridge.test", forged); err != nil {
-			t.Fatalf("hand forged mail to Postfix: %v", err)
-		}
-		waitFor(t, "Postfix to bounce the forged mail to dave", 30*time.Second, func() bool { return len(sink.messages()) > 1 })
-		bounce := sink.messages()[1]
-		if bounce.from != "" || len(bounce.to) != 1 || bounce.to[0] != "dave@legacy.test" ||
-			!bytes.Contains(bounce.data, []byte("5.7.1")) || !bytes.Contains(bounce.data, []byte("DMARC policy of bank.test")) {
-			t.Errorf("sink got from %q to %q, want Postfix's bounce of the forged mail:\n%s", bounce.from, bounce.to, bounce.data)
-		}
-		if box := inbox(t, b.addr("imap"), "carol@bridge.test", "pw-carol"); len(box) != 1 {
-			t.Errorf("carol has %d messages, want only dave's", len(box))
-		}
+	// Forged: a p=reject domain's name without its signature. The MX
+	// refuses it (550) and Postfix, which holds it, bounces it to the
+	// legacy sender; the bridge stores nothing and sends nothing.
+	forged := "From: Bank <alerts@bank.test>\r\nTo: carol@bridge.test\r\nSubject: forged\r\nMessage-ID: <forged@legacy.test>\r\n\r\nforged\r\n"
+	if err := smtpSend(pf.addr, "dave@legacy.test", "carol@bridge.test", forged); err != nil {
+		t.Fatalf("hand forged mail to Postfix: %v", err)
+	}
+	waitFor(t, "Postfix to bounce the forged mail to dave", 30*time.Second, func() bool { return len(sink.messages()) > 1 })
+	bounce := sink.messages()[1]
+	if bounce.from != "" || len(bounce.to) != 1 || bounce.to[0] != "dave@legacy.test" ||
+		!bytes.Contains(bounce.data, []byte("5.7.1")) || !bytes.Contains(bounce.data, []byte("DMARC policy of bank.test")) {
+		t.Errorf("sink got from %q to %q, want Postfix's bounce of the forged mail:\n%s", bounce.from, bounce.to, bounce.data)
+	}
+	if box := inbox(t, b.addr("imap"), "carol@bridge.test", "pw-carol"); len(box) != 1 {
+		t.Errorf("carol has %d messages, want only dave's", len(box))
 	}
 }
 
