@@ -236,3 +236,56 @@ func TestMXDeferredOnDNSFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsValues: what a client chose (HELO, MAIL FROM) or a message
+// claims (d=, From:) goes into the Authentication-Results field as an
+// RFC 8601 property value: plain when it is address-like, else quoted,
+// and never with a control character that could end the field.
+func TestResultsValues(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"news@bank.example":                 "news@bank.example",
+		"bank.example":                      "bank.example",
+		"a b@x.example":                     `"a b@x.example"`,
+		`q"uote\@x.example`:                 `"q\"uote\\@x.example"`,
+		"x\rAuthentication-Results: h; a=b": `"xAuthentication-Results: h; a=b"`,
+		"":                                  `""`,
+		"bücher@x.example":                  `"bücher@x.example"`,
+	} {
+		if got := pvalue(in); got != want {
+			t.Errorf("pvalue(%q) = %s, want %s", in, got, want)
+		}
+	}
+	a := &legacyAuth{spf: "none", spfProp: "smtp.helo", spfValue: "evil\r\n\tdkim=pass",
+		dkim: []dkimResult{{"fail", "x\n.example"}}, dmarc: []dmarcResult{{result: "none", from: "x.example"}}}
+	got := a.results()
+	want := "spf=none smtp.helo=\"evildkim=pass\"\ndkim=fail header.d=\"x.example\"\ndmarc=none header.from=x.example"
+	if got != want {
+		t.Errorf("results:\ngot  %q\nwant %q", got, want)
+	}
+}
+
+// BenchmarkCheckLegacy measures the SPF, DKIM and DMARC checks of one
+// signed 1 MiB message against a DNS server on loopback.
+func BenchmarkCheckLegacy(b *testing.B) {
+	dns := dnstest.New(b)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	dns.SetTXT("sel._domainkey.bank.example", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(pub))
+	dns.SetTXT("bank.example", "v=spf1 ip4:127.0.0.1 -all")
+	dns.SetTXT("_dmarc.bank.example", "v=DMARC1; p=reject")
+	raw := "From: news@bank.example\r\nTo: alice@example.org\r\nSubject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 76)+"\r\n", 1<<20/78)
+	var signed bytes.Buffer
+	if err := dkim.Sign(&signed, strings.NewReader(raw), &dkim.SignOptions{Domain: "bank.example", Selector: "sel", Signer: priv}); err != nil {
+		b.Fatal(err)
+	}
+	msg := bytes.NewReader(signed.Bytes())
+	m := &MX{Resolver: dns.Resolver()}
+	c := client{ip: []byte{127, 0, 0, 1}, helo: "mx.bank.example"}
+	b.SetBytes(int64(signed.Len()))
+	for b.Loop() {
+		a := m.checkLegacy(context.Background(), c, "news@bank.example", msg, msg.Size(), []byte("From: news@bank.example\r\n"))
+		if a.results() != "spf=pass smtp.mailfrom=news@bank.example\ndkim=pass header.d=bank.example\ndmarc=pass header.from=bank.example" {
+			b.Fatal(a.results())
+		}
+	}
+}
