@@ -29,6 +29,8 @@ type Config struct {
 	Routes []Route `toml:"route"`
 	// Metrics configures the optional Prometheus endpoint.
 	Metrics Metrics `toml:"metrics"`
+	// DNS configures the resolver every lookup goes to.
+	DNS DNS `toml:"dns"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
@@ -139,6 +141,13 @@ type Route struct {
 type Metrics struct {
 	// Listen is host:port for plain-HTTP /metrics; empty disables it.
 	Listen string `toml:"listen"`
+}
+
+// DNS configures name resolution (version 1.1).
+type DNS struct {
+	// Resolver is host:port of the DNS server that every lookup (SRV, MX,
+	// SPF, DKIM, DMARC) goes to; empty means the system's resolver.
+	Resolver string `toml:"resolver"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30m").

@@ -168,3 +168,28 @@ upload_rate_window = "10ms"
 		}
 	}
 }
+
+func TestDNSResolver(t *testing.T) {
+	t.Parallel()
+	base := "[server]\nhostname = \"mail.example.org\"\ndomains = [\"example.org\"]\n[dns]\n"
+	for _, tc := range []struct{ value, wantErr string }{
+		{"", ""},
+		{"127.0.0.1:53", ""},
+		{"[::1]:5353", ""},
+		{"ns.example.org:53", ""},
+		{"127.0.0.1", `dns.resolver: must be host:port`},
+		{":53", `dns.resolver: must be host:port`},
+		{"127.0.0.1:0", `dns.resolver: port must be 1..65535`},
+		{"127.0.0.1:domain", `dns.resolver: port must be 1..65535`},
+	} {
+		c, err := Parse([]byte(base+"resolver = \""+tc.value+"\"\n"), "config.toml")
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.value, err)
+		case tc.wantErr == "" && c.DNS.Resolver != tc.value:
+			t.Errorf("%q: read as %q", tc.value, c.DNS.Resolver)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "config.toml: "+tc.wantErr)):
+			t.Errorf("%q: error %v, want %q", tc.value, err, tc.wantErr)
+		}
+	}
+}

@@ -83,6 +83,7 @@ func (cfg *Config) validate(file string) Errors {
 	cfg.validateTicket(c)
 	cfg.validateDelivery(c)
 	cfg.validateRoutes(c)
+	cfg.validateDNS(c)
 	return c.errs
 }
 
@@ -176,5 +177,22 @@ func (cfg *Config) validateRoutes(c *checker) {
 		if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			c.fail(key+".url", "must be an https://host[:port] base URL, got %q", r.URL)
 		}
+	}
+}
+
+// validateDNS checks [dns] resolver: a server to send queries to, so a
+// port is required and 0 is not one.
+func (cfg *Config) validateDNS(c *checker) {
+	v := cfg.DNS.Resolver
+	if v == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		c.fail("dns.resolver", `must be host:port (e.g. "127.0.0.1:53" or "[::1]:53"), got %q`, v)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		c.fail("dns.resolver", "port must be 1..65535, got %q", port)
 	}
 }

@@ -43,6 +43,14 @@ type Config struct {
 	// no such records); any other error is temporary.
 	LookupMX   func(ctx context.Context, name string) ([]*net.MX, error)
 	LookupHost func(ctx context.Context, host string) ([]string, error)
+	// Resolver is the [dns] resolver: LookupMX and LookupHost default to
+	// its methods, and MX host names are dialed through it. nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
+	// DKIM holds the local domains' signing keys, by lower-case domain:
+	// legacy mail whose From: domain has keys is signed with each of them
+	// (DESIGN §4; see dkim.go).
+	DKIM map[string][]DKIMKey
 }
 
 // Smarthost is the relay for legacy domains; Addr "" means direct MX.
@@ -111,11 +119,15 @@ func New(cfg Config, st *store.Store, key *openpgp.Entity, tickets *ticketclient
 	if cfg.MXPort == 0 {
 		cfg.MXPort = 25
 	}
+	resolver := cfg.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
 	if cfg.LookupMX == nil {
-		cfg.LookupMX = net.DefaultResolver.LookupMX
+		cfg.LookupMX = resolver.LookupMX
 	}
 	if cfg.LookupHost == nil {
-		cfg.LookupHost = net.DefaultResolver.LookupHost
+		cfg.LookupHost = resolver.LookupHost
 	}
 	return &Outbox{
 		cfg: cfg, st: st, key: key, tickets: tickets, keys: keys, text: text, bounceTo: bounceTo,

@@ -32,9 +32,13 @@ func (o *Outbox) relay(ctx context.Context, m *store.OutboxMessage, r *store.Out
 	if err != nil {
 		return nil, err
 	}
+	msg, err := o.legacyMessage(m)
+	if err != nil {
+		return nil, temporary("outbox %d: %v", m.ID, err)
+	}
 	var last error
 	for _, t := range targets {
-		id, err := o.sendTo(ctx, t, m, r)
+		id, err := o.sendTo(ctx, t, msg, r)
 		if err == nil {
 			return &success{route: "legacy", remoteID: t.addr + " " + id}, nil
 		}
@@ -112,9 +116,11 @@ func notFound(err error) bool {
 	return errors.As(err, &dnsErr) && dnsErr.IsNotFound && !dnsErr.IsTimeout && !dnsErr.IsTemporary
 }
 
-// dial connects to t with the TLS the target asks for.
+// dial connects to t with the TLS the target asks for and returns a
+// client that has said EHLO as the bridge's host name (over TLS, when TLS
+// is used).
 func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) {
-	d := net.Dialer{Timeout: 30 * time.Second}
+	d := net.Dialer{Timeout: 30 * time.Second, Resolver: o.cfg.Resolver}
 	conn, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
@@ -136,36 +142,52 @@ func (o *Outbox) dial(ctx context.Context, t relayTarget) (*smtp.Client, error) 
 			return nil, err
 		}
 	default: // opportunistic
-		c = smtp.NewClient(conn)
-		if err := c.Hello(o.cfg.Hostname); err != nil {
-			c.Close()
-			return nil, err
-		}
-		if ok, _ := c.Extension("STARTTLS"); ok {
-			c.Close()
-			if conn, err = d.DialContext(ctx, "tcp", t.addr); err != nil {
-				return nil, err
-			}
-			if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
-				return nil, err
-			}
-		}
+		return o.dialOpportunistic(ctx, &d, conn, t, tc)
+	}
+	if err := c.Hello(o.cfg.Hostname); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialOpportunistic greets an MX on conn and uses STARTTLS when the MX
+// offers it, falling back to plaintext only when it does not: a failed
+// handshake is a failed attempt, never a silent downgrade. go-smtp cannot
+// start TLS on a client that has greeted, so an MX that offers STARTTLS
+// is dialed a second time for it.
+func (o *Outbox) dialOpportunistic(ctx context.Context, d *net.Dialer, conn net.Conn, t relayTarget, tc *tls.Config) (*smtp.Client, error) {
+	c := smtp.NewClient(conn)
+	if err := c.Hello(o.cfg.Hostname); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		return c, nil // greeted already: sendTo must not say EHLO again
+	}
+	c.Quit()
+	if conn, err := d.DialContext(ctx, "tcp", t.addr); err != nil {
+		return nil, err
+	} else if c, err = smtp.NewClientStartTLS(conn, tc); err != nil {
+		return nil, fmt.Errorf("STARTTLS: %w", err)
+	}
+	if err := c.Hello(o.cfg.Hostname); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
 
 // sendTo makes one SMTP transaction for one recipient.
-func (o *Outbox) sendTo(ctx context.Context, t relayTarget, m *store.OutboxMessage, r *store.OutboxRecipient) (string, error) {
+func (o *Outbox) sendTo(ctx context.Context, t relayTarget, msg *legacyMessage, r *store.OutboxRecipient) (string, error) {
+	m := msg.m
 	c, err := o.dial(ctx, t)
 	if err != nil {
-		return "", temporary("connect %s: %v", t.addr, err)
+		return "", smtpFailure(t, fmt.Errorf("connect: %w", err))
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if err := c.Hello(o.cfg.Hostname); err != nil {
-		return "", smtpFailure(t, err)
-	}
 	if sh := o.cfg.Smarthost; t.viaSmarthost && sh.Username != "" {
 		if err := c.Auth(sasl.NewPlainClient("", sh.Username, sh.Password)); err != nil {
 			return "", smtpFailure(t, err)
@@ -181,7 +203,7 @@ func (o *Outbox) sendTo(ctx context.Context, t relayTarget, m *store.OutboxMessa
 	if err != nil {
 		return "", smtpFailure(t, err)
 	}
-	if err := o.render(w, m); err != nil {
+	if err := msg.writeTo(w); err != nil {
 		return "", temporary("render outbox %d: %v", m.ID, err)
 	}
 	if err := w.Close(); err != nil {
@@ -206,12 +228,9 @@ func smtpFailure(t relayTarget, err error) error {
 	return temporary("%s: %v", t.addr, err)
 }
 
-// render writes the rebuilt plaintext of a queued message.
-func (o *Outbox) render(w io.Writer, m *store.OutboxMessage) error {
-	k, cat, err := o.openCatalog(m)
-	if err != nil {
-		return err
-	}
+// renderCatalog writes the rebuilt plaintext of a queued message from its
+// opened catalog.
+func (o *Outbox) renderCatalog(w io.Writer, m *store.OutboxMessage, k *seal.SessionKey, cat []byte) error {
 	return o.text.Render(w, cat, func(id string) (io.ReadCloser, error) {
 		ref, ok := m.Blobs[id]
 		if !ok {

@@ -136,7 +136,8 @@ func (s *mxSession) Data(r io.Reader) error {
 		return internalError(s.m.Log, "store", err)
 	}
 	s.m.Metrics.accepted()
-	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String())
+	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String(),
+		"auth", strings.ReplaceAll(auth.results(), "\n", "; "))
 	if verdict == seal.VerdictFail {
 		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
 	}

@@ -111,6 +111,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	checkRoutes(ctx, cfg, add)
 	name := filepath.Base(cfg.File)
+	checkDNS(ctx, cfg, func(f string, a ...any) { fmt.Fprintf(e.stdout, "%s: warning: %s\n", name, fmt.Sprintf(f, a...)) })
 	for _, p := range problems {
 		fmt.Fprintf(e.stdout, "%s: %s\n", name, p)
 	}

@@ -49,6 +49,9 @@ func TestFanOutAllRoutes(t *testing.T) {
 	if string(got.data) != want || got.from != "alice@example.org" || strings.Join(got.to, ",") != "frank@legacy.example" {
 		t.Fatalf("legacy relay got from=%s to=%v:\n%q\nwant\n%q", got.from, got.to, got.data, want)
 	}
+	if len(got.dkim) != 2 {
+		t.Errorf("legacy mail has %d DKIM signatures, want 2 (Ed25519, RSA)", len(got.dkim))
+	}
 	waitFor(t, "empty queue", 10*time.Second, func() bool {
 		q, _ := s.bridges[0].st.Queue(t.Context())
 		return len(q) == 0

@@ -171,7 +171,29 @@ type smarthost struct {
 type relayed struct {
 	from string
 	to   []string
-	data []byte
+	data []byte   // the message, without the bridge's DKIM signatures
+	dkim []string // the DKIM-Signature fields the bridge put in front
+}
+
+// splitDKIM takes the leading DKIM-Signature fields off a relayed message.
+func splitDKIM(raw []byte) ([]byte, []string) {
+	var sigs []string
+	for bytes.HasPrefix(raw, []byte("DKIM-Signature:")) {
+		end := 0
+		for {
+			i := bytes.Index(raw[end:], []byte("\r\n"))
+			if i < 0 {
+				return raw, sigs
+			}
+			end += i + 2
+			if end >= len(raw) || (raw[end] != ' ' && raw[end] != '\t') {
+				break
+			}
+		}
+		sigs = append(sigs, string(raw[:end]))
+		raw = raw[end:]
+	}
+	return raw, sigs
 }
 
 func startSmarthost(t *testing.T) *smarthost {
@@ -208,7 +230,7 @@ func (s *shSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (s *shSession) Data(r io.Reader) error {
 	var b bytes.Buffer
 	io.Copy(&b, r)
-	s.r.data = b.Bytes()
+	s.r.data, s.r.dkim = splitDKIM(b.Bytes())
 	s.h.mu.Lock()
 	s.h.got = append(s.h.got, s.r)
 	s.h.mu.Unlock()

@@ -101,6 +101,9 @@ func writeInit(o initOptions) (string, error) {
 			return "", fmt.Errorf("tls certificate: %w", err)
 		}
 	}
+	if _, err := loadOrCreateDKIM(cfg.Server.DataDir, cfg.Server.Domains); err != nil {
+		return "", err
+	}
 	return path, nil
 }
 

@@ -45,6 +45,7 @@ func commands() []command {
 		{"serve", "--config F [--log-format text|json]: run every listener the config enables", runServe},
 		{"quickstart", "[--dir DIR] [--json]: two bridges on loopback, alice and bob, ready for a mail client", runQuickstart},
 		{"check", "--config F: validate config, certificates, ports and routes", runCheck},
+		{"dns", dnsUsage, runDNS},
 		{"user add", "--config F --password-file P ADDRESS: create a local user and their key", runUserAdd},
 		{"user export-key", "--config F ADDRESS: print a user's armored public key", runUserExportKey},
 		{"user allow", "--config F ADDRESS SENDER: let SENDER's mail reach ADDRESS without work", runUserAllow},

@@ -89,6 +89,10 @@ type bridge struct {
 	serverKeys map[string]*openpgp.Entity
 	metrics    *metrics
 	imapOpen   atomic.Int64 // IMAP sessions open now
+	// resolver answers every DNS lookup, through the [dns] resolver when
+	// set: ticket API SRV, MX delivery, and SPF/DKIM/DMARC checks of
+	// incoming mail (give it to smtpin).
+	resolver *net.Resolver
 
 	listeners map[string]net.Listener // bound by newBridge, served by run
 	servers   []func(ctx context.Context) error
@@ -99,9 +103,7 @@ type options struct {
 	lookupSRV  func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	firstRetry time.Duration // outbox backoff start (1 minute)
 	maxRetry   time.Duration
-	// resolver answers the MX's SPF, DKIM and DMARC lookups; the
-	// system's when nil.
-	resolver smtpin.Resolver
+	mxPort     int // port of direct MX delivery (25)
 }
 
 // newBridge opens the data directory, loads certificate and keys and binds
@@ -137,7 +139,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 func (b *bridge) setup(opts options) error {
 	for _, step := range []func() error{
 		func() error { return b.setupDelivery(opts) },
-		func() error { return b.setupSMTP(opts) }, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
+		b.setupSMTP, b.setupIMAP, b.setupTicketAPI, b.setupMetrics,
 	} {
 		if err := step(); err != nil {
 			return err
@@ -179,6 +181,14 @@ func (b *bridge) setupDelivery(opts options) error {
 	b.guard = &keyring.Guard{}
 	b.sealer = &smtpin.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
+	b.resolver = newResolver(b.cfg.DNS.Resolver)
+	if opts.lookupSRV == nil {
+		opts.lookupSRV = b.resolver.LookupSRV
+	}
+	dkimKeys, err := loadOrCreateDKIM(b.cfg.Server.DataDir, b.cfg.Server.Domains)
+	if err != nil {
+		return err
+	}
 	b.tickets, err = ticketclient.New(b.routes(), b.works, ticketclient.Options{
 		LookupSRV: opts.lookupSRV, Logger: b.log, Signer: b.signRequest, Now: b.st.Now,
 	})
@@ -193,6 +203,7 @@ func (b *bridge) setupDelivery(opts options) error {
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Workers: b.cfg.Delivery.Workers, RetryFor: b.cfg.Delivery.RetryFor.Duration,
 		FirstRetry: opts.firstRetry, MaxRetry: opts.maxRetry, Smarthost: sh,
+		Resolver: b.resolver, DKIM: dkimKeys, MXPort: opts.mxPort,
 	}, b.st, outboxKey, b.tickets, b.remote, plaintext{}, deliverBounce(b.st, b.sealer), b.log.With("part", "outbox"), outbox.Metrics{
 		Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
 		Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
@@ -258,7 +269,7 @@ func (b *bridge) setupTicketAPI() error {
 }
 
 // setupSMTP binds submission (plain with STARTTLS, implicit TLS) and MX.
-func (b *bridge) setupSMTP(opts options) error {
+func (b *bridge) setupSMTP() error {
 	c := b.cfg.SMTP
 	sc := smtpin.Config{
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
@@ -285,7 +296,7 @@ func (b *bridge) setupSMTP(opts options) error {
 		if err != nil {
 			return err
 		}
-		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"), Resolver: opts.resolver,
+		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"), Resolver: b.resolver,
 			Metrics: smtpin.Metrics{Accepted: b.metrics.inc("tollbridge_messages_accepted_total", `listener="mx"`)}}
 		b.servers = append(b.servers, func(ctx context.Context) error { return mx.Serve(ctx, ln) })
 	}
