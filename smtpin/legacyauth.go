@@ -225,6 +225,9 @@ func (a *legacyAuth) results() string {
 	return strings.Join(out, "\n")
 }
 
+// summary is results on one line, for the log.
+func (a *legacyAuth) summary() string { return strings.ReplaceAll(a.results(), "\n", "; ") }
+
 // pvalue writes a property value (RFC 8601 §2.2): as is when it is made of
 // the characters of a plain address or domain, else as a quoted-string.
 // Control characters are dropped: a value must not end the field.

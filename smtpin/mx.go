@@ -137,7 +137,7 @@ func (s *mxSession) Data(r io.Reader) error {
 	}
 	s.m.Metrics.accepted()
 	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String(),
-		"auth", strings.ReplaceAll(auth.results(), "\n", "; "))
+		"auth", auth.summary())
 	if verdict == seal.VerdictFail {
 		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
 	}
@@ -151,7 +151,7 @@ func (s *mxSession) Data(r io.Reader) error {
 // nothing is stored and the bridge sends no bounce of its own).
 func (m *MX) refuse(auth *legacyAuth, id, from string) error {
 	if auth.temporary() {
-		m.Log.Warn("legacy mail deferred: DNS lookup failed during SPF, DKIM or DMARC checks", "id", id, "from", from, "results", auth.results())
+		m.Log.Warn("legacy mail deferred: DNS lookup failed during SPF, DKIM or DMARC checks", "id", id, "from", from, "auth", auth.summary())
 		return smtpError(451, 4, 4, 3, "Temporary DNS failure checking SPF, DKIM or DMARC, try again later (id %s)", id)
 	}
 	if d := auth.failed(dmarc.PolicyReject); d != "" {
