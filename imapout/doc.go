@@ -24,8 +24,9 @@
 //
 // What the client sees. For mail the client saved itself (APPEND) it is
 // the rebuilt message; for everything else the stored trace fields, then
-// "Authentication-Results: HOST; tollbridge=pass|fail|none", then the
-// rebuilt message less the top-level Authentication-Results fields that
+// "Authentication-Results: HOST; tollbridge=pass|fail|none" (for MX mail
+// followed by the spf=, dkim= and dmarc= results stored with it, DESIGN
+// §4), then the rebuilt message less the top-level Authentication-Results fields that
 // claim HOST as their authserv-id (RFC 8601 §5: nobody else may speak in
 // this bridge's name). Before any byte of a message is sent, every part is
 // decrypted and checked (MDC, size and SHA-256 against the catalog); the

@@ -316,7 +316,7 @@ func (s *session) rendered(row *store.MessageRow, md *meta) (*store.Spool, error
 	if err != nil {
 		return nil, err
 	}
-	sp, err := s.acct.render(o, s.srv.prefix(m.Source, m.Auth, m.Trace))
+	sp, err := s.acct.render(o, s.srv.prefix(m, m.Auth))
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 	if err == nil {
 		var md *meta
 		var sp *store.Spool
-		md, sp, err = a.describe(o, a.srv.prefix(m.Source, verdict.String(), m.Trace))
+		md, sp, err = a.describe(o, a.srv.prefix(m, verdict.String()))
 		if err == nil {
 			sp.Close()
 			size = md.Size

@@ -289,6 +289,8 @@ type delivery struct {
 	mailbox  string // "" delivers unfiled
 	received time.Time
 	noWork   bool // came on a ticket issued without work
+	// authResults are the legacy checks' results stored with MX mail.
+	authResults string
 }
 
 // deliver stores raw for u as it arrives (unfiled unless d.mailbox is set).
@@ -312,7 +314,7 @@ func (e *env) deliver(u *store.User, raw string, d delivery) *store.Delivered {
 		e.t.Fatal(err)
 	}
 	nm.UserID, nm.Source, nm.Trace, nm.Mailbox, nm.Received = u.ID, d.source, []byte(d.trace), d.mailbox, d.received
-	nm.NoWork = d.noWork
+	nm.NoWork, nm.AuthResults = d.noWork, d.authResults
 	del, err := e.st.DeliverMessage(context.Background(), nm)
 	if err != nil {
 		e.t.Fatal(err)

@@ -120,18 +120,27 @@ func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
 	return o.key.OpenPart(f)
 }
 
-// prefix is what the client sees in front of the rebuilt message: nothing
-// for what the client saved itself (APPEND), else the trace fields and
-// the signature verdict.
-func (s *Server) prefix(source, auth string, trace []byte) []byte {
-	if source == store.SourceAppend {
+// prefix is what the client sees in front of the rebuilt message m:
+// nothing for what the client saved itself (APPEND), else the trace fields
+// and the bridge's Authentication-Results field: the signature verdict
+// auth, then the results of the legacy checks stored with MX mail (SPF,
+// DKIM, DMARC; DESIGN §4), each resinfo on a line of its own so that the
+// field stays within RFC 5322's line length.
+func (s *Server) prefix(m *store.Sealed, auth string) []byte {
+	if m.Source == store.SourceAppend {
 		return nil
 	}
 	if auth == "" {
 		auth = "none"
 	}
-	out := append([]byte{}, trace...)
-	return append(out, "Authentication-Results: "+s.cfg.Hostname+"; tollbridge="+auth+"\r\n"...)
+	out := append([]byte{}, m.Trace...)
+	out = append(out, "Authentication-Results: "+s.cfg.Hostname+"; tollbridge="+auth...)
+	for _, r := range strings.Split(m.AuthResults, "\n") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, ";\r\n\t"+r...)
+		}
+	}
+	return append(out, "\r\n"...)
 }
 
 // render writes the message as the client sees it into a new spool. Only
@@ -173,7 +182,7 @@ func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*met
 	if err != nil {
 		return nil, nil, err
 	}
-	return a.describe(o, a.srv.prefix(m.Source, auth, m.Trace))
+	return a.describe(o, a.srv.prefix(m, auth))
 }
 
 // describe renders an opened message and scans it for its metadata cache.

@@ -201,6 +201,45 @@ func TestForgedResultsHidden(t *testing.T) {
 	}
 }
 
+// TestLegacyResultsShown: the SPF, DKIM and DMARC results stored with MX
+// mail are shown in the bridge's own Authentication-Results field after
+// tollbridge= (DESIGN §4), one resinfo a line, and every view of the
+// message agrees on its size; a forged field under this bridge's name is
+// still dropped.
+func TestLegacyResultsShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.org")
+	const trace = "Received: from legacy.example by mx.test; Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+	msg := "Authentication-Results: mx.test; spf=pass (forged)\r\n" + message("news@legacy.example", bob.Address, "legacy", "hello")
+	e.deliver(bob, msg, delivery{source: store.SourceMX, trace: trace,
+		authResults: "spf=pass smtp.mailfrom=news@legacy.example\ndkim=pass header.d=legacy.example\ndmarc=pass header.from=legacy.example"})
+	want := trace + "Authentication-Results: mx.test; tollbridge=none;\r\n" +
+		"\tspf=pass smtp.mailfrom=news@legacy.example;\r\n" +
+		"\tdkim=pass header.d=legacy.example;\r\n" +
+		"\tdmarc=pass header.from=legacy.example\r\n" +
+		message("news@legacy.example", bob.Address, "legacy", "hello")
+	c := e.login(bob)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	whole := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{RFC822Size: true, BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch: %d messages, %v", len(msgs), err)
+	}
+	if got := string(msgs[0].FindBodySection(whole)); got != want {
+		t.Errorf("BODY[]:\ngot  %q\nwant %q", got, want)
+	}
+	if msgs[0].RFC822Size != int64(len(want)) {
+		t.Errorf("RFC822.SIZE %d, want %d", msgs[0].RFC822Size, len(want))
+	}
+	d, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Authentication-Results", Value: "dkim=pass header.d=legacy.example"}}}, nil).Wait()
+	if err != nil || len(d.AllSeqNums()) != 1 {
+		t.Errorf("SEARCH HEADER Authentication-Results dkim=pass: %v %v", d, err)
+	}
+}
+
 // TestAppendKeepsResults: what the client saved itself is shown as saved,
 // with no fields in front (DESIGN §3.4), so nothing is removed either.
 func TestAppendKeepsResults(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/emersion/go-msgauth/dmarc"
 	"github.com/emersion/go-smtp"
 
 	"tollbridge/keyring"
@@ -25,13 +26,20 @@ import (
 // and seals each message to its recipients' public keys before answering
 // 250. Such mail carries no signature: it shows as tollbridge=none, or
 // tollbridge=fail (filed under Junk) when its From: field claims a sender
-// whose mail would come signed (DESIGN §3.7).
+// whose mail would come signed (DESIGN §3.7) or it fails a DMARC
+// quarantine policy. Its SPF, DKIM and DMARC results (DESIGN §4) are
+// stored with it and shown beside tollbridge=; a DMARC reject failure is
+// refused at the end of DATA, and a DNS failure during the checks is a
+// 451, so the sender tries again.
 type MX struct {
 	Config  Config
 	Store   *store.Store
 	Sealer  *Sealer
 	Log     *slog.Logger
 	Metrics Metrics
+	// Resolver answers the SPF, DKIM and DMARC lookups;
+	// net.DefaultResolver when nil.
+	Resolver Resolver
 
 	ctx context.Context
 }
@@ -108,13 +116,19 @@ func (s *mxSession) Data(r io.Reader) error {
 		return internalError(s.m.Log, "seal", err)
 	}
 	id, now := newID(), s.m.Store.Now()
-	verdict, why, err := s.m.verdict(s.m.ctx, sd.Catalog.MIME.Header.Bytes)
+	hdr := sd.Catalog.MIME.Header.Bytes
+	auth := s.m.checkLegacy(s.m.ctx, client{net.ParseIP(remoteIP(s.c)), s.c.Hostname()}, s.from, sp, sp.Size(), hdr)
+	if err := s.m.refuse(auth, id, s.from); err != nil {
+		sd.Abort()
+		return err
+	}
+	verdict, why, err := s.m.verdict(s.m.ctx, hdr, auth)
 	if err != nil {
 		sd.Abort()
 		return internalError(s.m.Log, "mx verdict", err)
 	}
 	for i, m := range ms {
-		m.Source, m.Received, m.Auth = store.SourceMX, now, verdict.String()
+		m.Source, m.Received, m.Auth, m.AuthResults = store.SourceMX, now, verdict.String(), auth.results()
 		m.Trace = received(s.c, s.m.Config.Hostname, id, s.rcpts[i].Address, false, now)
 	}
 	if _, err := s.m.Store.DeliverMessages(s.m.ctx, ms); err != nil {
@@ -122,9 +136,27 @@ func (s *mxSession) Data(r io.Reader) error {
 		return internalError(s.m.Log, "store", err)
 	}
 	s.m.Metrics.accepted()
-	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String())
+	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String(),
+		"auth", auth.summary())
 	if verdict == seal.VerdictFail {
 		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
+	}
+	return nil
+}
+
+// refuse is the answer for a message that must not be accepted after
+// the checks of DESIGN §4, nil for one that may: 451 while DNS could not
+// answer (the sender keeps the message and tries again), 550 when it fails
+// the DMARC policy reject of its From: domain (the sender bounces it;
+// nothing is stored and the bridge sends no bounce of its own).
+func (m *MX) refuse(auth *legacyAuth, id, from string) error {
+	if auth.temporary() {
+		m.Log.Warn("legacy mail deferred: DNS lookup failed during SPF, DKIM or DMARC checks", "id", id, "from", from, "auth", auth.summary())
+		return smtpError(451, 4, 4, 3, "Temporary DNS failure checking SPF, DKIM or DMARC, try again later (id %s)", id)
+	}
+	if d := auth.failed(dmarc.PolicyReject); d != "" {
+		m.Log.Warn("legacy mail refused: it fails the DMARC policy reject of its From: domain", "id", id, "from", from, "domain", d)
+		return smtpError(550, 5, 7, 1, "Message fails the DMARC policy of %s (p=reject)", d)
 	}
 	return nil
 }
@@ -133,19 +165,23 @@ func (s *mxSession) Reset()        { s.from, s.rcpts = "", nil }
 func (s *mxSession) Logout() error { return nil }
 
 // verdict is the tollbridge= verdict on a legacy message, from its
-// top-level header section hdr (DESIGN §3.7). Mail over the MX carries no
-// signature, so it is none, unless its From: field claims a sender whose
-// mail would come signed: an address in a local domain or of a local user
-// (who submits with authentication, never over the MX), or an address with
-// a pinned key (a ticketed sender). Then it is fail, and so when From:
-// names no address, several, or one that cannot be checked: a mail client
-// shows one sender, and it must not be one the checks could not see. why
-// says which rule decided, for the log.
+// top-level header section hdr and the results of its legacy checks
+// (DESIGN §3.7 and §4). Mail over the MX carries no signature, so it is
+// none, unless its From: field claims a sender whose mail would come
+// signed: an address in a local domain or of a local user (who submits
+// with authentication, never over the MX), or an address with a pinned
+// key (a ticketed sender). Then it is fail, and so when From: names no
+// address, several, or one that cannot be checked (a mail client shows one
+// sender, and it must not be one the checks could not see), and when the
+// message fails the DMARC policy quarantine of its From: domain. why says
+// which rule decided, for the log.
 //
-// The SPF, DKIM and DMARC results of DESIGN §4 (issue 12) belong here:
-// they go into Authentication-Results beside tollbridge=, and a DMARC
-// reject or quarantine failure makes the message fail too.
-func (m *MX) verdict(ctx context.Context, hdr []byte) (v seal.Verdict, why string, err error) {
+// A local From: address is let through only with a DKIM signature that
+// verified by one of the local domains, aligned with the From: domain as
+// DMARC's relaxed mode wants: this bridge's own legacy mail, DKIM-signed
+// on the way out (DESIGN §4), coming back through a mailing list or a
+// forwarder. Nothing else can show that a local user wrote it.
+func (m *MX) verdict(ctx context.Context, hdr []byte, auth *legacyAuth) (v seal.Verdict, why string, err error) {
 	from := fromAddresses(hdr)
 	switch {
 	case len(from) == 0:
@@ -157,11 +193,16 @@ func (m *MX) verdict(ctx context.Context, hdr []byte) (v seal.Verdict, why strin
 	if err != nil {
 		return seal.VerdictFail, fmt.Sprintf("From: address %q is not valid", from[0]), nil
 	}
-	if u, err := storeUser(ctx, m.Store, addr); err != nil || u != nil {
-		return seal.VerdictFail, "From: address " + addr + " is a local user", err
+	_, domain := keyring.SplitAddress(addr)
+	ours := auth.dkimPass(domain, dmarc.AlignmentRelaxed, m.Config.isLocal)
+	if u, err := storeUser(ctx, m.Store, addr); err != nil || u != nil && !ours {
+		return seal.VerdictFail, "From: address " + addr + " is a local user without a DKIM signature of ours", err
 	}
-	if _, domain := keyring.SplitAddress(addr); m.Config.isLocal(domain) {
-		return seal.VerdictFail, "From: address " + addr + " is in a local domain", nil
+	if m.Config.isLocal(domain) && !ours {
+		return seal.VerdictFail, "From: address " + addr + " is in a local domain without a DKIM signature of ours", nil
+	}
+	if d := auth.failed(dmarc.PolicyQuarantine); d != "" {
+		return seal.VerdictFail, "message fails the DMARC policy quarantine of " + d, nil
 	}
 	switch _, err := m.Store.PinnedKey(ctx, addr); {
 	case err == nil:

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/dnstest"
 	"tollbridge/keyring"
 	"tollbridge/seal"
 	"tollbridge/store"
@@ -54,6 +55,9 @@ type env struct {
 	outbox   *openpgp.Entity
 	notified chan struct{}
 	logs     *logBuffer
+	// dns answers the MX's SPF, DKIM and DMARC lookups: NXDOMAIN for
+	// every name a test has not set.
+	dns *dnstest.Server
 }
 
 type logBuffer struct {
@@ -79,7 +83,7 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{st: st, notified: make(chan struct{}, 100), logs: &logBuffer{}}
+	e := &env{st: st, notified: make(chan struct{}, 100), logs: &logBuffer{}, dns: dnstest.New(t)}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
@@ -96,7 +100,7 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: unlocker,
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, OutboxKey: e.outbox, Log: log,
 		Notify: func() { e.notified <- struct{}{} }}
-	mx := &MX{Config: cfg, Store: st, Sealer: sealer, Log: log}
+	mx := &MX{Config: cfg, Store: st, Sealer: sealer, Log: log, Resolver: e.dns.Resolver()}
 	ln1, _ := net.Listen("tcp", "127.0.0.1:0")
 	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
 	e.sub, e.mx = ln1.Addr().String(), ln2.Addr().String()

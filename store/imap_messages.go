@@ -211,6 +211,8 @@ type Sealed struct {
 	Blobs    map[string]string // "catalog" and part ids to blob hashes
 	// NoWork: the message came on a ticket issued without work (§3.7).
 	NoWork bool
+	// AuthResults: see NewMessage.
+	AuthResults string
 }
 
 // SealedMessage reads a stored message and the names of its blobs.
@@ -218,8 +220,8 @@ func (s *Store) SealedMessage(ctx context.Context, id int64) (*Sealed, error) {
 	m := &Sealed{ID: id}
 	var received int64
 	err := s.read.QueryRowContext(ctx,
-		`SELECT user_id, header, source, auth, trace, received, filed, no_work FROM messages WHERE id = ?`, id).
-		Scan(&m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork)
+		`SELECT user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id = ?`, id).
+		Scan(&m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults)
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("message %d", id))
 	}
@@ -252,14 +254,14 @@ func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sea
 		args[i] = id
 	}
 	rows, err := s.read.QueryContext(ctx,
-		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work FROM messages WHERE id IN (`+in+`)`, args...)
+		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
 	for rows.Next() {
 		m := &Sealed{Blobs: map[string]string{}}
 		var received int64
-		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork); err != nil {
+		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("messages: %w", err)
 		}

@@ -35,8 +35,12 @@ type NewMessage struct {
 	// Mailbox files the message at once; "" leaves it unfiled until the
 	// owner's key is unlocked and its signature can be checked.
 	Mailbox string
-	Auth    string   // signature verdict when filed at once: pass|fail|none
-	Flags   []string // initial flags when filed at once
+	Auth    string // signature verdict when filed at once: pass|fail|none
+	// AuthResults are the results of the legacy checks (SPF, DKIM, DMARC;
+	// DESIGN §4) of MX mail: RFC 8601 resinfo entries, one a line, shown
+	// after tollbridge= in the bridge's Authentication-Results field.
+	AuthResults string
+	Flags       []string // initial flags when filed at once
 	// NoWork marks mail that came on a ticket issued valid at once (a
 	// trusted sender's signed request): it must be signed (§3.7).
 	NoWork bool
@@ -86,8 +90,8 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*
 		received = s.now()
 	}
 	res, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work) VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
-		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork)
+		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work, auth_results) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork, m.AuthResults)
 	if err != nil {
 		return nil, err
 	}

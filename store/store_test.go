@@ -336,3 +336,30 @@ func TestMigrationAppliedOutOfOrder(t *testing.T) {
 		t.Fatalf("migration 2 not reapplied: %v", err)
 	}
 }
+
+// TestAuthResultsKept: the legacy checks' results stored with a message
+// come back with it, whichever way it is read; other mail has none.
+func TestAuthResultsKept(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "bob@example.net")
+	const results = "spf=pass smtp.mailfrom=a@legacy.example\ndkim=none\ndmarc=none header.from=legacy.example"
+	var ids []int64
+	for i, r := range []string{results, ""} {
+		d, err := s.DeliverMessage(ctx, &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceMX,
+			Blobs: map[string]BlobRef{"catalog": putBlob(t, s, "c"+string(rune('0'+i)))}, AuthResults: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.MessageID)
+	}
+	m, err := s.SealedMessage(ctx, ids[0])
+	if err != nil || m.AuthResults != results {
+		t.Errorf("SealedMessage: %q, %v", m.AuthResults, err)
+	}
+	ms, err := s.SealedMessages(ctx, ids)
+	if err != nil || ms[ids[0]].AuthResults != results || ms[ids[1]].AuthResults != "" {
+		t.Errorf("SealedMessages: %v", err)
+	}
+}

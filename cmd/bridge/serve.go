@@ -309,7 +309,7 @@ func (b *bridge) setupSMTP() error {
 		if err != nil {
 			return err
 		}
-		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"),
+		mx := &smtpin.MX{Config: sc, Store: b.st, Sealer: b.sealer, Log: b.log.With("listener", "mx"), Resolver: b.resolver,
 			Metrics: smtpin.Metrics{Accepted: b.metrics.inc("tollbridge_messages_accepted_total", `listener="mx"`)}}
 		b.servers = append(b.servers, func(ctx context.Context) error { return mx.Serve(ctx, ln) })
 	}
