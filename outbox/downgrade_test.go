@@ -14,9 +14,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
 	"tollbridge/pow"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 	"tollbridge/translate"
@@ -133,7 +133,7 @@ func TestNoSilentDowngrade(t *testing.T) {
 	}
 
 	msg := "From: alice@example.org\r\nTo: bob@ticketed.example\r\nSubject: secret\r\n\r\nnot for plaintext SMTP\r\n"
-	sd, err := (&smtpin.Sealer{Store: st}).Seal(strings.NewReader(msg), int64(len(msg)), "alice@example.org", alice, translate.Options{StripBcc: true})
+	sd, err := (&intake.Sealer{Store: st}).Seal(strings.NewReader(msg), int64(len(msg)), "alice@example.org", alice, intake.Options{StripBcc: true})
 	if err != nil {
 		t.Fatal(err)
 	}

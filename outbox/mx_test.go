@@ -26,12 +26,11 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/internal/dnstest"
 	"tollbridge/keyring"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
-	"tollbridge/translate"
 )
 
 // mxSink is a legacy MX: it keeps each message it gets and whether it
@@ -187,7 +186,7 @@ func runOutbox(t *testing.T, zone *dnstest.Server, cfg Config, raw, rcpt string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd, err := (&smtpin.Sealer{Store: st}).Seal(strings.NewReader(raw), int64(len(raw)), "alice@example.org", alice, translate.Options{StripBcc: true})
+	sd, err := (&intake.Sealer{Store: st}).Seal(strings.NewReader(raw), int64(len(raw)), "alice@example.org", alice, intake.Options{StripBcc: true})
 	if err != nil {
 		t.Fatal(err)
 	}

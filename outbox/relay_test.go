@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 	"tollbridge/translate"
@@ -138,9 +138,9 @@ func TestNonexistentDomainBouncesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer := &smtpin.Sealer{Store: st}
+	sealer := &intake.Sealer{Store: st}
 	raw := "From: alice@example.org\r\nTo: bob@gone.example\r\nSubject: to nowhere\r\n\r\nhello\r\n"
-	sd, err := sealer.Seal(strings.NewReader(raw), int64(len(raw)), alice.Address, signer, translate.Options{StripBcc: true})
+	sd, err := sealer.Seal(strings.NewReader(raw), int64(len(raw)), alice.Address, signer, intake.Options{StripBcc: true})
 	if err != nil {
 		t.Fatal(err)
 	}

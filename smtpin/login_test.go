@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
 	"tollbridge/store"
 )
@@ -58,7 +59,7 @@ func TestLoginServedWhileGuessersHammer(t *testing.T) {
 	unlocker := keyring.NewUnlocker(2)
 	unlocker.Protection = prot
 	sub := &Submission{Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second},
-		Store: st, Sealer: &Sealer{Store: st}, Unlocker: unlocker,
+		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: unlocker,
 		Guard: &keyring.Guard{Delay: -1, Limit: 1 << 20}, Log: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -16,10 +16,9 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
-	"tollbridge/seal"
 	"tollbridge/store"
-	"tollbridge/translate"
 )
 
 // MX accepts legacy SMTP mail for the local domains' users, never relays,
@@ -34,7 +33,7 @@ import (
 type MX struct {
 	Config  Config
 	Store   *store.Store
-	Sealer  *Sealer
+	Sealer  *intake.Sealer
 	Log     *slog.Logger
 	Metrics Metrics
 	// Resolver answers the SPF, DKIM and DMARC lookups;
@@ -138,7 +137,7 @@ func (s *mxSession) Data(r io.Reader) error {
 	s.m.Metrics.accepted()
 	s.m.Log.Info("legacy mail accepted", "id", id, "from", s.from, "recipients", len(s.rcpts), "bytes", sp.Size(), "ip", remoteIP(s.c), "tollbridge", verdict.String(),
 		"auth", auth.summary())
-	if verdict == seal.VerdictFail {
+	if verdict == intake.VerdictFail {
 		s.m.Log.Warn("legacy mail is tollbridge=fail, filed under Junk", "id", id, "reason", why)
 	}
 	return nil
@@ -181,36 +180,36 @@ func (s *mxSession) Logout() error { return nil }
 // DMARC's relaxed mode wants: this bridge's own legacy mail, DKIM-signed
 // on the way out (DESIGN §4), coming back through a mailing list or a
 // forwarder. Nothing else can show that a local user wrote it.
-func (m *MX) verdict(ctx context.Context, hdr []byte, auth *legacyAuth) (v seal.Verdict, why string, err error) {
+func (m *MX) verdict(ctx context.Context, hdr []byte, auth *legacyAuth) (v intake.Verdict, why string, err error) {
 	from := fromAddresses(hdr)
 	switch {
 	case len(from) == 0:
-		return seal.VerdictFail, "From: names no address", nil
+		return intake.VerdictFail, "From: names no address", nil
 	case len(from) > 1:
-		return seal.VerdictFail, fmt.Sprintf("From: names %d addresses", len(from)), nil
+		return intake.VerdictFail, fmt.Sprintf("From: names %d addresses", len(from)), nil
 	}
 	addr, err := keyring.NormalizeAddress(from[0])
 	if err != nil {
-		return seal.VerdictFail, fmt.Sprintf("From: address %q is not valid", from[0]), nil
+		return intake.VerdictFail, fmt.Sprintf("From: address %q is not valid", from[0]), nil
 	}
 	_, domain := keyring.SplitAddress(addr)
 	ours := auth.dkimPass(domain, dmarc.AlignmentRelaxed, m.Config.isLocal)
 	if u, err := storeUser(ctx, m.Store, addr); err != nil || u != nil && !ours {
-		return seal.VerdictFail, "From: address " + addr + " is a local user without a DKIM signature of ours", err
+		return intake.VerdictFail, "From: address " + addr + " is a local user without a DKIM signature of ours", err
 	}
 	if m.Config.isLocal(domain) && !ours {
-		return seal.VerdictFail, "From: address " + addr + " is in a local domain without a DKIM signature of ours", nil
+		return intake.VerdictFail, "From: address " + addr + " is in a local domain without a DKIM signature of ours", nil
 	}
 	if d := auth.failed(dmarc.PolicyQuarantine); d != "" {
-		return seal.VerdictFail, "message fails the DMARC policy quarantine of " + d, nil
+		return intake.VerdictFail, "message fails the DMARC policy quarantine of " + d, nil
 	}
 	switch _, err := m.Store.PinnedKey(ctx, addr); {
 	case err == nil:
-		return seal.VerdictFail, "From: address " + addr + " has a pinned key", nil
+		return intake.VerdictFail, "From: address " + addr + " has a pinned key", nil
 	case !errors.Is(err, store.ErrNotFound):
-		return seal.VerdictFail, "", err
+		return intake.VerdictFail, "", err
 	}
-	return seal.VerdictNone, "", nil
+	return intake.VerdictNone, "", nil
 }
 
 // fromAddresses returns the addr-specs of every From: field of a header
@@ -227,7 +226,7 @@ func fromAddresses(hdr []byte) []string {
 			}
 			continue
 		}
-		for _, entry := range translate.SplitAddressList(v) {
+		for _, entry := range intake.FromAddresses(v) {
 			if i := strings.LastIndexByte(entry, '<'); i >= 0 {
 				if j := strings.IndexByte(entry[i:], '>'); j > 0 {
 					entry = entry[i+1 : i+j]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"tollbridge/intake"
 	"tollbridge/internal/gpgtest"
 	"tollbridge/keyring"
 	"tollbridge/protocol"
@@ -102,13 +103,13 @@ func TestCorpusThroughSealAndOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sealer := &Sealer{Store: st}
+	sealer := &intake.Sealer{Store: st}
 	all := recipients(t, 50)
 	_, alice, _ := keyring.Generate("alice@example.org", []byte("pw"), cheap)
 	for _, file := range files {
 		raw, _ := os.ReadFile(file)
 		for _, n := range []int{1, 3, 50} {
-			sd, err := sealer.Seal(bytes.NewReader(raw), int64(len(raw)), "alice@example.org", alice, translate.Options{})
+			sd, err := sealer.Seal(bytes.NewReader(raw), int64(len(raw)), "alice@example.org", alice, intake.Options{})
 			if err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
@@ -304,7 +305,7 @@ func bigAttachmentChild(t *testing.T) {
 	defer st.Close()
 	rs := recipients(t, 1)
 	msg := newBigMessage(size)
-	ms, sd, err := (&Sealer{Store: st}).SealFor(msg, msg.Size(), "alice@example.org", []*store.User{rs[0].user})
+	ms, sd, err := (&intake.Sealer{Store: st}).SealFor(msg, msg.Size(), "alice@example.org", []*store.User{rs[0].user})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/internal/dnstest"
 	"tollbridge/keyring"
 	"tollbridge/seal"
@@ -94,7 +95,7 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 		MaxRecipients: maxRcpt, Timeout: 10 * time.Second, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	sealer := &Sealer{Store: st}
+	sealer := &intake.Sealer{Store: st}
 	unlocker := keyring.NewUnlocker(2)
 	unlocker.Protection = cheap // unknown users cost what real ones do
 	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: unlocker,

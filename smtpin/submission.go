@@ -17,9 +17,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
 	"tollbridge/store"
-	"tollbridge/translate"
 )
 
 // Submission is the mail clients' listener: AUTH required, a user sends
@@ -28,7 +28,7 @@ import (
 type Submission struct {
 	Config    Config
 	Store     *store.Store
-	Sealer    *Sealer
+	Sealer    *intake.Sealer
 	Unlocker  *keyring.Unlocker
 	Guard     *keyring.Guard
 	OutboxKey *openpgp.Entity // the session key is kept wrapped to it
@@ -343,7 +343,7 @@ func headerEnd(b []byte) int {
 // queue seals the message once and commits it with one outbox entry per
 // recipient; the caller's 250 follows only a nil error.
 func (ss *subSession) queue(sp *store.Spool) (int64, error) {
-	sd, err := ss.s.Sealer.Seal(sp, sp.Size(), ss.from, ss.key.Entity, translate.Options{StripBcc: true})
+	sd, err := ss.s.Sealer.Seal(sp, sp.Size(), ss.from, ss.key.Entity, intake.Options{StripBcc: true})
 	if err != nil {
 		return 0, internalError(ss.s.Log, "seal", err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/imapout"
+	"tollbridge/intake"
 	"tollbridge/internal/tlsprofile"
 	"tollbridge/keyring"
 	"tollbridge/outbox"
@@ -86,7 +87,7 @@ type bridge struct {
 	works     *pow.Registry
 	unlocker  *keyring.Unlocker
 	guard     *keyring.Guard
-	sealer    *smtpin.Sealer
+	sealer    *intake.Sealer
 	remote    *keyring.Remote
 	tickets   *ticketclient.Client
 	outbox    *outbox.Outbox
@@ -194,7 +195,7 @@ func (b *bridge) setupDelivery(opts options) error {
 	}
 	b.unlocker = keyring.NewUnlocker(2)
 	b.guard = &keyring.Guard{}
-	b.sealer = &smtpin.Sealer{Store: b.st}
+	b.sealer = &intake.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
 	b.resolver = newResolver(b.cfg.DNS.Resolver)
 	dkimKeys, err := loadOrCreateDKIM(b.cfg.Server.DataDir, b.cfg.Server.Domains)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
 	"tollbridge/translate"
@@ -44,7 +44,7 @@ func (f partFunc) OpenPart(id string) (io.ReadCloser, error) { return f(id) }
 
 // deliverBounce seals a bounce to the sender's key and stores it for
 // their INBOX, unsigned (it shows as tollbridge=none).
-func deliverBounce(st *store.Store, sealer *smtpin.Sealer) func(context.Context, *store.User, []byte) error {
+func deliverBounce(st *store.Store, sealer *intake.Sealer) func(context.Context, *store.User, []byte) error {
 	return func(ctx context.Context, u *store.User, raw []byte) error {
 		ms, sd, err := sealer.SealFor(bytes.NewReader(raw), int64(len(raw)), "", []*store.User{u})
 		if err != nil {

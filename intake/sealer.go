@@ -1,4 +1,9 @@
-package smtpin
+// Package intake is the one way plaintext becomes sealed mail (DESIGN.md
+// §2): submission, the MX, IMAP APPEND and bounces all hand their message to
+// a Sealer, which splits it (translate) and encrypts it once (seal) straight
+// into the store's blobs. It also names what the other rooms need of those
+// two: the verdict shown as tollbridge= and the addresses of a From: field.
+package intake
 
 import (
 	"context"
@@ -14,6 +19,13 @@ import (
 	"tollbridge/store"
 	"tollbridge/translate"
 )
+
+// Options tune how a message is sealed.
+type Options struct {
+	// StripBcc removes Bcc: fields before sealing (submission: blind
+	// copies stay blind, docs/protocol.md §3.5).
+	StripBcc bool
+}
 
 // Sealer splits messages (translate) and encrypts them (seal) straight
 // into the store's blobs: one session key, one encrypted catalog, one
@@ -38,14 +50,14 @@ type Sealed struct {
 // Seal splits src, signs the catalog with signer (nil: unsigned) and
 // encrypts everything under a new session key. from becomes the catalog's
 // from: the envelope sender, who signs (DESIGN §3.6).
-func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts translate.Options) (*Sealed, error) {
+func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts Options) (*Sealed, error) {
 	key, err := seal.NewSessionKey()
 	if err != nil {
 		return nil, err
 	}
 	sd := &Sealed{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs()}
 	sink := &blobSink{sd: sd}
-	cat, err := translate.Split(src, size, sink, opts)
+	cat, err := translate.Split(src, size, sink, translate.Options{StripBcc: opts.StripBcc})
 	if err != nil {
 		sd.Abort()
 		return nil, fmt.Errorf("split: %w", err)
@@ -176,7 +188,7 @@ func senderHash(from string) string {
 // returns one NewMessage per user, sharing the blobs; the caller stores
 // them (setting mailbox, flags and trace as it needs).
 func (s *Sealer) SealFor(src io.ReaderAt, size int64, from string, users []*store.User) ([]*store.NewMessage, *Sealed, error) {
-	sd, err := s.Seal(src, size, from, nil, translate.Options{})
+	sd, err := s.Seal(src, size, from, nil, Options{})
 	if err != nil {
 		return nil, nil, err
 	}
