@@ -84,6 +84,7 @@ func (cfg *Config) validate(file string) Errors {
 	cfg.validateDelivery(c)
 	cfg.validateRoutes(c)
 	cfg.validateAddresses(c)
+	cfg.validateAllow(c)
 	return c.errs
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"tollbridge/internal/gpgtest"
 )
 
 // TestRecoveryCode: 8 groups of 4 symbols of Crockford's base32, typed
@@ -136,4 +138,29 @@ func TestUnlockerForgetsOldPassword(t *testing.T) {
 		t.Fatalf("new password: %v", err)
 	}
 	r2()
+}
+
+// TestGnuPGChecksRotate: GnuPG verifies the certification Rotate makes,
+// with the old key imported (docs/protocol.md §3.1.4).
+func TestGnuPGChecksRotate(t *testing.T) {
+	t.Parallel()
+	g := gpgtest.New(t)
+	_, old, err := Generate("gina@example.com", []byte("x"), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ImportPublic(old)
+	k, _, err := Rotate(old, "gina@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.MustRun(k.Public, "--import")
+	out, _ := g.MustRun(nil, "--with-colons", "--check-sigs", k.Fingerprint)
+	oldID := strings.ToUpper(Fingerprint(old)[24:])
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "sig:!::") && strings.Contains(line, oldID) {
+			return
+		}
+	}
+	t.Fatalf("gpg finds no good certification by the old key %s:\n%s", oldID, out)
 }

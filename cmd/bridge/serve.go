@@ -242,6 +242,7 @@ func (b *bridge) setupTicketAPI() error {
 		Clients:                  b.clients(),
 		ValidateHeader:           func(h []byte) error { _, err := seal.ParseHeader(h); return err },
 		Recipients:               b.recipients,
+		DomainAllow:              b.cfg.AllowedSenders,
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
