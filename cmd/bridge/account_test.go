@@ -403,3 +403,32 @@ func wkdFingerprint(t *testing.T, addr, domain, local string) string {
 	}
 	return keyring.Fingerprint(e)
 }
+
+// TestAccountCommandsHelpAndConfirm: every new command answers --help on
+// stdout with exit 0, and `user remove` removes nothing unless the answer
+// on stdin is yes.
+func TestAccountCommandsHelpAndConfirm(t *testing.T) {
+	t.Parallel()
+	for _, words := range []string{"user add", "user passwd", "user recover", "user remove", "user rotate-key", "user allow"} {
+		args := append(strings.Fields(words), "--help")
+		if code, out, _ := cli(t, "", args...); code != 0 || !strings.HasPrefix(out, "usage: bridge "+words) {
+			t.Errorf("%s --help: %d %q", words, code, out)
+		}
+	}
+	dir := t.TempDir()
+	if code, _, errs := cli(t, "", "init", "--dir", dir, "--domain", "example.org"); code != 0 {
+		t.Fatal(errs)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	if code, _, errs := cli(t, "pw\n", "user", "add", "--config", cfg, "--password-file", "-", "ann@example.org"); code != 0 {
+		t.Fatal(errs)
+	}
+	for _, answer := range []string{"", "no\n", "y\n"} {
+		if code, _, errs := cli(t, answer, "user", "remove", "--config", cfg, "ann@example.org"); code != 1 || !strings.Contains(errs, "not confirmed") {
+			t.Fatalf("answer %q: %d %s", answer, code, errs)
+		}
+	}
+	if code, out, errs := cli(t, "yes\n", "user", "remove", "--config", cfg, "ann@example.org"); code != 0 || !strings.Contains(out, "removed ann@example.org") {
+		t.Fatalf("answer yes: %d %s %s", code, out, errs)
+	}
+}
