@@ -112,6 +112,17 @@ func TestPasswdAndRecovery(t *testing.T) {
 	if _, err := oldIMAP.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
+	idling, err := imapLogin(imapAddr, alice, oldPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idling.Close()
+	if _, err := idling.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idling.Idle(); err != nil {
+		t.Fatal(err)
+	}
 	oldSMTP, err := smtpLogin(smtpAddr, alice, oldPW)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +138,13 @@ func TestPasswdAndRecovery(t *testing.T) {
 		t.Fatalf("passwd: %d %s %s", code, out, errs)
 	}
 
-	// Sessions logged in with the old password end.
+	// Sessions logged in with the old password end: an idling one on its
+	// own, the others at their next command.
+	select {
+	case <-idling.Closed():
+	case <-time.After(10 * time.Second):
+		t.Error("an IDLE session logged in with the old password is still open after passwd")
+	}
 	if err := oldIMAP.Noop().Wait(); err == nil {
 		t.Error("an IMAP session logged in with the old password still answers after passwd")
 	}
