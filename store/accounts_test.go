@@ -79,3 +79,17 @@ func TestUpdateKeysBumpsGeneration(t *testing.T) {
 		t.Fatalf("stale update: %v", err)
 	}
 }
+
+// BenchmarkKeyGeneration is the check every IMAP command and SMTP
+// transaction of a logged-in user now makes.
+func BenchmarkKeyGeneration(b *testing.B) {
+	s, _ := openTest(b)
+	u := testUser(b, s, "bench@example.org")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.KeyGeneration(ctx, u.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
