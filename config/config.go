@@ -30,6 +30,8 @@ type Config struct {
 	// Aliases deliver one local address to one or more local users or
 	// other aliases (besides those added with `bridge alias add`).
 	Aliases []Alias `toml:"alias"`
+	// Allow lists senders trusted by every user of a local domain.
+	Allow []Allow `toml:"allow"`
 	// Metrics configures the optional Prometheus endpoint.
 	Metrics Metrics `toml:"metrics"`
 	// DNS configures the resolver every lookup goes to.

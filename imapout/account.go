@@ -41,7 +41,10 @@ func (a *account) fileLater() {
 func (s *Server) attach(u *store.User, key *keyring.Unlocked) (*account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a := s.accounts[u.ID]; a != nil {
+	// An account opened with keys since changed (a rotation) is left to
+	// its sessions, which end at their next command; new ones get the new
+	// keys.
+	if a := s.accounts[u.ID]; a != nil && a.user.Generation == u.Generation {
 		a.refs++
 		return a, nil
 	}
@@ -62,7 +65,7 @@ func (s *Server) detach(a *account) {
 	s.mu.Lock()
 	a.refs--
 	last := a.refs == 0
-	if last {
+	if last && s.accounts[a.user.ID] == a {
 		delete(s.accounts, a.user.ID)
 	}
 	s.mu.Unlock()

@@ -46,7 +46,13 @@ func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	key, err := seal.UnwrapHeader(h, a.key.Entity)
+	// After a rotation older mail names a retired key (the header's
+	// key_fingerprint); the user's keys are all unlocked together.
+	priv := a.key.KeyFor(h.KeyFingerprint)
+	if priv == nil {
+		priv = a.key.Entity // SessionKey reports the mismatch
+	}
+	key, err := seal.UnwrapHeader(h, priv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}

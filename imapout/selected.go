@@ -133,6 +133,9 @@ func (s *session) Unselect() error {
 // EXPUNGE (when allowed), FLAGS, EXISTS and RECENT, then FETCH of changed
 // flags.
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if err := s.checkKey(); err != nil {
+		return err
+	}
 	v := s.sel
 	if v == nil || v.gone {
 		return nil

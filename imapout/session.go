@@ -134,7 +134,11 @@ func (s *session) unlock(username, password string) (*store.User, *keyring.Unloc
 	if !wrong {
 		address, private = user.Address, user.PrivateKey
 	}
-	unlocked, release, err := s.srv.cfg.Unlocker.AcquireFrom(s.ctx, s.ip.String(), address, private, []byte(password))
+	var retired []byte
+	if !wrong {
+		retired = user.RetiredKeys
+	}
+	unlocked, release, err := s.srv.cfg.Unlocker.AcquireUser(s.ctx, s.ip.String(), address, private, retired, []byte(password))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -166,3 +170,28 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 
 // AppendLimit implements imapserver.SessionAppendLimit.
 func (s *session) AppendLimit() uint32 { return uint32(s.srv.cfg.AppendLimit) }
+
+// errKeyChanged ends a session whose user's stored key changed since it
+// logged in (a new password, a recovery, a rotation or the user's
+// removal, possibly by the CLI in another process).
+var errKeyChanged = errors.New("imap: credentials changed")
+
+// checkKey ends the session with BYE when the user's key generation is no
+// longer the one it logged in with: the old password must not keep a
+// session open. It runs before every command's answer (Poll) and while
+// IDLE.
+func (s *session) checkKey() error {
+	if s.user == nil {
+		return nil
+	}
+	gen, err := s.srv.st.KeyGeneration(s.ctx, s.user.ID)
+	if err == nil && gen == s.user.Generation {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	s.srv.log.Info("imap: session ended, credentials changed", "user", s.user.Address, "ip", s.ip)
+	s.conn.Bye("Credentials changed: log in again")
+	return errKeyChanged
+}

@@ -18,8 +18,15 @@ import (
 // of that user.
 type Unlocked struct {
 	Address string
-	Entity  *openpgp.Entity
-	DataKey [32]byte // see DataKey
+	Entity  *openpgp.Entity   // the current key: signs, and opens new mail
+	Retired []*openpgp.Entity // rotated-out keys, oldest first: open older mail
+	DataKey [32]byte          // see DataKey; derived from the first key
+}
+
+// KeyFor returns the user's key whose primary fingerprint is fp (a stored
+// header's key_fingerprint), current or retired, or nil.
+func (k *Unlocked) KeyFor(fp string) *openpgp.Entity {
+	return keyFor(fp, append([]*openpgp.Entity{k.Entity}, k.Retired...)...)
 }
 
 // Unlocker keeps users' keys decrypted in memory while at least one of
@@ -51,6 +58,7 @@ type Unlocker struct {
 
 type held struct {
 	key      *Unlocked
+	secret   [32]byte // hash of the stored keys it was unlocked from
 	salt     [16]byte
 	verifier [32]byte
 	refs     int
@@ -62,8 +70,7 @@ type held struct {
 type flight struct {
 	done    chan struct{}
 	waiters int // attempts waiting for it besides its own
-	e       *openpgp.Entity
-	dk      [32]byte
+	k       *Unlocked
 	err     error
 }
 
@@ -88,23 +95,34 @@ func (u *Unlocker) Acquire(ctx context.Context, address string, private, passwor
 	return u.AcquireFrom(ctx, "", address, private, password)
 }
 
-// AcquireFrom checks password for the user whose protected secret key is
-// private, on behalf of the client at IP address client, and returns the
-// unlocked key and a release function to call exactly once when the
-// session ends. A wrong password is ErrBadPassword. A nil private means
-// there is no such user: the attempt then costs one derivation against a
-// decoy key, as a wrong password does, and fails with ErrBadPassword.
+// AcquireFrom is AcquireUser for a user whose key never rotated.
 func (u *Unlocker) AcquireFrom(ctx context.Context, client, address string, private, password []byte) (*Unlocked, func(), error) {
+	return u.AcquireUser(ctx, client, address, private, nil, password)
+}
+
+// AcquireUser checks password for the user whose protected secret key is
+// private (and whose rotated-out keys, sealed to it, are retired), on
+// behalf of the client at IP address client, and returns the unlocked keys
+// and a release function to call exactly once when the session ends. A
+// wrong password is ErrBadPassword. A nil private means there is no such
+// user: the attempt then costs one derivation against a decoy key, as a
+// wrong password does, and fails with ErrBadPassword.
+//
+// A password is only ever checked against the keys as stored now: after
+// `bridge user passwd` (private changed) the held key's verifier no
+// longer applies, and the old password costs a derivation and fails.
+func (u *Unlocker) AcquireUser(ctx context.Context, client, address string, private, retired, password []byte) (*Unlocked, func(), error) {
 	client = guardKey(client)
+	sk := secretHash(private, retired)
 	// A flight ended by its own caller's ctx is retried by the others.
 	for range 3 {
 		if private != nil {
-			if k, release, ok := u.fromCache(address, password); ok {
+			if k, release, ok := u.fromCache(address, sk, password); ok {
 				u.sched.succeeded(client)
 				return k, release, nil
 			}
 		}
-		e, dk, err := u.derived(ctx, client, address, private, password)
+		k, err := u.derived(ctx, client, address, private, retired, password)
 		if isCanceled(err) && ctx.Err() == nil {
 			continue
 		}
@@ -112,10 +130,21 @@ func (u *Unlocker) AcquireFrom(ctx context.Context, client, address string, priv
 			return nil, nil, err
 		}
 		u.sched.succeeded(client)
-		k, release := u.hold(address, e, dk, password)
+		k, release := u.hold(address, k, sk, password)
 		return k, release, nil
 	}
 	return nil, nil, fmt.Errorf("unlock %s: derivation canceled repeatedly", address)
+}
+
+// secretHash identifies the stored keys a held key came from.
+func secretHash(private, retired []byte) [32]byte {
+	h := sha256.New()
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(private))))
+	h.Write(private)
+	h.Write(retired)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }
 
 func isCanceled(err error) bool {
@@ -125,11 +154,11 @@ func isCanceled(err error) bool {
 // fromCache accepts a password matching the held key's verifier. Any
 // other password goes on to a derivation, so that a wrong password for a
 // user who is online costs what it costs for anyone else.
-func (u *Unlocker) fromCache(address string, password []byte) (*Unlocked, func(), bool) {
+func (u *Unlocker) fromCache(address string, sk [32]byte, password []byte) (*Unlocked, func(), bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	h, ok := u.users[address]
-	if !ok {
+	if !ok || h.secret != sk {
 		return nil, nil, false
 	}
 	v := verify(h.salt, password)
@@ -141,14 +170,16 @@ func (u *Unlocker) fromCache(address string, password []byte) (*Unlocked, func()
 }
 
 // hold registers an unlocked key, or shares the one another login
-// registered first.
-func (u *Unlocker) hold(address string, e *openpgp.Entity, dk [32]byte, password []byte) (*Unlocked, func()) {
-	h := &held{key: &Unlocked{Address: address, Entity: e, DataKey: dk}}
+// registered first from the same stored keys. One held from keys since
+// changed (a new password, a rotated key) is replaced: its sessions keep
+// it until they end, but no login is checked against it any more.
+func (u *Unlocker) hold(address string, k *Unlocked, sk [32]byte, password []byte) (*Unlocked, func()) {
+	h := &held{key: k, secret: sk}
 	rand.Read(h.salt[:])
 	h.verifier = verify(h.salt, password)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if cur, ok := u.users[address]; ok {
+	if cur, ok := u.users[address]; ok && cur.secret == sk {
 		h = cur
 	} else {
 		u.users[address] = h
@@ -159,36 +190,35 @@ func (u *Unlocker) hold(address string, e *openpgp.Entity, dk [32]byte, password
 
 // derived runs the derivation for (address, private, password), or waits
 // for the identical one already running.
-func (u *Unlocker) derived(ctx context.Context, client, address string, private, password []byte) (*openpgp.Entity, [32]byte, error) {
-	fk := u.flightKey(address, private, password)
+func (u *Unlocker) derived(ctx context.Context, client, address string, private, retired, password []byte) (*Unlocked, error) {
+	fk := u.flightKey(address, secretHash(private, retired), password)
 	u.mu.Lock()
 	if f, ok := u.flights[fk]; ok {
 		f.waiters++
 		u.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.e, f.dk, f.err
+			return f.k, f.err
 		case <-ctx.Done():
-			return nil, [32]byte{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	f := &flight{done: make(chan struct{})}
 	u.flights[fk] = f
 	u.mu.Unlock()
 
-	f.e, f.dk, f.err = u.derive(ctx, client, address, private, password)
+	f.k, f.err = u.derive(ctx, client, address, private, retired, password)
 	u.mu.Lock()
 	delete(u.flights, fk)
 	u.mu.Unlock()
 	close(f.done)
-	return f.e, f.dk, f.err
+	return f.k, f.err
 }
 
 // flightKey is a keyed hash of the attempt: the password is never a map
 // key, and a changed private key (new password) is a different flight.
-func (u *Unlocker) flightKey(address string, private, password []byte) [32]byte {
+func (u *Unlocker) flightKey(address string, pk [32]byte, password []byte) [32]byte {
 	m := hmac.New(sha256.New, u.secret[:])
-	pk := sha256.Sum256(private)
 	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(address))))
 	m.Write([]byte(address))
 	m.Write(pk[:])
@@ -199,24 +229,28 @@ func (u *Unlocker) flightKey(address string, private, password []byte) [32]byte 
 }
 
 // derive waits for a slot, then runs one derivation.
-func (u *Unlocker) derive(ctx context.Context, client, address string, private, password []byte) (*openpgp.Entity, [32]byte, error) {
+func (u *Unlocker) derive(ctx context.Context, client, address string, private, retired, password []byte) (*Unlocked, error) {
 	done, err := u.sched.acquire(ctx, client)
 	if err != nil {
-		return nil, [32]byte{}, err
+		return nil, err
 	}
 	defer done()
 	if private == nil {
-		return nil, [32]byte{}, u.decoyAttempt(password)
+		return nil, u.decoyAttempt(password)
 	}
 	e, err := u.unlock(private, password)
 	if err != nil {
-		return nil, [32]byte{}, err
+		return nil, err
 	}
-	dk, err := DataKey(e)
+	old, err := OpenRetired(e, retired)
 	if err != nil {
-		return nil, [32]byte{}, fmt.Errorf("unlock %s: %w", address, err)
+		return nil, fmt.Errorf("unlock %s: %w", address, err)
 	}
-	return e, dk, nil
+	dk, err := DataKey(firstKey(e, old))
+	if err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", address, err)
+	}
+	return &Unlocked{Address: address, Entity: e, Retired: old, DataKey: dk}, nil
 }
 
 // decoyAttempt checks password against the decoy key, made on first use

@@ -125,11 +125,11 @@ func (ss *subSession) unlock(username, password string) error {
 	// An unknown user costs a derivation too, so the answer's timing
 	// does not tell which users exist.
 	var address string
-	var private []byte
+	var private, retired []byte
 	if u != nil {
-		address, private = u.Address, u.PrivateKey
+		address, private, retired = u.Address, u.PrivateKey, u.RetiredKeys
 	}
-	key, release, err := ss.s.Unlocker.AcquireFrom(ctx, ss.ip, address, private, []byte(password))
+	key, release, err := ss.s.Unlocker.AcquireUser(ctx, ss.ip, address, private, retired, []byte(password))
 	if errors.Is(err, keyring.ErrBadPassword) {
 		return smtp.ErrAuthFailed
 	}
@@ -153,6 +153,9 @@ func (ss *subSession) lookupUser(username string) (*store.User, error) {
 func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.user == nil {
 		return errAuthRequired
+	}
+	if err := ss.checkKey(); err != nil {
+		return err
 	}
 	addr, err := keyring.NormalizeAddress(from)
 	if err != nil || addr != ss.user.Address {
@@ -197,6 +200,9 @@ func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (ss *subSession) Data(r io.Reader) error {
 	if ss.user == nil {
 		return errAuthRequired
+	}
+	if err := ss.checkKey(); err != nil {
+		return err
 	}
 	sp := store.NewSpool("", ss.s.Config.spoolMemory())
 	defer sp.Close()
@@ -400,4 +406,25 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 	}
 	l.finished = true
 	return nil, true, l.check(l.user, string(response))
+}
+
+// checkKey refuses to go on once the user's stored key changed since the
+// login (a new password, a recovery, a rotation, a removal; possibly by the
+// CLI in another process): 421, after which the connection is no longer
+// logged in. Checked at each MAIL FROM and DATA.
+func (ss *subSession) checkKey() error {
+	gen, err := ss.s.Store.KeyGeneration(ss.s.ctx, ss.user.ID)
+	if err == nil && gen == ss.user.Generation {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return internalError(ss.s.Log, "smtp key check", err)
+	}
+	ss.s.Log.Info("smtp: login ended, credentials changed", "user", ss.user.Address, "ip", ss.ip)
+	// The login ends here: the key goes, and anything further on this
+	// connection needs AUTH with the new password.
+	ss.Logout()
+	ss.user, ss.key = nil, nil
+	ss.Reset()
+	return smtpError(421, 4, 7, 0, "Credentials changed: log in again")
 }

@@ -24,7 +24,7 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openTest(t *testing.T) (*Store, *clock) {
+func openTest(t testing.TB) (*Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	s, err := Open(context.Background(), t.TempDir(), Options{Now: clk.now})
@@ -35,7 +35,7 @@ func openTest(t *testing.T) (*Store, *clock) {
 	return s, clk
 }
 
-func testUser(t *testing.T, s *Store, addr string) *User {
+func testUser(t testing.TB, s *Store, addr string) *User {
 	t.Helper()
 	u := &User{Address: addr, AddressHash: strings.Repeat("a", 60) + addr[:4], WKDName: addr, Fingerprint: "f", PublicKey: []byte("pub"), PrivateKey: []byte("priv")}
 	if err := s.CreateUser(context.Background(), u); err != nil {

@@ -21,6 +21,9 @@ type User struct {
 	Fingerprint string // primary key v4 fingerprint, lowercase hex
 	PublicKey   []byte // binary transferable public key
 	PrivateKey  []byte // passphrase-protected binary secret key
+	RecoveryKey []byte // the same key protected with the recovery code; nil for older users
+	RetiredKeys []byte // rotated-out keys sealed to the current one (keyring.SealRetired)
+	Generation  int64  // grows with every change of the stored key (see UpdateKeys)
 	Created     time.Time
 }
 
@@ -41,9 +44,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	u.Created = s.now().Truncate(time.Second)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO users (address, address_hash, wkd_name, fingerprint, public_key, private_key, created)
-			 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			u.Address, u.AddressHash, u.WKDName, u.Fingerprint, u.PublicKey, u.PrivateKey, u.Created.Unix())
+			`INSERT INTO users (address, address_hash, wkd_name, fingerprint, public_key, private_key, recovery_key, retired_keys, created)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			u.Address, u.AddressHash, u.WKDName, u.Fingerprint, u.PublicKey, u.PrivateKey, u.RecoveryKey, orEmpty(u.RetiredKeys), u.Created.Unix())
 		if err != nil {
 			return fmt.Errorf("user %s: %w", u.Address, err)
 		}
@@ -81,12 +84,12 @@ func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, userID int64, nam
 	return res.LastInsertId()
 }
 
-const userColumns = `id, address, address_hash, wkd_name, fingerprint, public_key, private_key, created`
+const userColumns = `id, address, address_hash, wkd_name, fingerprint, public_key, private_key, recovery_key, retired_keys, key_generation, created`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Address, &u.AddressHash, &u.WKDName, &u.Fingerprint, &u.PublicKey, &u.PrivateKey, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Address, &u.AddressHash, &u.WKDName, &u.Fingerprint, &u.PublicKey, &u.PrivateKey, &u.RecoveryKey, &u.RetiredKeys, &u.Generation, &created); err != nil {
 		return nil, err
 	}
 	u.Created = time.Unix(created, 0)
@@ -140,8 +143,8 @@ func (s *Store) Users(ctx context.Context) ([]*User, error) {
 func (s *Store) Allow(ctx context.Context, userID int64, senderHash, sender string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO allow_list (user_id, sender_hash, sender_address) VALUES (?, ?, ?)
-			 ON CONFLICT (user_id, sender_hash) DO UPDATE SET sender_address = excluded.sender_address`, userID, senderHash, sender)
+			`INSERT INTO allow_list (user_id, sender_hash, sender_address, added) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (user_id, sender_hash) DO UPDATE SET sender_address = excluded.sender_address`, userID, senderHash, sender, s.unix())
 		return err
 	})
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// (in WKD, by its ?l=) a subaddress; nil: users' own addresses only.
 	// An address with several users has no key here (404).
 	Recipients *keyring.Resolver
+	// DomainAllow returns the senders every user of a local domain trusts
+	// ([[allow]] in the config): addresses, and "@domain" for all senders
+	// whose requests that domain's server signs. Nil: none.
+	DomainAllow func(domain string) []string
 }
 
 // Server is the ticket API.

@@ -17,6 +17,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/protocol"
+	"tollbridge/store"
 )
 
 // Signed ticket requests (docs/protocol.md §3.7).
@@ -42,16 +43,45 @@ var errUnsigned = errors.New("no " + protocol.SignatureHeader + " header")
 // signed by the server key of that address's domain, fresh and not seen
 // before. Anything less is a stranger's request: never an error to the
 // client, only the reason for the log.
-func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, userID int64) (bool, error) {
-	addr, err := s.store.TrustedAddress(ctx, userID, q.Sender)
-	if err != nil || addr == "" {
+func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, u *store.User) (bool, error) {
+	addr, err := s.store.TrustedAddress(ctx, u.ID, q.Sender)
+	if err != nil {
 		return false, err
+	}
+	if addr == "" {
+		addr = s.domainAllowed(u.Address, q)
+	}
+	if addr == "" {
+		return false, nil
 	}
 	if err := s.authenticate(ctx, r.Header.Get(protocol.SignatureHeader), body, q, addr); err != nil {
 		s.log.Info("ticket request not trusted", "sender", addr, "reason", err, "ip", clientIP(r))
 		return false, nil
 	}
 	return true, nil
+}
+
+// domainAllowed returns the [[allow]] entry of the recipient's domain
+// that names the request's sender: an address whose hash is the sender
+// hash, or "@domain" for the domain the request says it is signed for
+// (authenticate then holds it to that domain's signature). "" when none.
+func (s *Server) domainAllowed(recipient string, q *protocol.TicketRequest) string {
+	if s.cfg.DomainAllow == nil {
+		return ""
+	}
+	_, domain := keyring.SplitAddress(recipient)
+	for _, sender := range s.cfg.DomainAllow(domain) {
+		if d, ok := strings.CutPrefix(sender, "@"); ok {
+			if q.SenderDomain != "" && strings.EqualFold(d, q.SenderDomain) {
+				return "@" + strings.ToLower(d)
+			}
+			continue
+		}
+		if a, err := keyring.NormalizeAddress(sender); err == nil && keyring.HashNormalized(a) == q.Sender {
+			return a
+		}
+	}
+	return ""
 }
 
 // authenticate checks a request's signature for the trusted address addr.

@@ -254,3 +254,41 @@ func textSign(t testing.TB, key *openpgp.Entity, body []byte) string {
 	}
 	return base64.StdEncoding.EncodeToString(sig.Bytes())
 }
+
+// TestDomainAllow: a config [[allow]] for bob's domain trusts an address
+// or a whole domain, but still only for requests signed by that domain's
+// server key: "@example.com" is no ticket for a request signed by another
+// domain or not signed at all.
+func TestDomainAllow(t *testing.T) {
+	t.Parallel()
+	e := newSignedEnv(t)
+	e.stop()
+	e.cfg.DomainAllow = func(domain string) []string {
+		if domain != "example.net" {
+			return nil
+		}
+		return []string{"Dave@Evil.Example", "@example.com"}
+	}
+	e.start()
+	now := e.clk.now()
+	body := e.signedBody("erin@example.com", "example.com", now)
+	if !e.post(body, sign(t, e.keys["example.com"], body)) {
+		t.Error("signed request from @example.com: want a no-work ticket")
+	}
+	body = e.signedBody("frank@example.com", "example.com", now)
+	if e.post(body, "") {
+		t.Error("unsigned request naming example.com got a no-work ticket")
+	}
+	body = e.signedBody("erin@example.com", "evil.example", now)
+	if e.post(body, sign(t, e.keys["evil.example"], body)) {
+		t.Error("a request signed by evil.example for an example.com sender got a no-work ticket")
+	}
+	body = e.signedBody("dave@evil.example", "evil.example", now)
+	if !e.post(body, sign(t, e.keys["evil.example"], body)) {
+		t.Error("signed request from the allowed address: want a no-work ticket")
+	}
+	body = e.signedBody("eve@evil.example", "evil.example", now)
+	if e.post(body, sign(t, e.keys["evil.example"], body)) {
+		t.Error("another address of evil.example got a no-work ticket")
+	}
+}

@@ -124,7 +124,7 @@ func (s *Server) issue(r *http.Request, body []byte, q *protocol.TicketRequest) 
 	if limit := s.uploadLimit(); q.Parts.Bytes > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", q.Parts.Bytes, limit)
 	}
-	trusted, err := s.trusts(ctx, r, body, q, u.ID)
+	trusted, err := s.trusts(ctx, r, body, q, u)
 	if err != nil {
 		return nil, err
 	}

@@ -266,6 +266,7 @@ func (b *bridge) setupTicketAPI() error {
 		ServerKey:                b.remoteServerKey,
 		Clients:                  b.clients(),
 		Recipients:               b.recipients,
+		DomainAllow:              b.cfg.AllowedSenders,
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),

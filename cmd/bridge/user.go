@@ -103,61 +103,6 @@ func readPassword(e *env, file string) ([]byte, error) {
 	return []byte(pw), nil
 }
 
-func runUserAdd(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	pwFile := fs.String("password-file", "", "file whose first line is the password (- for stdin)")
-	return storeCmd(ctx, fs, args, 1, "need --password-file and exactly one ADDRESS", func(cfg *config.Config, st *store.Store, pos []string) error {
-		if *pwFile == "" {
-			return usagef("need --password-file and exactly one ADDRESS")
-		}
-		pw, err := readPassword(e, *pwFile)
-		if err != nil {
-			return err
-		}
-		u, err := addUser(ctx, cfg, st, pos[0], pw, keyring.Protection{})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "created %s, key %s\n", u.Address, u.Fingerprint)
-		return nil
-	})
-}
-
-// addUser creates a local user of one of the config's domains.
-func addUser(ctx context.Context, cfg *config.Config, st *store.Store, address string, password []byte, prot keyring.Protection) (*store.User, error) {
-	addr, err := keyring.NormalizeAddress(address)
-	if err != nil {
-		return nil, err
-	}
-	local, domain := keyring.SplitAddress(addr)
-	if !cfg.IsLocalDomain(domain) {
-		return nil, fmt.Errorf("%s: domain %s is not in server.domains of %s", addr, domain, cfg.File)
-	}
-	if local == "receipts" {
-		return nil, fmt.Errorf("%s: the local part receipts is reserved for delivery receipts", addr)
-	}
-	if _, err := st.UserByAddress(ctx, addr); err == nil {
-		return nil, fmt.Errorf("%s: %w", addr, store.ErrExists)
-	}
-	// A user's own address is never rewritten, so a user would silently
-	// take an alias's mail.
-	if _, err := st.AliasByAddress(ctx, addr); err == nil || cfg.IsAlias(addr) {
-		return nil, fmt.Errorf("%s: an alias has that address (bridge alias list); remove it first", addr)
-	}
-	k, _, err := keyring.Generate(addr, password, prot)
-	if err != nil {
-		return nil, err
-	}
-	u := &store.User{
-		Address: addr, AddressHash: keyring.HashNormalized(addr), WKDName: domain + "/" + keyring.WKDHash(local),
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private,
-	}
-	if err := st.CreateUser(ctx, u); err != nil {
-		return nil, err
-	}
-	return u, nil
-}
-
 func runUserExportKey(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user export-key", flag.ContinueOnError)
 	return storeCmd(ctx, fs, args, 1, "need exactly one ADDRESS", func(_ *config.Config, st *store.Store, pos []string) error {
