@@ -269,6 +269,9 @@ func checkDNS(ctx context.Context, cfg *config.Config, warn func(format string, 
 	defer cancel()
 	r := newResolver(cfg.DNS.Resolver)
 	for _, d := range cfg.Server.Domains {
+		if cfg.DNS.Resolver == "" && reservedDomain(d) {
+			continue // never published: nothing to ask the world's DNS
+		}
 		recs, err := domainRecords(cfg, d)
 		if err != nil {
 			warn("dns: %v", err)
@@ -285,6 +288,20 @@ func checkDNS(ctx context.Context, cfg *config.Config, warn func(format string, 
 			}
 		}
 	}
+}
+
+// reservedDomain reports whether d is a name reserved for examples and
+// tests (RFC 2606, RFC 6761), which no public DNS publishes: quickstart's
+// and the tests' domains. With a [dns] resolver of its own, an admin can
+// still have them checked.
+func reservedDomain(d string) bool {
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	for _, r := range []string{"example", "example.com", "example.net", "example.org", "test", "invalid", "localhost"} {
+		if d == r || strings.HasSuffix(d, "."+r) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRecord returns what is wrong with one published record, or "".
