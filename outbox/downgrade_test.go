@@ -120,9 +120,8 @@ func TestNoSilentDowngrade(t *testing.T) {
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))
-	o := New(Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, Workers: 4, RetryFor: time.Hour,
-		FirstRetry: time.Hour, Smarthost: Smarthost{Addr: ln.Addr().String(), TLS: "none"}},
-		st, outboxKey, tc, nil, joinPlaintext{}, nil, log, Metrics{})
+	o := New(Options{Hostname: "mail.example.org", Domains: []string{"example.org"}, Workers: 4, RetryFor: time.Hour,
+		FirstRetry: time.Hour, Smarthost: Smarthost{Addr: ln.Addr().String(), TLS: "none"}, Store: st, OutboxKey: outboxKey, Tickets: tc, Plaintext: joinPlaintext{}, Logger: log})
 
 	// What the store knows from before.
 	if err := st.RecordTicketedDelivery(ctx, "ticketed.example", "https://mail.ticketed.example:8443"); err != nil {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -164,12 +163,12 @@ func publishDKIM(t *testing.T, zone *dnstest.Server, domain string, keys []DKIMK
 // outbox that delivers it directly to the MX that zone names.
 func runDirectMX(t *testing.T, zone *dnstest.Server, mxPort int, keys []DKIMKey, raw, rcpt string) *store.Store {
 	t.Helper()
-	return runOutbox(t, zone, Config{Resolver: zone.Resolver(), MXPort: mxPort, DKIM: map[string][]DKIMKey{"example.org": keys}}, raw, rcpt)
+	return runOutbox(t, zone, Options{Resolver: zone.Resolver(), MXPort: mxPort, DKIM: map[string][]DKIMKey{"example.org": keys}}, raw, rcpt)
 }
 
 // runOutbox queues raw from alice@example.org to rcpt and runs an outbox
 // for example.org with cfg, its ticket discovery asking zone.
-func runOutbox(t *testing.T, zone *dnstest.Server, cfg Config, raw, rcpt string) *store.Store {
+func runOutbox(t *testing.T, zone *dnstest.Server, cfg Options, raw, rcpt string) *store.Store {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -203,7 +202,8 @@ func runOutbox(t *testing.T, zone *dnstest.Server, cfg Config, raw, rcpt string)
 		t.Fatal(err)
 	}
 	cfg.Hostname, cfg.Domains, cfg.RetryFor, cfg.FirstRetry = "mail.example.org", []string{"example.org"}, time.Hour, time.Hour
-	o := New(cfg, st, outboxKey, tc, nil, joinPlaintext{}, nil, slog.New(slog.DiscardHandler), Metrics{})
+	cfg.Store, cfg.OutboxKey, cfg.Tickets, cfg.Plaintext = st, outboxKey, tc, joinPlaintext{}
+	o := New(cfg)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); o.Run(runCtx) }()
@@ -347,7 +347,7 @@ func TestRelayTargetsRealResolver(t *testing.T) {
 	zone.SetTXT("noaddr.example", "v=spf1 -all")        // exists, but no MX and no address
 	zone.SetFailure("broken.example", dnstest.ServFail) // SERVFAIL for the MX
 	zone.SetFailure("slow.example", dnstest.Timeout)
-	o := New(Config{Resolver: zone.Resolver()}, nil, nil, nil, nil, nil, nil, nil, Metrics{})
+	o := New(Options{Resolver: zone.Resolver()})
 	for _, tc := range []struct{ domain, want string }{
 		{"mx.example", "mx1.mx.example:25 mx2.mx.example:25"},
 		{"bare.example", "192.0.2.25:25"},
@@ -431,7 +431,7 @@ func TestSmarthostSTARTTLS(t *testing.T) {
 
 	sk, port := startMX(t, cert)
 	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
-	st := runOutbox(t, zone, Config{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
+	st := runOutbox(t, zone, Options{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
 	if got := waitRelayed(t, st, sk); !got.tls {
 		t.Errorf("relayed without TLS")
 	}
@@ -443,7 +443,7 @@ func TestSmarthostSTARTTLS(t *testing.T) {
 
 	plain, port := startMX(t, nil)
 	addr = net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
-	st = runOutbox(t, zone, Config{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
+	st = runOutbox(t, zone, Options{Smarthost: Smarthost{Addr: addr, TLS: "starttls", RootCAs: roots}}, raw, "dan@legacy.example")
 	if e := waitFailed(t, st); !strings.HasPrefix(e, "4.") || !strings.Contains(e, "STARTTLS is not offered") {
 		t.Errorf("last error %q", e)
 	}

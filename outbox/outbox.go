@@ -23,8 +23,27 @@ import (
 	"tollbridge/ticketclient"
 )
 
-// Config is what the outbox needs from the bridge's configuration.
-type Config struct {
+// Options configure an Outbox: what it works with and the delivery
+// settings from the bridge's configuration. Zero values get the defaults
+// noted.
+type Options struct {
+	// Store holds the queue and the sealed messages.
+	Store *store.Store
+	// OutboxKey opens the session keys of queued messages (DESIGN §4).
+	OutboxKey *openpgp.Entity
+	// Tickets is the ticket API client for ticketed domains.
+	Tickets *ticketclient.Client
+	// Keys looks up and pins recipients' keys.
+	Keys *keyring.Remote
+	// Plaintext rebuilds queued messages for legacy relay and bounces.
+	Plaintext Plaintext
+	// Bounce stores a DSN for a local sender.
+	Bounce LocalDeliverer
+	// Logger logs deliveries; nil discards.
+	Logger *slog.Logger
+	// Metrics counts deliveries; fields may be nil.
+	Metrics Metrics
+
 	Hostname string
 	Domains  []string
 	Workers  int
@@ -85,7 +104,7 @@ type Metrics struct {
 
 // Outbox is the delivery engine.
 type Outbox struct {
-	cfg      Config
+	cfg      Options
 	st       *store.Store
 	key      *openpgp.Entity
 	tickets  *ticketclient.Client
@@ -100,10 +119,9 @@ type Outbox struct {
 	busy map[int64]bool
 }
 
-// New returns an outbox. key is the bridge's outbox key (private), to
-// which queued messages' session keys are wrapped.
-func New(cfg Config, st *store.Store, key *openpgp.Entity, tickets *ticketclient.Client, keys *keyring.Remote,
-	text Plaintext, bounceTo LocalDeliverer, log *slog.Logger, m Metrics) *Outbox {
+// New returns an outbox; its Options.OutboxKey is the bridge's outbox key
+// (private), to which queued messages' session keys are wrapped.
+func New(cfg Options) *Outbox {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
@@ -129,9 +147,12 @@ func New(cfg Config, st *store.Store, key *openpgp.Entity, tickets *ticketclient
 	if cfg.LookupHost == nil {
 		cfg.LookupHost = resolver.LookupHost
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &Outbox{
-		cfg: cfg, st: st, key: key, tickets: tickets, keys: keys, text: text, bounceTo: bounceTo,
-		log: log, metrics: m, wake: make(chan struct{}, 1), busy: map[int64]bool{},
+		cfg: cfg, st: cfg.Store, key: cfg.OutboxKey, tickets: cfg.Tickets, keys: cfg.Keys, text: cfg.Plaintext,
+		bounceTo: cfg.Bounce, log: cfg.Logger, metrics: cfg.Metrics, wake: make(chan struct{}, 1), busy: map[int64]bool{},
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 
 func TestBackoffDoublesToTheCap(t *testing.T) {
 	t.Parallel()
-	o := New(Config{}, nil, nil, nil, nil, nil, nil, nil, Metrics{})
+	o := New(Options{})
 	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
 	for i, w := range want {
 		if got := o.backoff(i + 1); got != w {
@@ -30,7 +30,7 @@ func TestBackoffDoublesToTheCap(t *testing.T) {
 
 func TestDSNIsAMultipartReport(t *testing.T) {
 	t.Parallel()
-	o := New(Config{Hostname: "mail.example.org"}, nil, nil, nil, nil, nil, nil, nil, Metrics{})
+	o := New(Options{Hostname: "mail.example.org"})
 	m := &store.OutboxMessage{Sender: "alice@example.org", Created: time.Unix(1_800_000_000, 0)}
 	r := &store.OutboxRecipient{ID: 7, Recipient: "nobody@example.net", Tries: 1}
 	f := permanent("5.1.1", "nobody@example.net: no such user at https://mail.example.net")

@@ -66,7 +66,7 @@ var testDNS = fakeDNS{
 // that times out or fails is no answer about the domain: temporary.
 func TestRelayTargetsFromDNS(t *testing.T) {
 	t.Parallel()
-	o := New(Config{LookupMX: testDNS.lookupMX, LookupHost: testDNS.lookupHost}, nil, nil, nil, nil, nil, nil, nil, Metrics{})
+	o := New(Options{LookupMX: testDNS.lookupMX, LookupHost: testDNS.lookupHost})
 	for _, tc := range []struct {
 		domain, want string // want: targets, or the failure's status and kind
 	}{
@@ -174,9 +174,8 @@ func TestNonexistentDomainBouncesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := New(Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, RetryFor: 48 * time.Hour,
-		LookupMX: testDNS.lookupMX, LookupHost: testDNS.lookupHost},
-		st, outboxKey, tickets, nil, headersOnly{}, bounceTo, slog.New(slog.DiscardHandler), Metrics{})
+	o := New(Options{Hostname: "mail.example.org", Domains: []string{"example.org"}, RetryFor: 48 * time.Hour,
+		LookupMX: testDNS.lookupMX, LookupHost: testDNS.lookupHost, Store: st, OutboxKey: outboxKey, Tickets: tickets, Plaintext: headersOnly{}, Bounce: bounceTo, Logger: slog.New(slog.DiscardHandler)})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); o.Run(runCtx) }()

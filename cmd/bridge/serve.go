@@ -212,15 +212,18 @@ func (b *bridge) setupDelivery(opts options) error {
 	if err != nil {
 		return err
 	}
-	b.outbox = outbox.New(outbox.Config{
+	b.outbox = outbox.New(outbox.Options{
+		Store: b.st, OutboxKey: outboxKey, Tickets: b.tickets, Keys: b.remote,
+		Plaintext: plaintext{}, Bounce: deliverBounce(b.st, b.sealer), Logger: b.log.With("part", "outbox"),
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Workers: b.cfg.Delivery.Workers, RetryFor: b.cfg.Delivery.RetryFor.Duration,
 		FirstRetry: opts.firstRetry, MaxRetry: opts.maxRetry, Smarthost: sh,
 		Resolver: b.resolver, DKIM: dkimKeys, MXPort: opts.mxPort,
-	}, b.st, outboxKey, b.tickets, b.remote, plaintext{}, deliverBounce(b.st, b.sealer), b.log.With("part", "outbox"), outbox.Metrics{
-		Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
-		Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
-		WorkSecond: func(s float64) { b.metrics.add("tollbridge_pow_seconds_total", "", s) },
+		Metrics: outbox.Metrics{
+			Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
+			Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
+			WorkSecond: func(s float64) { b.metrics.add("tollbridge_pow_seconds_total", "", s) },
+		},
 	})
 	b.servers = append(b.servers, b.outbox.Run)
 	b.outboxKey = outboxKey
