@@ -61,18 +61,18 @@ type mxSession struct {
 
 func (s *mxSession) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.m.Config.MaxMessageBytes {
-		return smtpError(552, 5, 3, 4, "Message size exceeds fixed limit of %d bytes", s.m.Config.MaxMessageBytes)
+		return replyTooBig.err("Message size exceeds fixed limit of %d bytes", s.m.Config.MaxMessageBytes)
 	}
 	s.from = ""
 	if from != "" {
 		addr, err := keyring.NormalizeAddress(from)
 		if err != nil {
-			return smtpError(501, 5, 1, 7, "Bad sender address syntax")
+			return replyBadSender.err("Bad sender address syntax")
 		}
 		// Mail between this server's own users never comes in over the
 		// MX: a local sender here is an impersonation.
 		if _, domain := keyring.SplitAddress(addr); s.m.Config.isLocal(domain) {
-			return smtpError(550, 5, 7, 1, "Mail from %s must be submitted with authentication", domain)
+			return replyNotAllowed.err("Mail from %s must be submitted with authentication", domain)
 		}
 		s.from = addr
 	}
@@ -82,11 +82,11 @@ func (s *mxSession) Mail(from string, opts *smtp.MailOptions) error {
 func (s *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr, err := keyring.NormalizeAddress(to)
 	if err != nil {
-		return smtpError(501, 5, 1, 3, "Bad recipient address syntax")
+		return replyBadRecipient.err("Bad recipient address syntax")
 	}
 	_, domain := keyring.SplitAddress(addr)
 	if !s.m.Config.isLocal(domain) {
-		return smtpError(554, 5, 7, 1, "Relay access denied: %s is not a domain of this server", domain)
+		return replyRelayDenied.err("Relay access denied: %s is not a domain of this server", domain)
 	}
 	us, err := localUsers(s.m.ctx, s.m.Config, s.m.Store, s.m.Log, addr)
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (s *mxSession) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
-		return smtpError(554, 5, 5, 1, "No valid recipients")
+		return replyNoRecipients.err("No valid recipients")
 	}
 	sp := store.NewSpool("", s.m.Config.spoolMemory())
 	defer sp.Close()
@@ -151,11 +151,11 @@ func (s *mxSession) Data(r io.Reader) error {
 func (m *MX) refuse(auth *legacyAuth, id, from string) error {
 	if auth.temporary() {
 		m.Log.Warn("legacy mail deferred: DNS lookup failed during SPF, DKIM or DMARC checks", "id", id, "from", from, "auth", auth.summary())
-		return smtpError(451, 4, 4, 3, "Temporary DNS failure checking SPF, DKIM or DMARC, try again later (id %s)", id)
+		return replyDNSTrouble.err("Temporary DNS failure checking SPF, DKIM or DMARC, try again later (id %s)", id)
 	}
 	if d := auth.failed(dmarc.PolicyReject); d != "" {
 		m.Log.Warn("legacy mail refused: it fails the DMARC policy reject of its From: domain", "id", id, "from", from, "domain", d)
-		return smtpError(550, 5, 7, 1, "Message fails the DMARC policy of %s (p=reject)", d)
+		return replyNotAllowed.err("Message fails the DMARC policy of %s (p=reject)", d)
 	}
 	return nil
 }

@@ -109,17 +109,12 @@ type slogLogger struct{ log *slog.Logger }
 func (l slogLogger) Printf(format string, v ...any) { l.log.Warn(fmt.Sprintf(format, v...)) }
 func (l slogLogger) Println(v ...any)               { l.log.Warn(fmt.Sprintln(v...)) }
 
-// smtpError builds a reply with an enhanced status code.
-func smtpError(code int, class, subject, detail int, format string, args ...any) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{class, subject, detail}, Message: fmt.Sprintf(format, args...)}
-}
-
 // internalError logs err under an id the user can quote and answers a
 // temporary failure: the client keeps the message and tries again.
 func internalError(log *slog.Logger, what string, err error) *smtp.SMTPError {
 	id := newID()
 	log.Error(what, "err", err, "id", id)
-	return smtpError(451, 4, 3, 0, "Temporary local problem, try again later (id %s)", id)
+	return replyTryLater.err("Temporary local problem, try again later (id %s)", id)
 }
 
 func newID() string {
@@ -213,17 +208,17 @@ func localUsers(ctx context.Context, cfg Config, st *store.Store, log *slog.Logg
 			return nil, internalError(log, "rcpt", err)
 		}
 		if local, _ := keyring.SplitAddress(addr); u == nil || local == keyring.ReservedLocal {
-			return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+			return nil, replyNoSuchUser.err("No such user here: %s", addr)
 		}
 		return []*store.User{u}, nil
 	}
 	addrs, err := cfg.Recipients.Resolve(ctx, addr)
 	switch {
 	case errors.Is(err, keyring.ErrNoSuchUser):
-		return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+		return nil, replyNoSuchUser.err("No such user here: %s", addr)
 	case errors.Is(err, keyring.ErrAliasLoop):
 		log.Warn("alias loop", "recipient", addr, "err", err)
-		return nil, smtpError(550, 5, 4, 6, "Alias loop for %s", addr)
+		return nil, replyAliasLoop.err("Alias loop for %s", addr)
 	case err != nil:
 		return nil, internalError(log, "rcpt", err)
 	}
@@ -238,7 +233,7 @@ func localUsers(ctx context.Context, cfg Config, st *store.Store, log *slog.Logg
 		}
 	}
 	if len(us) == 0 {
-		return nil, smtpError(550, 5, 1, 1, "No such user here: %s", addr)
+		return nil, replyNoSuchUser.err("No such user here: %s", addr)
 	}
 	return us, nil
 }

@@ -63,8 +63,8 @@ type subSession struct {
 }
 
 var (
-	errAuthRequired = smtpError(530, 5, 7, 0, "Authentication required")
-	errEncryptFirst = smtpError(538, 5, 7, 11, "Encryption required: use STARTTLS before AUTH")
+	errAuthRequired = replyAuthRequired.err("Authentication required")
+	errEncryptFirst = replyEncryptFirst.err("Encryption required: use STARTTLS before AUTH")
 )
 
 // AuthMechanisms offers AUTH only where it is allowed: over TLS, or on a
@@ -82,13 +82,13 @@ func (ss *subSession) Auth(mech string) (sasl.Server, error) {
 		return nil, errEncryptFirst
 	}
 	if ss.user != nil {
-		return nil, smtpError(503, 5, 5, 1, "Already authenticated")
+		return nil, replyBadSequence.err("Already authenticated")
 	}
 	switch mech {
 	case "PLAIN":
 		return sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
-				return smtpError(535, 5, 7, 8, "Authorization identity must match the user name")
+				return replyBadCredentials.err("Authorization identity must match the user name")
 			}
 			return ss.login(username, password)
 		}), nil
@@ -104,7 +104,7 @@ func (ss *subSession) login(username, password string) error {
 	done, err := ss.s.Guard.Begin(ss.ip)
 	if err != nil {
 		keyring.LogLoginFailed(ss.s.Log, "smtp", ss.ip, username, keyring.LoginThrottled)
-		return smtpError(454, 4, 7, 0, "Too many failed logins from your address, try again later")
+		return replyAuthThrottled.err("Too many failed logins from your address, try again later")
 	}
 	ctx := ss.s.ctx
 	err = ss.unlock(username, password)
@@ -159,10 +159,10 @@ func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	addr, err := keyring.NormalizeAddress(from)
 	if err != nil || addr != ss.user.Address {
-		return smtpError(553, 5, 7, 1, "Sender address rejected: you may only send as %s", ss.user.Address)
+		return replySenderNotYours.err("Sender address rejected: you may only send as %s", ss.user.Address)
 	}
 	if opts != nil && opts.Size > ss.s.Config.MaxMessageBytes {
-		return smtpError(552, 5, 3, 4, "Message size exceeds fixed limit of %d bytes", ss.s.Config.MaxMessageBytes)
+		return replyTooBig.err("Message size exceeds fixed limit of %d bytes", ss.s.Config.MaxMessageBytes)
 	}
 	ss.from = addr
 	return nil
@@ -174,7 +174,7 @@ func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	addr, err := keyring.NormalizeAddress(to)
 	if err != nil {
-		return smtpError(501, 5, 1, 3, "Bad recipient address syntax")
+		return replyBadRecipient.err("Bad recipient address syntax")
 	}
 	rcpts := []string{addr}
 	if _, domain := keyring.SplitAddress(addr); ss.s.Config.isLocal(domain) {
@@ -233,12 +233,12 @@ func readData(sp *store.Spool, r io.Reader) error {
 			return se // go-smtp's 552 for oversize messages
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
-			return smtpError(500, 5, 5, 2, "Line longer than %d bytes", maxLineLength)
+			return replyLineTooLong.err("Line longer than %d bytes", maxLineLength)
 		}
-		return smtpError(451, 4, 3, 0, "Error reading message: %v", err)
+		return replyTryLater.err("Error reading message: %v", err)
 	}
 	if eol.bareEOL() {
-		return smtpError(554, 5, 6, 0, "Message contains a bare CR or LF; lines must end in CRLF (RFC 5321 2.3.8)")
+		return replyBadLineEndings.err("Message contains a bare CR or LF; lines must end in CRLF (RFC 5321 2.3.8)")
 	}
 	return nil
 }
@@ -281,7 +281,7 @@ func checkFrom(sp *store.Spool, user string) error {
 		return err
 	}
 	if n := len(h.Values("From")); n != 1 {
-		return smtpError(550, 5, 6, 0, "Message needs exactly one From: field, it has %d", n)
+		return replyBadMessage.err("Message needs exactly one From: field, it has %d", n)
 	}
 	mh := mail.Header{Header: message.Header{Header: h}}
 	for _, f := range senderFields {
@@ -301,11 +301,11 @@ func checkSenderField(mh mail.Header, f, user string) error {
 	for _, v := range mh.Values(f) {
 		list, err := mail.ParseAddressList(v)
 		if err != nil || len(list) == 0 {
-			return smtpError(550, 5, 6, 0, "Message needs a %s: field with your address", f)
+			return replyBadMessage.err("Message needs a %s: field with your address", f)
 		}
 		for _, a := range list {
 			if n, err := keyring.NormalizeAddress(a.Address); err != nil || n != user {
-				return smtpError(550, 5, 7, 1, "%s: %s is not your address (%s)", f, a.Address, user)
+				return replyNotAllowed.err("%s: %s is not your address (%s)", f, a.Address, user)
 			}
 		}
 	}
@@ -318,18 +318,18 @@ func checkSenderField(mh mail.Header, f, user string) error {
 func readHeaderSection(sp *store.Spool) (textproto.Header, error) {
 	buf := make([]byte, min(sp.Size(), maxHeaderBytes))
 	if _, err := io.ReadFull(io.NewSectionReader(sp, 0, int64(len(buf))), buf); err != nil {
-		return textproto.Header{}, smtpError(451, 4, 3, 0, "Error reading message: %v", err)
+		return textproto.Header{}, replyTryLater.err("Error reading message: %v", err)
 	}
 	end := headerEnd(buf)
 	if end < 0 && sp.Size() > maxHeaderBytes {
-		return textproto.Header{}, smtpError(552, 5, 3, 4, "Message header section exceeds the limit of %d bytes", maxHeaderBytes)
+		return textproto.Header{}, replyTooBig.err("Message header section exceeds the limit of %d bytes", maxHeaderBytes)
 	}
 	if end < 0 {
 		end = len(buf) // a message without a body
 	}
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf[:end])))
 	if err != nil {
-		return textproto.Header{}, smtpError(550, 5, 6, 0, "Message header cannot be parsed: %v", err)
+		return textproto.Header{}, replyBadMessage.err("Message header cannot be parsed: %v", err)
 	}
 	return h, nil
 }
@@ -426,5 +426,5 @@ func (ss *subSession) checkKey() error {
 	ss.Logout()
 	ss.user, ss.key = nil, nil
 	ss.Reset()
-	return smtpError(421, 4, 7, 0, "Credentials changed: log in again")
+	return replyClosing.err("Credentials changed: log in again")
 }
