@@ -1,6 +1,7 @@
 package imapout
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -192,8 +193,12 @@ func (x *importer) add(ctx context.Context, mailbox, identity, name string, read
 	sp := store.NewSpool(a.srv.cfg.SpoolDir, memSpool)
 	defer sp.Close()
 	sum := sha256.New()
-	cw := &crlfWriter{w: io.MultiWriter(sp, sum)}
-	flags, received, err := read(cw)
+	// Readers write line by line: buffer, or each line is a system call.
+	bw := bufio.NewWriterSize(io.MultiWriter(sp, sum), 64<<10)
+	flags, received, err := read(&crlfWriter{w: bw})
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
