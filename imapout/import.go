@@ -61,7 +61,8 @@ type ImportStats struct {
 // (an export's) are stored byte for byte.
 //
 // Messages are stored in groups, each in one transaction: a message is
-// stored whole or not at all. Each one is remembered by a mark keyed with
+// stored whole or not at all. With a Config.Seal that defers its fsyncs
+// (smtpin.Sealer.Deferred), a group's blobs are synced together first. Each one is remembered by a mark keyed with
 // the user's data key, so running the same import again after an
 // interruption skips what was stored.
 func (p *Porter) Import(ctx context.Context, path string, opts ImportOptions) (*ImportStats, error) {
@@ -298,6 +299,17 @@ func (x *importer) mailbox(ctx context.Context, name string) (*store.Mailbox, er
 func (x *importer) flush(ctx context.Context) error {
 	if len(x.pending) == 0 {
 		return nil
+	}
+	// Blobs sealed with a deferred Sealer are made durable here, for the
+	// whole group at once, before the rows that reference them.
+	var refs []store.BlobRef
+	for _, it := range x.pending {
+		for _, ref := range it.Message.Blobs {
+			refs = append(refs, ref)
+		}
+	}
+	if err := x.p.a.srv.st.Blobs().SyncAll(refs); err != nil {
+		return err
 	}
 	n, err := x.p.a.srv.st.ImportMessages(ctx, x.p.a.user.ID, x.pending)
 	if err != nil {

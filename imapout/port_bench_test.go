@@ -19,10 +19,11 @@ import (
 )
 
 // benchEnv is an env whose APPEND path (and so Import) seals with the
-// bridge's own Sealer, which streams, as `bridge user import` does.
+// bridge's own Sealer, which streams, deferring fsyncs to each group as
+// `bridge user import` does.
 func benchEnv(b *testing.B, appendLimit int64) *env {
 	e := newEnv(b, func(c *Config) { c.AppendLimit = appendLimit })
-	e.srv.cfg.Seal = (&smtpin.Sealer{Store: e.st}).ForUser
+	e.srv.cfg.Seal = (&smtpin.Sealer{Store: e.st, Deferred: true}).ForUser
 	return e
 }
 

@@ -105,7 +105,8 @@ func openPorter(ctx context.Context, e *env, cfg *config.Config, st *store.Store
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", u.Address, err)
 	}
-	sealer := &smtpin.Sealer{Store: st}
+	// Deferred: an import syncs each group of messages at once.
+	sealer := &smtpin.Sealer{Store: st, Deferred: true}
 	srv := imapout.New(st, imapout.Config{
 		Hostname: cfg.Server.Hostname, Seal: sealer.ForUser, AppendLimit: cfg.SMTP.MaxMessageBytes,
 	}, nil)
