@@ -70,8 +70,11 @@ func runUserImport(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "imported %d messages (%d bytes) from %s for %s; %d were imported before\n",
 				stats.Messages, stats.Bytes, pos[1], u.Address, stats.Skipped)
 		}
+		if err != nil && stats != nil && stats.Messages > 0 {
+			return fmt.Errorf("import for %s: %w (run the same import again to go on: what was stored is skipped)", u.Address, err)
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w (run the same import again to go on: what was stored is skipped)", pos[1], err)
+			return fmt.Errorf("import for %s: %w", u.Address, err)
 		}
 		for _, f := range stats.Failed {
 			fmt.Fprintf(e.stderr, "not imported: %s\n", f)

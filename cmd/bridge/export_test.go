@@ -77,6 +77,9 @@ func TestCLIExportImport(t *testing.T) {
 	if code, _, errs := cli(t, "", "user", "export", "--config", cfg, "--password-file", pw, "--out", exp1, "alice@example.org"); code != 1 || !strings.Contains(errs, "not empty") {
 		t.Errorf("export into a used directory: %d %s", code, errs)
 	}
+	if code, _, errs := cli(t, "", "user", "import", "--config", cfg, "--password-file", pw, "alice@example.org", t.TempDir()); code != 1 || !strings.Contains(errs, "neither an mbox file nor a Maildir") {
+		t.Errorf("import of an empty directory: %d %s", code, errs)
+	}
 	if code, out, _ := cli(t, "", "user", "import", "--help"); code != 0 || !strings.Contains(out, "usage: bridge user import") {
 		t.Errorf("--help: %d %s", code, out)
 	}
