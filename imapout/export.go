@@ -52,10 +52,11 @@ type ExportStats struct {
 // maildirName), each message as the IMAP client sees BODY[]: for mail
 // that arrived, the trace fields and this bridge's Authentication-Results
 // in front, as FETCH shows them, so what an importer stores is what the
-// user saw. Each file is written in tmp/, fsynced, given the message's
-// INTERNALDATE as mtime (Dovecot reads the received date from it) and
-// renamed into cur/ with a ":2,FLAGS" info suffix; keywords get the
-// letters a-z of a dovecot-keywords file. Messages are rendered one at a
+// user saw. Each file is written in tmp/, given the message's INTERNALDATE
+// as mtime (Dovecot reads the received date from it) and renamed into
+// cur/ with a ":2,FLAGS" info suffix once it is on disk (each batch of
+// files is synced at once); keywords get the letters a-z of a
+// dovecot-keywords file. Messages are rendered one at a
 // time through a spool (memory, or an encrypted temporary file beyond
 // 4 MiB), so memory does not grow with message or mailbox size. dir must
 // not exist or be empty.
@@ -151,6 +152,12 @@ func (x *exporter) batch(ctx context.Context, box *store.Mailbox, dir string, ui
 	if err != nil {
 		return err
 	}
+	var written []string // in tmp/, with the name each gets in cur/
+	defer func() {
+		for i := 0; i < len(written); i += 2 {
+			os.Remove(written[i]) // left after an error
+		}
+	}()
 	for _, r := range rows {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -163,7 +170,7 @@ func (x *exporter) batch(ctx context.Context, box *store.Mailbox, dir string, ui
 		for _, k := range drop {
 			dropped[k] = true
 		}
-		err := x.message(ctx, dir, m, info)
+		tmp, final, err := x.message(ctx, dir, m, info)
 		if errors.Is(err, errUnreadable) {
 			x.p.a.srv.log.Error("export: message cannot be shown", "user", x.p.a.user.Address, "mailbox", box.Name, "uid", r.UID, "err", err)
 			x.st.Unreadable = append(x.st.Unreadable, fmt.Sprintf("%s UID %d", box.Name, r.UID))
@@ -172,19 +179,44 @@ func (x *exporter) batch(ctx context.Context, box *store.Mailbox, dir string, ui
 		if err != nil {
 			return fmt.Errorf("UID %d: %w", r.UID, err)
 		}
+		written = append(written, tmp, final)
+	}
+	if err := x.deliver(dir, written); err != nil {
+		return err
+	}
+	written = nil
+	return nil
+}
+
+// deliver makes a batch of files written in tmp/ durable, all at once,
+// then moves them into cur/: a file is in cur/ only once it is whole on
+// disk, as the Maildir spec asks.
+func (x *exporter) deliver(dir string, written []string) error {
+	tmps := make([]string, 0, len(written)/2)
+	for i := 0; i < len(written); i += 2 {
+		tmps = append(tmps, written[i])
+	}
+	if err := store.SyncFS(filepath.Join(dir, "tmp"), tmps); err != nil {
+		return err
+	}
+	for i := 0; i < len(written); i += 2 {
+		if err := os.Rename(written[i], written[i+1]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// message writes one message file: tmp/, fsync, mtime, rename into cur/.
-func (x *exporter) message(ctx context.Context, dir string, m *store.Sealed, info string) error {
+// message writes one message file into tmp/ with the message's
+// INTERNALDATE as mtime, and returns its path and the one it gets in cur/.
+func (x *exporter) message(ctx context.Context, dir string, m *store.Sealed, info string) (string, string, error) {
 	o, err := x.p.a.open(ctx, m)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	sp, err := x.p.a.render(o, x.p.a.srv.prefix(m.Source, m.Auth, m.Trace))
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	defer sp.Close()
 	x.seq++
@@ -192,28 +224,22 @@ func (x *exporter) message(ctx context.Context, dir string, m *store.Sealed, inf
 	tmp := filepath.Join(dir, "tmp", base)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	_, err = io.Copy(f, sp.Section(0, sp.Size()))
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = os.Chtimes(tmp, m.Received, m.Received)
 	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, "cur", base+info))
-	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
+		return "", "", err
 	}
 	x.st.Messages++
 	x.st.Bytes += sp.Size()
-	return nil
+	return tmp, filepath.Join(dir, "cur", base+info), nil
 }
 
 func syncDir(dir string) error {
