@@ -1,6 +1,7 @@
 package imapout
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -42,7 +43,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if nm.Received.IsZero() {
 		nm.Received = s.srv.cfg.Now()
 	}
-	if err := s.checkSealed(nm, sp.Size()); err != nil {
+	if err := s.acct.checkSealed(s.ctx, nm, sp.Size()); err != nil {
 		return nil, err
 	}
 	d, validity, err := s.srv.st.AppendMessage(s.ctx, nm, box.ID, md.Size, func(id int64) ([]byte, error) {
@@ -57,12 +58,12 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 // checkSealed opens what Seal produced and makes sure it rebuilds to a
 // message of the same size, so the metadata cache built from the
 // plaintext describes what will be shown.
-func (s *session) checkSealed(nm *store.NewMessage, size int64) error {
+func (a *account) checkSealed(ctx context.Context, nm *store.NewMessage, size int64) error {
 	m := &store.Sealed{Header: nm.Header, Source: store.SourceAppend, Blobs: map[string]string{}}
 	for name, ref := range nm.Blobs {
 		m.Blobs[name] = ref.Hash
 	}
-	o, err := s.acct.open(s.ctx, m)
+	o, err := a.open(ctx, m)
 	if err != nil {
 		return fmt.Errorf("append: sealed message: %w", err)
 	}

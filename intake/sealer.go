@@ -33,6 +33,10 @@ type Options struct {
 // the one way plaintext mail becomes sealed mail in the bridge.
 type Sealer struct {
 	Store *store.Store
+	// Deferred commits blobs without fsync: the caller makes a group of
+	// them durable at once (store.Blobs.SyncAll) before the transaction
+	// that references them. For imports; delivery leaves it false.
+	Deferred bool
 }
 
 // Sealed is a message split and encrypted once, its blobs written and
@@ -44,7 +48,16 @@ type Sealed struct {
 	Blobs   map[string]store.BlobRef
 	Size    int64 // size of the rebuilt message
 
-	blobs *store.Blobs
+	blobs    *store.Blobs
+	deferred bool // commit blobs without fsync (Sealer.Deferred)
+}
+
+// commit commits a blob, durably unless the sealing is deferred.
+func (sd *Sealed) commit(w *store.BlobWriter) (store.BlobRef, error) {
+	if sd.deferred {
+		return w.CommitUnsynced()
+	}
+	return w.Commit()
 }
 
 // Seal splits src, signs the catalog with signer (nil: unsigned) and
@@ -55,7 +68,7 @@ func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.
 	if err != nil {
 		return nil, err
 	}
-	sd := &Sealed{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs()}
+	sd := &Sealed{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs(), deferred: s.Deferred}
 	sink := &blobSink{sd: sd}
 	cat, err := translate.Split(src, size, sink, translate.Options{StripBcc: opts.StripBcc})
 	if err != nil {
@@ -92,7 +105,7 @@ func (sd *Sealed) sealCatalog(signer *openpgp.Entity) error {
 		w.Abort()
 		return fmt.Errorf("catalog: %w", err)
 	}
-	ref, err := w.Commit()
+	ref, err := sd.commit(w)
 	if err != nil {
 		return err
 	}
@@ -159,7 +172,7 @@ func (p *blobPart) Commit() error {
 		p.bw.Abort()
 		return fmt.Errorf("part %s: %w", p.id, err)
 	}
-	ref, err := p.bw.Commit()
+	ref, err := p.sd.commit(p.bw)
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.id, err)
 	}

@@ -55,6 +55,8 @@ func commands() []command {
 		{"user allow", "--config F ADDRESS SENDER | --list ADDRESS | --remove ADDRESS SENDER: trust a sender, list or undo trust", runUserAllowCmd},
 		{"user mobileconfig", "--config F ADDRESS [--out FILE]: write an Apple Mail configuration profile", runUserMobileconfig},
 		{"user list", "--config F: list local users", runUserList},
+		{"user export", "--config F --password-file P --out DIR ADDRESS: write a user's mail as one Maildir per mailbox", runUserExport},
+		{"user import", "--config F --password-file P [--mailbox NAME] ADDRESS PATH: store a Maildir or mbox as a user's mail", runUserImport},
 		{"alias add", "--config F ALIAS TARGET...: deliver ALIAS to local users or aliases", runAliasAdd},
 		{"alias list", "--config F: list aliases, catch-alls and postmaster", runAliasList},
 		{"alias remove", "--config F ALIAS: remove an alias added with alias add", runAliasRemove},
