@@ -214,7 +214,7 @@ func (x *exporter) message(ctx context.Context, dir string, m *store.Sealed, inf
 	if err != nil {
 		return "", "", err
 	}
-	sp, err := x.p.a.render(o, x.p.a.srv.prefix(m.Source, m.Auth, m.Trace))
+	sp, err := x.p.a.render(o, x.p.a.srv.prefix(m, m.Auth))
 	if err != nil {
 		return "", "", err
 	}

@@ -62,7 +62,7 @@ type ImportStats struct {
 //
 // Messages are stored in groups, each in one transaction: a message is
 // stored whole or not at all. With a Config.Seal that defers its fsyncs
-// (smtpin.Sealer.Deferred), a group's blobs are synced together first. Each one is remembered by a mark keyed with
+// (intake.Sealer.Deferred), a group's blobs are synced together first. Each one is remembered by a mark keyed with
 // the user's data key, so running the same import again after an
 // interruption skips what was stored.
 func (p *Porter) Import(ctx context.Context, path string, opts ImportOptions) (*ImportStats, error) {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"tollbridge/smtpin"
+	"tollbridge/intake"
 )
 
 // benchEnv is an env whose APPEND path (and so Import) seals with the
@@ -23,7 +23,7 @@ import (
 // `bridge user import` does.
 func benchEnv(b *testing.B, appendLimit int64) *env {
 	e := newEnv(b, func(c *Config) { c.AppendLimit = appendLimit })
-	e.srv.cfg.Seal = (&smtpin.Sealer{Store: e.st, Deferred: true}).ForUser
+	e.srv.cfg.Seal = (&intake.Sealer{Store: e.st, Deferred: true}).ForUser
 	return e
 }
 

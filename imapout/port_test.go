@@ -15,8 +15,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"tollbridge/intake"
 	"tollbridge/keyring"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 )
 
@@ -136,7 +136,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	// Seal as bridge user import does: the bridge's Sealer, one sync per group.
-	e.srv.cfg.Seal = (&smtpin.Sealer{Store: e.st, Deferred: true}).ForUser
+	e.srv.cfg.Seal = (&intake.Sealer{Store: e.st, Deferred: true}).ForUser
 	bob := e.addUser("bob@example.net")
 	carol := e.addUser("carol@example.net")
 	n := 1000

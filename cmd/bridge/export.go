@@ -9,8 +9,8 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/imapout"
+	"tollbridge/intake"
 	"tollbridge/keyring"
-	"tollbridge/smtpin"
 	"tollbridge/store"
 )
 
@@ -97,23 +97,21 @@ func openPorter(ctx context.Context, e *env, cfg *config.Config, st *store.Store
 	if err != nil {
 		return nil, nil, err
 	}
-	ent, err := keyring.Unlock(u.PrivateKey, pw)
+	// All the user's keys, retired ones too (older mail names them), and
+	// the metadata key as the running bridge derives it.
+	key, _, err := keyring.NewUnlocker(1).AcquireUser(ctx, "", u.Address, u.PrivateKey, u.RetiredKeys, pw)
 	if errors.Is(err, keyring.ErrBadPassword) {
 		return nil, nil, fmt.Errorf("%s: wrong password in --password-file %s", u.Address, pwFile)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", u.Address, err)
 	}
-	dk, err := keyring.DataKey(ent)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", u.Address, err)
-	}
 	// Deferred: an import syncs each group of messages at once.
-	sealer := &smtpin.Sealer{Store: st, Deferred: true}
+	sealer := &intake.Sealer{Store: st, Deferred: true}
 	srv := imapout.New(st, imapout.Config{
 		Hostname: cfg.Server.Hostname, Seal: sealer.ForUser, AppendLimit: cfg.SMTP.MaxMessageBytes,
 	}, nil)
-	p, err := srv.Porter(u, &keyring.Unlocked{Address: u.Address, Entity: ent, DataKey: dk})
+	p, err := srv.Porter(u, key)
 	if err != nil {
 		return nil, nil, err
 	}
