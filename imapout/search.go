@@ -329,6 +329,9 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 		return found, nil
 	}
 	found, err := m.s.bodyContains(m.row, m.md, m.sealed, needle)
+	if errors.Is(err, errGone) {
+		return false, nil // expunged by another session meanwhile
+	}
 	if errors.Is(err, errUnreadable) {
 		m.s.srv.log.Error("imap: message cannot be searched", "uid", m.row.UID, "err", err)
 		return false, nil
@@ -360,10 +363,21 @@ func (s *session) sealedLoader(rows []*store.MessageRow) func(*store.MessageRow)
 					return nil, err
 				}
 			}
-			if m := batch[row.MessageID]; m != nil {
-				return m, nil
+			m := batch[row.MessageID]
+			if m == nil {
+				var err error
+				m, err = s.srv.st.SealedMessage(s.ctx, row.MessageID)
+				if errors.Is(err, store.ErrNotFound) {
+					return nil, errGone
+				}
+				if err != nil {
+					return nil, err
+				}
 			}
-			return s.srv.st.SealedMessage(s.ctx, row.MessageID)
+			if !sameMessage(row, m) {
+				return nil, errGone
+			}
+			return m, nil
 		}
 	}
 }
