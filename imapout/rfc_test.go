@@ -1,0 +1,118 @@
+package imapout
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"tollbridge/store"
+)
+
+// rawAppend APPENDs msg to mailbox with a non-synchronising literal.
+func (r *raw) rawAppend(mailbox, msg string) {
+	r.t.Helper()
+	r.ok("APPEND %s {%d+}\r\n%s", mailbox, len(msg), msg)
+}
+
+// rfcEnv is a server with one user logged in over a raw connection.
+func rfcEnv(t *testing.T) (*env, *store.User, *raw) {
+	t.Helper()
+	e := newEnv(t)
+	u := e.addUser("rfc@example.org")
+	return e, u, e.rawLogin(u)
+}
+
+// TestEnvelopeAsWritten: ENVELOPE gives address groups with their start
+// and end markers, empty groups too, drops comments and source routes
+// from addresses, and passes encoded words through (issue 13 items 4, 12).
+func TestEnvelopeAsWritten(t *testing.T) {
+	t.Parallel()
+	_, _, r := rfcEnv(t)
+	r.rawAppend("INBOX", crlf(`From: "Joe Q. Public" <joe (the man)@ (home) example.com>
+To: group: g1@d1.org, "G Two" <g2@d2.org>;, solo@d3.org
+Cc: undisclosed-recipients:;
+Bcc: <@route:user@domain>
+Subject: =?utf-8?b?Q2Fmw6kgb3V2ZXJ0?=
+Date: Mon, 30 Nov 2026 10:00:00 +0100
+
+body
+`))
+	r.ok("SELECT INBOX")
+	got := r.ok("FETCH 1 ENVELOPE")
+	want := `* 1 FETCH (ENVELOPE ("Mon, 30 Nov 2026 10:00:00 +0100" "=?utf-8?b?Q2Fmw6kgb3V2ZXJ0?=" ` +
+		`(("Joe Q. Public" NIL "joe" "example.com")) (("Joe Q. Public" NIL "joe" "example.com")) (("Joe Q. Public" NIL "joe" "example.com")) ` +
+		`((NIL NIL "group" NIL)(NIL NIL "g1" "d1.org")("G Two" NIL "g2" "d2.org")(NIL NIL NIL NIL)(NIL NIL "solo" "d3.org")) ` +
+		`((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL)) ` +
+		`((NIL NIL "user" "domain")) NIL NIL))`
+	// go-imap separates the addresses of a list with a space, which
+	// RFC 3501's grammar does not have; clients accept both.
+	tight := func(s string) string { return strings.ReplaceAll(s, ") (", ")(") }
+	if len(got) != 1 || tight(got[0]) != tight(want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestSearchFromIgnoresComments: SEARCH FROM matches the address without
+// the comments inside it (issue 13 item 6).
+func TestSearchFromIgnoresComments(t *testing.T) {
+	t.Parallel()
+	_, _, r := rfcEnv(t)
+	r.rawAppend("INBOX", crlf("From: <user-from (comment)@ (comment) domain.org>\nSubject: a\n\nbody\n"))
+	r.rawAppend("INBOX", crlf("From: other@domain.org\nSubject: b\n\nbody\n"))
+	r.ok("SELECT INBOX")
+	for _, q := range []string{"user-from@domain.org", "USER-FROM@DOMAIN", "from@domain.org"} {
+		if got := r.ok("SEARCH FROM %q", q); fmt.Sprint(got) != "[* SEARCH 1]" {
+			t.Errorf("SEARCH FROM %q: %q", q, got)
+		}
+	}
+}
+
+// TestSentDatesIgnoreZones: SENTBEFORE, SENTON and SENTSINCE compare the
+// day written in the Date field, whatever its zone and the server's
+// (issue 13 item 7).
+func TestSentDatesIgnoreZones(t *testing.T) {
+	t.Parallel()
+	_, _, r := rfcEnv(t)
+	dates := []string{
+		"Tue, 1 Dec 2026 23:30:00 -1100", // 2 Dec in UTC
+		"Wed, 2 Dec 2026 00:30:00 +1400", // 1 Dec in UTC
+		"Wed, 2 Dec 2026 12:00:00 +0000",
+	}
+	for i, d := range dates {
+		r.rawAppend("INBOX", crlf(fmt.Sprintf("From: a@b.org\nSubject: %d\nDate: %s\n\nbody\n", i, d)))
+	}
+	r.ok("SELECT INBOX")
+	for q, want := range map[string]string{
+		"SENTON 1-Dec-2026":                          "[* SEARCH 1]",
+		"SENTON 2-Dec-2026":                          "[* SEARCH 2 3]",
+		"SENTBEFORE 2-Dec-2026":                      "[* SEARCH 1]",
+		"SENTSINCE 2-Dec-2026":                       "[* SEARCH 2 3]",
+		"SENTSINCE 1-Dec-2026 SENTBEFORE 3-Dec-2026": "[* SEARCH 1 2 3]",
+	} {
+		if got := r.ok("SEARCH %s", q); fmt.Sprint(got) != want {
+			t.Errorf("SEARCH %s: %q, want %s", q, got, want)
+		}
+	}
+}
+
+// FuzzParseAddressList: any header value parses, in bounded time, into
+// balanced groups.
+func FuzzParseAddressList(f *testing.F) {
+	for _, s := range []string{`a@b`, `g: a@b, "x" <c@d>;, e@f`, `;;`, `<@r:u@d>`, `(c (d)) x@y (z)`, `g:;`, `"unterminated`, `>;<`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		depth := 0
+		for _, a := range parseAddressList(v) {
+			switch {
+			case a.Host == "" && a.Mailbox != "":
+				depth++
+			case a.Host == "" && a.Mailbox == "":
+				depth--
+			}
+			if depth < 0 || depth > 1 {
+				t.Fatalf("unbalanced groups in %q", v)
+			}
+		}
+	})
+}
