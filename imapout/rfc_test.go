@@ -116,3 +116,39 @@ func FuzzParseAddressList(f *testing.F) {
 		}
 	})
 }
+
+// TestSubscriptionsAreNames: CREATE does not subscribe, DELETE does not
+// unsubscribe (the name stays listed as \NonExistent until UNSUBSCRIBE),
+// CHILDINFO marks only unsubscribed parents, and LSUB "%" shows them as
+// \Noselect (issue 13 item 5).
+func TestSubscriptionsAreNames(t *testing.T) {
+	t.Parallel()
+	_, _, r := rfcEnv(t)
+	r.ok(`CREATE a/b/c`)
+	if got := listNames(t, r, `LIST (SUBSCRIBED) "" "a*"`); len(got) != 0 {
+		t.Errorf("subscribed after CREATE: %q", got)
+	}
+	r.ok(`SUBSCRIBE a/b/c`)
+	r.ok(`SUBSCRIBE a`)
+	for cmd, want := range map[string]string{
+		`LSUB "" "a/%"`: `[* LSUB (\HasChildren \Noselect) "/" "a/b"]`,
+		`LSUB "" "a"`:   `[* LSUB (\HasChildren \Subscribed) "/" "a"]`,
+		`LIST (SUBSCRIBED RECURSIVEMATCH) "" "a*"`: `[* LIST (\HasChildren \Subscribed) "/" "a" ` +
+			`* LIST (\HasChildren) "/" "a/b" (CHILDINFO ("SUBSCRIBED")) * LIST (\HasNoChildren \Subscribed) "/" "a/b/c"]`,
+	} {
+		if got := listNames(t, r, cmd); fmt.Sprint(got) != want {
+			t.Errorf("%s:\n got  %q\n want %s", cmd, got, want)
+		}
+	}
+	r.ok(`DELETE a/b/c`)
+	if got := listNames(t, r, `LIST (SUBSCRIBED) "" "a/b/c"`); fmt.Sprint(got) != `[* LIST (\Noselect \NonExistent \Subscribed) "/" "a/b/c"]` {
+		t.Errorf("LIST (SUBSCRIBED) after DELETE: %q", got)
+	}
+	if got := listNames(t, r, `LIST "" "a/b/c"`); len(got) != 0 {
+		t.Errorf("LIST after DELETE: %q", got)
+	}
+	r.ok(`UNSUBSCRIBE a/b/c`)
+	if got := listNames(t, r, `LIST (SUBSCRIBED) "" "a*"`); fmt.Sprint(got) != `[* LIST (\HasChildren \Subscribed) "/" "a"]` {
+		t.Errorf("LIST (SUBSCRIBED) after UNSUBSCRIBE: %q", got)
+	}
+}
