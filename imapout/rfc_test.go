@@ -152,3 +152,53 @@ func TestSubscriptionsAreNames(t *testing.T) {
 		t.Errorf("LIST (SUBSCRIBED) after UNSUBSCRIBE: %q", got)
 	}
 }
+
+// TestRecentAfterOtherSessionsExpunge: when another session expunges
+// \Recent messages, the next untagged responses include the new RECENT
+// count, so a client never counts more recent messages than exist
+// (issue 13 item 8).
+func TestRecentAfterOtherSessionsExpunge(t *testing.T) {
+	t.Parallel()
+	e, u, a := rfcEnv(t)
+	e.fill(u, 3)
+	if got := matching(a.ok("SELECT INBOX"), "RECENT"); fmt.Sprint(got) != "[* 3 RECENT]" {
+		t.Fatalf("SELECT: %q", got)
+	}
+	b := e.rawLogin(u)
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1:2 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	if got := a.ok("NOOP"); fmt.Sprint(got) != "[* 1 EXPUNGE * 1 EXPUNGE * 1 RECENT]" {
+		t.Errorf("NOOP after the other session's EXPUNGE: %q", got)
+	}
+	a.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	if got := a.ok("EXPUNGE"); fmt.Sprint(got) != "[* 1 EXPUNGE * 0 RECENT]" {
+		t.Errorf("own EXPUNGE: %q", got)
+	}
+}
+
+// TestStoreNewKeywordFlagsFirst: a STORE that adds a keyword the mailbox
+// did not have sends the new FLAGS before the FETCH responses carrying it
+// (issue 13 item 9); .SILENT sends FLAGS only.
+func TestStoreNewKeywordFlagsFirst(t *testing.T) {
+	t.Parallel()
+	e, u, r := rfcEnv(t)
+	e.fill(u, 2)
+	r.ok("SELECT INBOX")
+	got := r.ok(`STORE 1:2 +FLAGS ($Fresh)`)
+	if len(got) != 3 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], "$Fresh") ||
+		!strings.HasPrefix(got[1], "* 1 FETCH (UID 1 FLAGS (") || !strings.Contains(got[1], "$Fresh") ||
+		!strings.HasPrefix(got[2], "* 2 FETCH (UID 2 FLAGS (") {
+		t.Errorf("STORE new keyword: %q", got)
+	}
+	if got := r.ok(`STORE 1 +FLAGS ($Fresh $Other)`); fmt.Sprint(matching(got, "FLAGS")) != fmt.Sprint(got) ||
+		len(got) != 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[1], "$Other") {
+		t.Errorf("STORE second keyword: %q", got)
+	}
+	if got := r.ok(`STORE 2 +FLAGS.SILENT ($Quiet)`); len(got) != 1 || !strings.Contains(got[0], "* FLAGS (") {
+		t.Errorf("STORE.SILENT new keyword: %q", got)
+	}
+	if got := r.ok(`STORE 2 +FLAGS ($Fresh)`); fmt.Sprint(got) != `[* 2 FETCH (UID 2 FLAGS ($Fresh $Quiet \Recent))]` {
+		t.Errorf("STORE known keyword: %q", got)
+	}
+}
