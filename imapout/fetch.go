@@ -254,6 +254,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 		resp.WriteBodyStructure(md.Root.bodyStructure())
 	}
 	for i, bs := range o.BodySection {
+		bodies[i].r = noNUL{bodies[i].r}
 		if err := copyLiteral(resp.WriteBodySection(bs, bodies[i].size), bodies[i], s.copyBuf()); err != nil {
 			return err
 		}
@@ -267,6 +268,22 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 		resp.WriteBinarySectionSize(bs, sizes[i])
 	}
 	return resp.Close()
+}
+
+// noNUL replaces NUL bytes with 0x80, as Dovecot does: a BODY item is an
+// ordinary literal, where NUL is not allowed (RFC 9051 §4.3), and the
+// size stays what RFC822.SIZE and BODYSTRUCTURE say. BINARY items, sent
+// as literal8, carry NUL as it is (RFC 3516).
+type noNUL struct{ r io.Reader }
+
+func (n noNUL) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	for i, c := range p[:k] {
+		if c == 0 {
+			p[i] = 0x80
+		}
+	}
+	return k, err
 }
 
 func copyLiteral(wc io.WriteCloser, it item, buf []byte) error {

@@ -202,3 +202,27 @@ func TestStoreNewKeywordFlagsFirst(t *testing.T) {
 		t.Errorf("STORE known keyword: %q", got)
 	}
 }
+
+// TestNoNULInLiterals: a part stored with raw NUL bytes (binary transfer
+// encoding) is sent by BODY[…] without NUL, same size, and by BINARY[…]
+// as it is, in a literal8 (issue 13 item 1).
+func TestNoNULInLiterals(t *testing.T) {
+	t.Parallel()
+	_, _, r := rfcEnv(t)
+	r.rawAppend("INBOX", "From: a@b.org\r\nSubject: bin\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"+
+		"--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"+
+		"ab\x00cd\x00\r\n--x--\r\n")
+	r.ok("SELECT INBOX")
+	for _, item := range []string{"BODY.PEEK[1]", "BODY.PEEK[]", "RFC822.TEXT", "BODY.PEEK[TEXT]<10.40>"} {
+		got := r.ok("FETCH 1 (%s)", item)
+		if len(got) != 1 || strings.Contains(got[0], "\x00") || strings.Contains(got[0], "~{") {
+			t.Errorf("FETCH %s: %q", item, got)
+		}
+	}
+	if got := r.ok("FETCH 1 (BODY.PEEK[1])"); len(got) != 1 || !strings.HasSuffix(got[0], "{6}\r\nab\x80cd\x80)") {
+		t.Errorf("FETCH BODY[1]: %q", got)
+	}
+	if got := r.ok("FETCH 1 (BINARY.PEEK[1])"); len(got) != 1 || !strings.HasSuffix(got[0], "~{6}\r\nab\x00cd\x00)") {
+		t.Errorf("FETCH BINARY[1]: %q", got)
+	}
+}
