@@ -1,6 +1,7 @@
 package imapout
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -224,5 +225,56 @@ func TestNoNULInLiterals(t *testing.T) {
 	}
 	if got := r.ok("FETCH 1 (BINARY.PEEK[1])"); len(got) != 1 || !strings.HasSuffix(got[0], "~{6}\r\nab\x00cd\x00)") {
 		t.Errorf("FETCH BINARY[1]: %q", got)
+	}
+}
+
+// knownGoIMAPBug skips a test of behaviour go-imap's imapserver gets
+// wrong in a way this package cannot reach; the test fails without the
+// skip and is kept for the go-imap release (or fork) that fixes it.
+func knownGoIMAPBug(t *testing.T, where string) {
+	t.Helper()
+	if !*goIMAPBugs {
+		t.Skip("go-imap v2.0.0-beta.9 bug, not fixable from imapout: " + where + " (run with -goimapbugs)")
+	}
+}
+
+var goIMAPBugs = flag.Bool("goimapbugs", false, "run the tests of known go-imap imapserver bugs")
+
+// TestListPatternOfAtomChars: a LIST pattern is list-mailbox, any atom
+// characters; one that is not valid modified UTF-7 is still a pattern
+// (issue 13 item 2).
+func TestListPatternOfAtomChars(t *testing.T) {
+	t.Parallel()
+	knownGoIMAPBug(t, "imapserver/list.go readListMailbox decodes the pattern with utf7.Decode and fails")
+	_, _, r := rfcEnv(t)
+	if got := r.ok(`LIST "" "!#$&'+,-.%%*"`); len(got) != 0 {
+		t.Errorf("LIST: %q", got)
+	}
+}
+
+// TestPartialBinaryOrigin: a partial BINARY answer names its origin
+// (RFC 3516 §4.2; issue 13 item 3).
+func TestPartialBinaryOrigin(t *testing.T) {
+	t.Parallel()
+	knownGoIMAPBug(t, "imapserver/fetch.go WriteBinarySection does not write section.Partial's <origin>")
+	_, _, r := rfcEnv(t)
+	r.rawAppend("INBOX", "Subject: b\r\n\r\n0123456789\r\n")
+	r.ok("SELECT INBOX")
+	if got := r.ok("FETCH 1 (BINARY.PEEK[1]<0.7>)"); fmt.Sprint(got) != "[* 1 FETCH (BINARY[1]<0> ~{7}\r\n0123456)]" {
+		t.Errorf("FETCH: %q", got)
+	}
+}
+
+// TestEnvelopeDateAndRouteAsWritten: ENVELOPE gives the Date field and
+// a source route as written (issue 13 items 4 and 12).
+func TestEnvelopeDateAndRouteAsWritten(t *testing.T) {
+	t.Parallel()
+	knownGoIMAPBug(t, "imapserver/fetch.go writeEnvelope formats imap.Envelope.Date (a time.Time) and writes every ADL as NIL")
+	_, _, r := rfcEnv(t)
+	r.rawAppend("INBOX", "Date: 1 Dec 2026 10:00:00 -0000\r\nTo: <@route:user@domain>\r\n\r\nbody\r\n")
+	r.ok("SELECT INBOX")
+	got := r.ok("FETCH 1 ENVELOPE")
+	if len(got) != 1 || !strings.Contains(got[0], `("1 Dec 2026 10:00:00 -0000" `) || !strings.Contains(got[0], `((NIL "@route" "user" "domain"))`) {
+		t.Errorf("FETCH: %q", got)
 	}
 }
