@@ -27,7 +27,9 @@
 // "Authentication-Results: HOST; tollbridge=pass|fail|none", then the
 // rebuilt message less the top-level Authentication-Results fields that
 // claim HOST as their authserv-id (RFC 8601 §5: nobody else may speak in
-// this bridge's name). Before any byte of a message is sent, every part is
+// this bridge's name). NUL, which no ordinary literal may carry (RFC 9051
+// §4.3), goes out as 0x80 in BODY items, as Dovecot sends it; BINARY
+// items (literal8) carry it as stored. Before any byte of a message is sent, every part is
 // decrypted and checked (MDC, size and SHA-256 against the catalog); the
 // result is held in memory, or beyond 4 MiB in a temporary file encrypted
 // with a key that exists only in memory. A message that fails is left out
