@@ -28,11 +28,15 @@
 // followed by the spf=, dkim= and dmarc= results stored with it, DESIGN
 // §4), then the rebuilt message less the top-level Authentication-Results fields that
 // claim HOST as their authserv-id (RFC 8601 §5: nobody else may speak in
-// this bridge's name). Before any byte of a message is sent, every part is
-// decrypted and checked (MDC, size and SHA-256 against the catalog); the
-// result is held in memory, or beyond 4 MiB in a temporary file encrypted
-// with a key that exists only in memory. A message that fails is left out
-// of a FETCH answer and named in its final NO; the rest keeps working.
+// this bridge's name). NUL, which no ordinary literal may carry (RFC 9051
+// §4.3), goes out as 0x80 in BODY items, as Dovecot sends it; BINARY
+// items (literal8) carry it as stored. Before any byte of a message is
+// sent, every part is decrypted and checked (MDC, size and SHA-256
+// against the catalog); the result is held in memory, or beyond 4 MiB in
+// a temporary file encrypted with a key that exists only in memory. A
+// message that fails is left out of a FETCH answer and named in its final
+// NO; the rest keeps working. One that another session expunged meanwhile
+// is left out as expunged (EXPUNGEISSUED), not reported as damaged.
 //
 // Metadata cache. What listing needs (RFC822.SIZE, ENVELOPE, BODYSTRUCTURE
 // with byte offsets of every part, the top-level header, the text parts

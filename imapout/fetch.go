@@ -111,6 +111,13 @@ func (f *fetch) chunk(chunk []int) error {
 		seq := uint32(v.index(row.UID) + 1)
 		err := s.fetchOne(f.w, seq, row, metas[i], f.options, seen[row.UID])
 		if errors.Is(err, errUnreadable) {
+			err = f.gone(row, err)
+		}
+		if errors.Is(err, errGone) {
+			f.missing = true
+			continue
+		}
+		if errors.Is(err, errUnreadable) {
 			s.srv.log.Error("imap: message cannot be shown", "user", s.user.Address, "mailbox", v.box.Name, "uid", row.UID, "err", err)
 			f.failed = append(f.failed, row.UID)
 			continue
@@ -120,6 +127,19 @@ func (f *fetch) chunk(chunk []int) error {
 		}
 	}
 	return nil
+}
+
+// gone turns the integrity error of a message expunged meanwhile by
+// another session into errGone: its blobs may have gone with it.
+func (f *fetch) gone(row *store.MessageRow, err error) error {
+	there, cerr := f.s.stillThere(f.s.sel.box.ID, row)
+	switch {
+	case cerr != nil:
+		return cerr
+	case !there:
+		return errGone
+	}
+	return err
 }
 
 // setSeen adds \Seen to uids when the FETCH marks them seen, and says
@@ -234,6 +254,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 		resp.WriteBodyStructure(md.Root.bodyStructure())
 	}
 	for i, bs := range o.BodySection {
+		bodies[i].r = noNUL{bodies[i].r}
 		if err := copyLiteral(resp.WriteBodySection(bs, bodies[i].size), bodies[i], s.copyBuf()); err != nil {
 			return err
 		}
@@ -247,6 +268,22 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 		resp.WriteBinarySectionSize(bs, sizes[i])
 	}
 	return resp.Close()
+}
+
+// noNUL replaces NUL bytes with 0x80, as Dovecot does: a BODY item is an
+// ordinary literal, where NUL is not allowed (RFC 9051 §4.3), and the
+// size stays what RFC822.SIZE and BODYSTRUCTURE say. BINARY items, sent
+// as literal8, carry NUL as it is (RFC 3516).
+type noNUL struct{ r io.Reader }
+
+func (n noNUL) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	for i, c := range p[:k] {
+		if c == 0 {
+			p[i] = 0x80
+		}
+	}
+	return k, err
 }
 
 func copyLiteral(wc io.WriteCloser, it item, buf []byte) error {
@@ -309,8 +346,14 @@ func (s *session) rendered(row *store.MessageRow, md *meta) (*store.Spool, error
 		return c.sp, nil
 	}
 	m, err := s.srv.st.SealedMessage(s.ctx, row.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errGone
+	}
 	if err != nil {
 		return nil, err
+	}
+	if !sameMessage(row, m) {
+		return nil, errGone
 	}
 	o, err := s.acct.open(s.ctx, m)
 	if err != nil {
@@ -381,8 +424,8 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 	var updates []store.MetaUpdate
 	for i, row := range rows {
 		m := sealed[row.MessageID]
-		if out[i] != nil || m == nil {
-			continue
+		if out[i] != nil || !sameMessage(row, m) {
+			continue // expunged meanwhile: the caller finds it gone
 		}
 		md, sp, err := s.acct.build(s.ctx, m, m.Auth)
 		if errors.Is(err, errUnreadable) {

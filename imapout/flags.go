@@ -39,6 +39,17 @@ var storeOps = map[imap.StoreFlagsOp]store.FlagOp{
 	imap.StoreFlagsDel: store.FlagsRemove,
 }
 
+// keywordsOf returns the keywords among flags (not the system flags).
+func keywordsOf(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Store implements imapserver.Session. The untagged FETCH answers carry
 // the UID, as clients want for UID STORE and may use for STORE.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
@@ -51,6 +62,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return err
 	}
 	canonical := canonicalFlags(flags.Flags)
+	// A keyword new to the mailbox is announced by FLAGS before any FETCH
+	// carries it. go-imap gives STORE a writer for FETCH only and polls
+	// after it (FLAGS first, then FETCH of changed flags, with the UID):
+	// such a STORE leaves its FETCH answers to that poll.
+	deferred := flags.Op != imap.StoreFlagsDel && newKeywords(v.keywords, keywordsOf(canonical))
 	for _, chunk := range chunks(idx, 1000) {
 		uids := make([]uint32, len(chunk))
 		for i, p := range chunk {
@@ -60,8 +76,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		if err != nil {
 			return err
 		}
-		if modseq != 0 {
+		if modseq != 0 && (!deferred || flags.Silent) {
 			v.own[modseq] = true
+		}
+		if deferred {
+			continue
 		}
 		for _, st := range states {
 			i := v.index(st.UID)

@@ -104,16 +104,17 @@ func decodeText(s string) string {
 	return string(r)
 }
 
-// envelopeOf builds the IMAP ENVELOPE of a header section.
+// envelopeOf builds the IMAP ENVELOPE of a header section. Strings are
+// the header's own (RFC 3501 §7.4.2): go-imap leaves ASCII as it is.
 func envelopeOf(fs []field) *imap.Envelope {
 	env := &imap.Envelope{
-		Subject:   decodeText(get(fs, "Subject")),
-		From:      addressList(get(fs, "From")),
-		Sender:    addressList(get(fs, "Sender")),
-		ReplyTo:   addressList(get(fs, "Reply-To")),
-		To:        addressList(get(fs, "To")),
-		Cc:        addressList(get(fs, "Cc")),
-		Bcc:       addressList(get(fs, "Bcc")),
+		Subject:   envelopeText(get(fs, "Subject")),
+		From:      parseAddressList(get(fs, "From")),
+		Sender:    parseAddressList(get(fs, "Sender")),
+		ReplyTo:   parseAddressList(get(fs, "Reply-To")),
+		To:        parseAddressList(get(fs, "To")),
+		Cc:        parseAddressList(get(fs, "Cc")),
+		Bcc:       parseAddressList(get(fs, "Bcc")),
 		InReplyTo: msgIDs(get(fs, "In-Reply-To")),
 	}
 	if ids := msgIDs(get(fs, "Message-Id")); len(ids) > 0 {
@@ -127,12 +128,14 @@ func envelopeOf(fs []field) *imap.Envelope {
 	return env
 }
 
-// sentDate is the Date: field as a day for SENTBEFORE/SENTON/SENTSINCE.
-func sentDate(env *imap.Envelope, internal time.Time) time.Time {
+// sentDay is the day of the Date: field for SENTBEFORE/SENTON/SENTSINCE,
+// as written, disregarding time and zone (RFC 9051 §6.4.4); without a
+// Date: field, the day the message arrived.
+func sentDay(env *imap.Envelope, internal time.Time) time.Time {
 	if env != nil && !env.Date.IsZero() {
-		return env.Date
+		return dayOf(env.Date)
 	}
-	return internal
+	return dayOf(internal.In(time.Local))
 }
 
 // msgIDs returns the ids of a Message-ID, In-Reply-To or References value

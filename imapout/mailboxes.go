@@ -142,7 +142,11 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err != nil {
 		return err
 	}
-	entries := listEntries(boxes)
+	subs, err := s.srv.st.Subscriptions(s.ctx, s.user.ID)
+	if err != nil {
+		return err
+	}
+	entries := listEntries(boxes, subs)
 	for _, e := range entries {
 		if !matchAny(e.name, ref, patterns) {
 			continue
@@ -163,33 +167,39 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	return nil
 }
 
-// listEntry is one name of the hierarchy: a mailbox, or a level that only
-// exists because mailboxes below it do.
+// listEntry is one name of the hierarchy: a mailbox, a level that only
+// exists because mailboxes below it do, or a subscribed name alone.
 type listEntry struct {
 	name            string
 	box             *store.Mailbox
-	children        bool
-	subscribedChild bool
+	subscribed      bool
+	children        bool // mailboxes exist below it
+	subscribedChild bool // names below it are subscribed
 }
 
-func listEntries(boxes []*store.Mailbox) []*listEntry {
+// exists reports whether a plain LIST shows the entry.
+func (e *listEntry) exists() bool { return e.box != nil || e.children }
+
+func listEntries(boxes []*store.Mailbox, subs []string) []*listEntry {
 	byName := map[string]*listEntry{}
-	for _, b := range boxes {
-		byName[b.Name] = &listEntry{name: b.Name, box: b}
+	entry := func(name string) *listEntry {
+		e := byName[name]
+		if e == nil {
+			e = &listEntry{name: name}
+			byName[name] = e
+		}
+		return e
 	}
 	for _, b := range boxes {
-		name := b.Name
-		for i := strings.LastIndexByte(name, delim); i > 0; i = strings.LastIndexByte(name, delim) {
-			name = name[:i]
-			parent := byName[name]
-			if parent == nil {
-				parent = &listEntry{name: name}
-				byName[name] = parent
-			}
-			parent.children = true
-			if b.Subscribed {
-				parent.subscribedChild = true
-			}
+		entry(b.Name).box = b
+		for _, p := range parents(b.Name) {
+			entry(p).children = true
+		}
+	}
+	for _, name := range subs {
+		entry(name).subscribed = true
+		for _, p := range parents(name) {
+			entry(p).subscribedChild = true
 		}
 	}
 	out := make([]*listEntry, 0, len(byName))
@@ -206,14 +216,28 @@ func listEntries(boxes []*store.Mailbox) []*listEntry {
 	return out
 }
 
-// listData is the LIST answer for an entry, and whether the selection
-// options keep it.
-func (e *listEntry) listData(options *imap.ListOptions) (*imap.ListData, bool) {
-	subscribed := e.box != nil && e.box.Subscribed
-	if options.SelectSubscribed && !subscribed && !(options.SelectRecursiveMatch && e.subscribedChild) {
-		return nil, false
+// parents returns the names above name: "a/b/c" gives "a/b", "a".
+func parents(name string) []string {
+	var out []string
+	for i := strings.LastIndexByte(name, delim); i > 0; i = strings.LastIndexByte(name, delim) {
+		name = name[:i]
+		out = append(out, name)
 	}
-	if options.SelectSpecialUse && (e.box == nil || e.box.SpecialUse == "") {
+	return out
+}
+
+// listData is the LIST answer for an entry, and whether the selection
+// options keep it. With RECURSIVEMATCH, CHILDINFO marks an entry that is
+// listed only for its subscribed children (RFC 5258 §3.5), which LSUB
+// shows as \Noselect.
+func (e *listEntry) listData(options *imap.ListOptions) (*imap.ListData, bool) {
+	childInfo := options.SelectRecursiveMatch && e.subscribedChild && !e.subscribed
+	switch {
+	case options.SelectSubscribed && !e.subscribed && !childInfo:
+		return nil, false
+	case !options.SelectSubscribed && !e.exists():
+		return nil, false
+	case options.SelectSpecialUse && (e.box == nil || e.box.SpecialUse == ""):
 		return nil, false
 	}
 	data := &imap.ListData{Delim: delim, Mailbox: e.name}
@@ -222,10 +246,10 @@ func (e *listEntry) listData(options *imap.ListOptions) (*imap.ListData, bool) {
 	}
 	if e.children {
 		data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-	} else {
+	} else if e.exists() {
 		data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
 	}
-	if subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
+	if e.subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
 		data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 	}
 	if e.box != nil && e.box.SpecialUse != "" {
@@ -233,7 +257,7 @@ func (e *listEntry) listData(options *imap.ListOptions) (*imap.ListData, bool) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttr(u))
 		}
 	}
-	if options.SelectRecursiveMatch && e.subscribedChild {
+	if childInfo {
 		data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 	}
 	return data, true

@@ -78,6 +78,7 @@ func TestMailboxes(t *testing.T) {
 	}
 
 	// Subscriptions.
+	r.ok(`SUBSCRIBE Travel`) // CREATE does not subscribe
 	r.ok(`UNSUBSCRIBE Trash`)
 	if got := listNames(t, r, `LSUB "" "T*"`); fmt.Sprint(got) != `[* LSUB (\HasNoChildren \Subscribed \Archive) "/" "Travel"]` {
 		t.Errorf("LSUB: %q", got)

@@ -12,8 +12,9 @@ import (
 )
 
 // metaVersion is the layout of meta (the first byte of its encoding); a
-// cache of another version is rebuilt. Version 1 was JSON.
-const metaVersion = 2
+// cache of another version is rebuilt. Version 1 was JSON; version 2
+// had decoded subjects and names and no address groups in envelopes.
+const metaVersion = 3
 
 // meta is the per-message cache of what listing a mailbox needs (ENVELOPE,
 // BODYSTRUCTURE, RFC822.SIZE, header fields for SEARCH and HEADER.FIELDS),

@@ -26,6 +26,28 @@ const memSpool = 4 << 20
 // missing. It is never shown altered; the client gets an error for it.
 var errUnreadable = errors.New("message failed its integrity check")
 
+// errGone marks a message that another session expunged after this one
+// read its row. It is left out of the answer like any expunged message;
+// it is not damaged.
+var errGone = errors.New("message expunged meanwhile")
+
+// sameMessage reports whether a stored message read by id is still the
+// one a mailbox row named: message ids are reused once the newest message
+// is deleted, catalogs are not.
+func sameMessage(row *store.MessageRow, m *store.Sealed) bool {
+	return m != nil && (row.Catalog == "" || m.Blobs["catalog"] == row.Catalog)
+}
+
+// stillThere reports whether the message of row is still in mailbox at
+// its UID: a message that fails to open is only damaged if it is.
+func (s *session) stillThere(mailboxID int64, row *store.MessageRow) (bool, error) {
+	now, err := s.srv.st.MessageRows(s.ctx, mailboxID, []uint32{row.UID}, store.RowMeta)
+	if err != nil {
+		return false, err
+	}
+	return len(now) == 1 && now[0].MessageID == row.MessageID && now[0].Catalog == row.Catalog, nil
+}
+
 // opened is a message whose catalog is decrypted and checked.
 type opened struct {
 	msg     *store.Sealed

@@ -270,12 +270,13 @@ func TestResultsCacheUpgrade(t *testing.T) {
 	d := e.deliver(bob, forgedResults, delivery{})
 	c := e.login(bob)
 	fetchAll(t, c, "INBOX") // filed, cache built
-	c.Close()
 
 	// What an older version cached: the message with the forged fields.
+	// (The account is looked up while the session holds it.)
 	e.srv.mu.Lock()
 	a := e.srv.accounts[bob.ID]
 	e.srv.mu.Unlock()
+	c.Close()
 	if a == nil {
 		t.Fatal("no account after login")
 	}

@@ -2,6 +2,7 @@ package imapout
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -165,7 +166,7 @@ func (c *compiled) match(k *imap.SearchCriteria, m *candidate) (bool, error) {
 		}
 	}
 	if !k.SentSince.IsZero() || !k.SentBefore.IsZero() {
-		if m.md == nil || !inDays(sentDate(m.md.Envelope, m.row.Received), k.SentSince, k.SentBefore) {
+		if m.md == nil || !dayIn(sentDay(m.md.Envelope, m.row.Received), k.SentSince, k.SentBefore) {
 			return false, nil
 		}
 	}
@@ -264,11 +265,42 @@ func uidContains(set imap.UIDSet, uid, last uint32) bool {
 	return false
 }
 
+// isAddressField reports whether a header field holds an address list.
+func isAddressField(name string) bool {
+	switch strings.ToLower(name) {
+	case "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-to", "resent-cc", "resent-bcc", "resent-sender":
+		return true
+	}
+	return false
+}
+
+// addressText is an address list as SEARCH FROM, TO, … compare it: each
+// address as "name mailbox@host", lowercased, without the comments and
+// white space RFC 5322 allows inside an address.
+func addressText(v string) string {
+	var b strings.Builder
+	for _, a := range parseAddressList(v) {
+		if a.Host == "" {
+			continue // group markers
+		}
+		fmt.Fprintf(&b, "%s %s@%s\n", decodeText(a.Name), a.Mailbox, a.Host)
+	}
+	return strings.ToLower(b.String())
+}
+
 // inDays compares the day of t (in the server's time zone, ignoring the
 // time) with SINCE (inclusive) and BEFORE (exclusive) days.
 func inDays(t, since, before time.Time) bool {
-	t = t.In(time.Local)
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return dayIn(dayOf(t.In(time.Local)), since, before)
+}
+
+// dayOf is the calendar day of t in t's own zone, as a UTC midnight.
+func dayOf(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// dayIn compares a day with SINCE (inclusive) and BEFORE (exclusive) days.
+func dayIn(day, since, before time.Time) bool {
 	if !since.IsZero() && day.Before(since) {
 		return false
 	}
@@ -306,7 +338,8 @@ func (m *candidate) headerHas(key, value string) bool {
 			continue
 		}
 		if value == "" || strings.Contains(strings.ToLower(f.Value), value) ||
-			strings.Contains(strings.ToLower(decodeText(f.Value)), value) {
+			strings.Contains(strings.ToLower(decodeText(f.Value)), value) ||
+			isAddressField(key) && strings.Contains(addressText(f.Value), value) {
 			return true
 		}
 	}
@@ -329,6 +362,9 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 		return found, nil
 	}
 	found, err := m.s.bodyContains(m.row, m.md, m.sealed, needle)
+	if errors.Is(err, errGone) {
+		return false, nil // expunged by another session meanwhile
+	}
 	if errors.Is(err, errUnreadable) {
 		m.s.srv.log.Error("imap: message cannot be searched", "uid", m.row.UID, "err", err)
 		return false, nil
@@ -360,10 +396,21 @@ func (s *session) sealedLoader(rows []*store.MessageRow) func(*store.MessageRow)
 					return nil, err
 				}
 			}
-			if m := batch[row.MessageID]; m != nil {
-				return m, nil
+			m := batch[row.MessageID]
+			if m == nil {
+				var err error
+				m, err = s.srv.st.SealedMessage(s.ctx, row.MessageID)
+				if errors.Is(err, store.ErrNotFound) {
+					return nil, errGone
+				}
+				if err != nil {
+					return nil, err
+				}
 			}
-			return s.srv.st.SealedMessage(s.ctx, row.MessageID)
+			if !sameMessage(row, m) {
+				return nil, errGone
+			}
+			return m, nil
 		}
 	}
 }

@@ -26,6 +26,7 @@ type selected struct {
 	expSeq   int64  // expunges up to this modseq were reported
 	own      map[int64]bool
 	recent   map[uint32]bool
+	told     int // the RECENT count the client was last told
 	keywords []string
 	result   imap.UIDSet // SEARCH RETURN (SAVE)
 	gone     bool        // the mailbox was deleted
@@ -105,6 +106,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	for i := len(uids) - 1; i >= 0 && uids[i] > seenUpTo; i-- {
 		v.recent[uids[i]] = true
 	}
+	v.told = len(v.recent)
 	data := &imap.SelectData{
 		Flags: v.flags(), PermanentFlags: v.permanentFlags(),
 		NumMessages: uint32(len(uids)), NumRecent: uint32(len(v.recent)),
@@ -148,7 +150,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err != nil {
 		return err
 	}
-	if state.ModSeq == v.flagSeq && (state.ModSeq == v.expSeq || !allowExpunge) && state.UIDNext == v.uidNext {
+	if state.ModSeq == v.flagSeq && (state.ModSeq == v.expSeq || !allowExpunge) && state.UIDNext == v.uidNext && v.told == len(v.recent) {
 		return nil
 	}
 	if allowExpunge && state.ModSeq > v.expSeq {
@@ -175,6 +177,15 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := s.pollNew(w, state); err != nil {
 		return err
 	}
+	if v.told != len(v.recent) {
+		// After EXISTS, or after EXPUNGEs of recent messages: the client
+		// cannot know which messages it lost were \Recent (RFC 3501
+		// §7.3.2), and must never count more than exist.
+		v.told = len(v.recent)
+		if err := w.WriteNumRecent(uint32(v.told)); err != nil {
+			return err
+		}
+	}
 	if state.ModSeq > v.flagSeq {
 		changes, err := st.ChangedFlags(s.ctx, v.box.ID, v.flagSeq, known)
 		if err != nil {
@@ -199,7 +210,8 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return nil
 }
 
-// pollNew adds messages that arrived to the view (EXISTS, RECENT).
+// pollNew adds messages that arrived to the view (EXISTS), claiming the
+// \Recent ones; Poll tells their number.
 func (s *session) pollNew(w *imapserver.UpdateWriter, state store.MailboxState) error {
 	v := s.sel
 	if state.UIDNext <= v.uidNext {
@@ -230,7 +242,7 @@ func (s *session) pollNew(w *imapserver.UpdateWriter, state store.MailboxState) 
 			v.recent[uid] = true
 		}
 	}
-	return w.WriteNumRecent(uint32(len(v.recent)))
+	return nil
 }
 
 // mailboxGone empties the view of a mailbox another session deleted.

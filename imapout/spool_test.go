@@ -15,6 +15,13 @@ func TestLargeMessage(t *testing.T) {
 	c := e.login(bob)
 	body := make([]byte, 6<<20)
 	rand.New(rand.NewSource(2)).Read(body)
+	// BODY[] sends NUL as 0x80 (TestNoNULInLiterals): keep the bytes
+	// a literal can carry.
+	for i, c := range body {
+		if c == 0 {
+			body[i] = 1
+		}
+	}
 	var b bytes.Buffer
 	b.WriteString("Subject: big\r\nContent-Type: application/octet-stream\r\n\r\n")
 	b.Write(body)

@@ -175,8 +175,9 @@ func TestBodyStructure(t *testing.T) {
 		t.Errorf("forwarded %#v", fwd.MessageRFC822)
 	}
 	env := m.Envelope
-	if env.Subject != "Café report" || env.From[0].Name != "Alice A." || env.From[0].Host != "example.org" ||
-		len(env.To) != 2 || env.Cc[0].Name != "Désirée" || env.InReplyTo[0] != "prev@example.org" || env.Date.IsZero() {
+	// Encoded words stay as written (RFC 3501 §7.4.2).
+	if env.Subject != "=?utf-8?q?Caf=C3=A9?= report" || env.From[0].Name != "Alice A." || env.From[0].Host != "example.org" ||
+		len(env.To) != 2 || env.Cc[0].Name != "=?utf-8?q?D=C3=A9sir=C3=A9e?=" || env.InReplyTo[0] != "prev@example.org" || env.Date.IsZero() {
 		t.Errorf("envelope %#v", env)
 	}
 	// Line counts agree with go-imap's.

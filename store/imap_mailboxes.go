@@ -25,7 +25,7 @@ type Mailbox struct {
 	UserID      int64
 	Name        string
 	SpecialUse  string // RFC 6154 attributes, space-separated; "" for none
-	Subscribed  bool
+	Subscribed  bool   // the name is in the user's subscriptions
 	UIDValidity uint32
 	UIDNext     uint32
 	ModSeq      int64    // raised by every change of the mailbox's contents or flags
@@ -33,7 +33,9 @@ type Mailbox struct {
 	Keywords    []string // keywords ever set on a message of this mailbox
 }
 
-const mailboxColumns = `id, user_id, name, special_use, subscribed, uid_validity, uid_next, modseq, recent_uid, keywords`
+const mailboxColumns = `id, user_id, name, special_use,
+	EXISTS (SELECT 1 FROM subscriptions s WHERE s.user_id = mailboxes.user_id AND s.name = mailboxes.name),
+	uid_validity, uid_next, modseq, recent_uid, keywords`
 
 func scanMailbox(row interface{ Scan(...any) error }) (*Mailbox, error) {
 	var m Mailbox
@@ -221,11 +223,17 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 			events, err = s.renameInbox(ctx, tx, userID, id, newName)
 			return err
 		}
-		_, err := tx.ExecContext(ctx,
-			`UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1)
-			 WHERE user_id = ?3 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)`,
-			newName, oldName, userID, oldName+MailboxDelim)
-		return err
+		// Subscriptions follow their mailboxes, as Dovecot's do; the new
+		// names may be subscribed already (from deleted mailboxes).
+		for _, update := range []string{`UPDATE mailboxes`, `UPDATE OR REPLACE subscriptions`} {
+			if _, err := tx.ExecContext(ctx,
+				update+` SET name = ?1 || substr(name, length(?2) + 1)
+				 WHERE user_id = ?3 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)`,
+				newName, oldName, userID, oldName+MailboxDelim); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("rename mailbox %s to %s: %w", oldName, newName, err)
@@ -276,23 +284,59 @@ func txUIDs(ctx context.Context, tx *sql.Tx, mailboxID int64) ([]uint32, error) 
 	return uids, rows.Err()
 }
 
-// SetSubscribed subscribes or unsubscribes a mailbox (RFC 3501 §6.3.6).
+// SetSubscribed subscribes or unsubscribes a name (RFC 3501 §6.3.6,
+// §6.3.7). Only an existing mailbox can be subscribed; any subscribed
+// name can be unsubscribed, ErrNotFound if it was not subscribed.
 func (s *Store) SetSubscribed(ctx context.Context, userID int64, name string, subscribed bool) error {
 	name = CanonicalMailboxName(name)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE user_id = ? AND name = ?`, boolInt(subscribed), userID, name)
-		if err != nil {
+		if !subscribed {
+			res, err := tx.ExecContext(ctx, `DELETE FROM subscriptions WHERE user_id = ? AND name = ?`, userID, name)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return ErrNotFound
+			}
+			return nil
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM mailboxes WHERE user_id = ? AND name = ?`, userID, name).Scan(&n); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return subscribeTx(ctx, tx, userID, name)
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe %s: %w", name, err)
 	}
 	return nil
+}
+
+func subscribeTx(ctx context.Context, tx *sql.Tx, userID int64, name string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (user_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`, userID, name)
+	return err
+}
+
+// Subscriptions returns a user's subscribed names, by name, whether or
+// not a mailbox has them.
+func (s *Store) Subscriptions(ctx context.Context, userID int64) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT name FROM subscriptions WHERE user_id = ? ORDER BY name`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("subscriptions of user %d: %w", userID, err)
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
 }
 
 // MailboxCounts are the numbers STATUS reports.

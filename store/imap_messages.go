@@ -217,62 +217,39 @@ type Sealed struct {
 
 // SealedMessage reads a stored message and the names of its blobs.
 func (s *Store) SealedMessage(ctx context.Context, id int64) (*Sealed, error) {
-	m := &Sealed{ID: id}
-	var received int64
-	err := s.read.QueryRowContext(ctx,
-		`SELECT user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id = ?`, id).
-		Scan(&m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults)
+	ms, err := s.SealedMessages(ctx, []int64{id})
 	if err != nil {
-		return nil, notFound(err, fmt.Sprintf("message %d", id))
+		return nil, err
 	}
-	m.Received = time.Unix(received, 0)
-	rows, err := s.read.QueryContext(ctx, `SELECT name, blob FROM message_blobs WHERE message_id = ?`, id)
-	if err != nil {
-		return nil, fmt.Errorf("message %d: blobs: %w", id, err)
+	if m := ms[id]; m != nil {
+		return m, nil
 	}
-	defer rows.Close()
-	m.Blobs = map[string]string{}
-	for rows.Next() {
-		var name, hash string
-		if err := rows.Scan(&name, &hash); err != nil {
-			return nil, fmt.Errorf("message %d: blobs: %w", id, err)
-		}
-		m.Blobs[name] = hash
-	}
-	return m, rows.Err()
+	return nil, fmt.Errorf("message %d: %w", id, ErrNotFound)
 }
 
 // SealedMessages reads several stored messages (those that exist) by id.
+// Messages and blob names are read in one snapshot: a message expunged
+// meanwhile by another session is absent, never returned without its
+// blobs.
 func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sealed, error) {
 	out := make(map[int64]*Sealed, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	defer tx.Rollback()
 	in := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("messages: %w", err)
+	if err := sealedRows(ctx, tx, out, in, args); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		m := &Sealed{Blobs: map[string]string{}}
-		var received int64
-		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("messages: %w", err)
-		}
-		m.Received = time.Unix(received, 0)
-		out[m.ID] = m
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("messages: %w", err)
-	}
-	rows, err = s.read.QueryContext(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("message blobs: %w", err)
 	}
@@ -288,6 +265,29 @@ func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sea
 		}
 	}
 	return out, rows.Err()
+}
+
+// sealedRows reads the messages rows of SealedMessages.
+func sealedRows(ctx context.Context, tx *sql.Tx, out map[int64]*Sealed, in string, args []any) error {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m := &Sealed{Blobs: map[string]string{}}
+		var received int64
+		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults); err != nil {
+			return fmt.Errorf("messages: %w", err)
+		}
+		m.Received = time.Unix(received, 0)
+		out[m.ID] = m
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("messages: %w", err)
+	}
+	return nil
 }
 
 // MetaUpdate is the metadata cache of one message.

@@ -27,8 +27,8 @@ type User struct {
 	Created     time.Time
 }
 
-// DefaultMailboxes are created with every user, with their SPECIAL-USE
-// attribute (RFC 6154); INBOX has none.
+// DefaultMailboxes are created, and subscribed, with every user, with
+// their SPECIAL-USE attribute (RFC 6154); INBOX has none.
 var DefaultMailboxes = []struct{ Name, SpecialUse string }{
 	{"INBOX", ""},
 	{"Sent", `\Sent`},
@@ -57,6 +57,9 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 		for _, m := range DefaultMailboxes {
 			if _, err := s.createMailbox(ctx, tx, u.ID, m.Name, m.SpecialUse); err != nil {
 				return fmt.Errorf("user %s: mailbox %s: %w", u.Address, m.Name, err)
+			}
+			if err := subscribeTx(ctx, tx, u.ID, m.Name); err != nil {
+				return fmt.Errorf("user %s: subscribe %s: %w", u.Address, m.Name, err)
 			}
 		}
 		return nil
