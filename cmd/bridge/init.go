@@ -79,7 +79,11 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s\n", res.path)
 	if res.wroteCert {
-		fmt.Fprintf(e.stdout, "wrote %s (self-signed for %s, localhost, 127.0.0.1 and ::1)\n", res.cert, res.hostname)
+		names := res.hostname + ", localhost"
+		if strings.EqualFold(res.hostname, "localhost") {
+			names = "localhost"
+		}
+		fmt.Fprintf(e.stdout, "wrote %s (self-signed for %s, 127.0.0.1 and ::1)\n", res.cert, names)
 	} else {
 		fmt.Fprintf(e.stdout, "kept %s (bridge check says whether it names %s)\n", res.cert, res.hostname)
 	}
@@ -225,6 +229,10 @@ func selfSigned(certPath, keyPath, host string) error {
 	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	now := time.Now()
+	names := []string{host, "localhost"}
+	if strings.EqualFold(host, "localhost") {
+		names = names[1:]
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: host, Organization: []string{"tollbridge self-signed"}},
@@ -234,13 +242,13 @@ func selfSigned(certPath, keyPath, host string) error {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{host, "localhost"},
+		DNSNames:              names,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		// Clients are asked to trust this certificate as a root (Apple
 		// profiles install it as one): limit what its key could vouch for to
 		// this host and loopback, should the key ever leak.
 		PermittedDNSDomainsCritical: true,
-		PermittedDNSDomains:         []string{host, "localhost"},
+		PermittedDNSDomains:         names,
 		PermittedIPRanges: []*net.IPNet{
 			{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)},
 			{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
