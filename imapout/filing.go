@@ -20,9 +20,10 @@ const senderKeyTimeout = 5 * time.Second
 
 // senderKey is a looked-up sender key, cached for one filing run.
 type senderKey struct {
-	key       *openpgp.Entity
-	err       error
-	refreshed bool // asked the sender's server once already this run
+	key        *openpgp.Entity
+	err        error
+	refreshed  bool  // asked the sender's server once already this run
+	refreshErr error // why that asking failed, for now
 }
 
 // fileAll files every message of the user that waits for their key. Each
@@ -152,8 +153,16 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *protocol.Header
 		return a.noSenderKey(log, m, from, k.err)
 	}
 	v, err := o.catalog.Check(openpgp.EntityList{k.key})
-	if v == seal.VerdictFail && a.refreshKey(ctx, from, keys) {
-		v, err = o.catalog.Check(openpgp.EntityList{keys[from].key})
+	if v == seal.VerdictFail {
+		changed, terr := a.refreshKey(ctx, from, keys)
+		if terr != nil {
+			// The sender may have rotated and its server does not answer:
+			// wait for it as for a key not yet had.
+			return a.noSenderKey(log, m, from, terr)
+		}
+		if changed {
+			v, err = o.catalog.Check(openpgp.EntityList{keys[from].key})
+		}
 	}
 	if v == seal.VerdictFail {
 		log.Warn("imap: signature check failed", "from", from, "err", err)
@@ -163,22 +172,27 @@ func (a *account) check(ctx context.Context, m *store.Sealed, h *protocol.Header
 
 // refreshKey asks the sender's server for its key once per filing run,
 // when the key at hand did not verify, and reports whether a different
-// key (a followed key transition) is now at hand.
-func (a *account) refreshKey(ctx context.Context, from string, keys map[string]senderKey) bool {
+// key (a followed key transition) is now at hand. Its error is a
+// temporary failure to ask (the server does not answer); an answer that
+// there is no such key, or a changed key nobody certified, is none.
+func (a *account) refreshKey(ctx context.Context, from string, keys map[string]senderKey) (bool, error) {
 	k := keys[from]
 	if k.refreshed || a.srv.cfg.FreshSenderKey == nil {
-		return false
+		return false, k.refreshErr
 	}
 	lctx, cancel := context.WithTimeout(ctx, senderKeyTimeout)
 	fresh, err := a.srv.cfg.FreshSenderKey(lctx, from)
 	cancel()
 	k.refreshed = true
+	if err != nil && !errors.Is(err, keyring.ErrNoSuchUser) && !errors.Is(err, keyring.ErrKeyChanged) {
+		k.refreshErr = err
+	}
 	changed := err == nil && fresh != nil && keyring.Fingerprint(fresh) != keyring.Fingerprint(k.key)
 	if changed {
 		k.key = fresh
 	}
 	keys[from] = k
-	return changed
+	return changed, k.refreshErr
 }
 
 // unsignedVerdict is the verdict on unsigned mail of the ticket path

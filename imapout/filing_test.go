@@ -304,3 +304,47 @@ func TestSignedMailWaitsForAnUnreachableKeyServer(t *testing.T) {
 		t.Fatalf("a day without the key server: Junk has %d messages", len(junk))
 	}
 }
+
+// TestRotatedSenderWaitsForItsServer: a signature the pinned key does
+// not verify asks the sender's server once (a key transition); while that
+// server does not answer the message waits unfiled, and once it answers
+// with the certified new key the message passes.
+func TestRotatedSenderWaitsForItsServer(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	reachable := false
+	old := userKey(t, "alice@example.org", "old").e
+	next := userKey(t, "alice@example.org", "new").e
+	e := newEnv(t, func(c *Config) {
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.SenderKeys = func(context.Context, string) (*openpgp.Entity, error) { return old, nil } // the pin
+		c.FreshSenderKey = func(context.Context, string) (*openpgp.Entity, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !reachable {
+				return nil, errors.New("connect: connection refused")
+			}
+			return next, nil
+		}
+	})
+	bob := e.addUser("bob@example.net")
+	e.deliver(bob, message("alice@example.org", "bob@example.net", "rotated", "hi"), delivery{signer: next, received: now})
+	e.login(bob).Logout()
+	if n, _ := e.st.UnfiledCount(context.Background(), bob.ID); n != 1 {
+		t.Fatalf("%d unfiled while alice's server is down, want 1 (not filed as fail)", n)
+	}
+	mu.Lock()
+	now, reachable = now.Add(11*time.Minute), true
+	mu.Unlock()
+	c := e.login(bob)
+	inbox := fetchAll(t, c, "INBOX")
+	if len(inbox) != 1 {
+		t.Fatalf("INBOX has %d messages once alice's server answers", len(inbox))
+	}
+	for _, m := range inbox {
+		if !strings.Contains(m, "tollbridge=pass") {
+			t.Errorf("verdict: %q", m)
+		}
+	}
+}

@@ -138,6 +138,9 @@ func (b *bridge) freshSenderKey(ctx context.Context, address string) (*openpgp.E
 		return b.senderKeys(ctx, addr)
 	}
 	ep, err := b.tickets.Discover(ctx, domain)
+	if errors.Is(err, ticketclient.ErrLegacy) {
+		return nil, fmt.Errorf("%s: no ticket API publishes its key: %w", addr, keyring.ErrNoSuchUser)
+	}
 	if err != nil {
 		return nil, err
 	}
