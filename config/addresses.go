@@ -9,7 +9,7 @@ import (
 // maxAliasDepth is how deep aliases may name aliases (keyring.MaxAliasDepth).
 const maxAliasDepth = 8
 
-// validateAddresses checks the keys of DESIGN.md §4's addresses: aliases,
+// validateAddresses checks the keys of docs/rules.md §4's addresses: aliases,
 // catch-alls, the postmaster and the subaddress separator. Whether targets
 // are users is for the store to say (`bridge check`, `bridge alias list`);
 // here each address must be an address and an alias must be in a local

@@ -1,5 +1,5 @@
 // Package config reads, defaults and validates tollbridge's TOML
-// configuration (DESIGN.md §5).
+// configuration (docs/rules.md §5).
 //
 // Every error names the file and the key at fault, for example
 // "config.toml: ticket.pow_bits: must be 0..40, got 99", and Load reports all

@@ -19,7 +19,7 @@ import (
 //     framing) are delivered to bob's bridge and read back over IMAP, byte
 //     for byte, with their signature verdict and mailbox;
 //   - send, group, envelope sender: bob's mail goes out through his bridge
-//     to the peer, which checks every byte against DESIGN §3;
+//     to the peer, which checks every byte against docs/protocol.md §3;
 //   - legacy, legacy relay: SMTP in (verdict none) and out (unchanged);
 //   - no such user, 429 then 201, 413 and 404 are permanent: how the
 //     sending side takes the answers of §3.1–3.2;
@@ -102,7 +102,7 @@ func TestBridgeBothWays(t *testing.T) {
 		const erin = "erin@example.net"
 		erinPub := readPublicKey(t, b.ticket.expect(200, "GET", wkdPath(erin), nil).body)
 		for name, mutate := range map[string]func([]byte) []byte{
-			"header with a field DESIGN does not list": func(h []byte) []byte {
+			"header with a field the protocol does not list": func(h []byte) []byte {
 				return bytes.Replace(h, []byte(`"version": 1,`), []byte(`"version": 1, "x-note": "extension",`), 1)
 			},
 			"encrypted_key that is not a PKESK v3 packet": func(h []byte) []byte {

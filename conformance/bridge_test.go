@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// A whole bridge, driven only through the CLI contract of DESIGN §5
+// A whole bridge, driven only through the CLI contract of docs/rules.md §5
 // (`bridge init`, `bridge user add`, `bridge serve`) and its listeners.
 
 // bridgeProc is one `bridge serve` process.

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// node is a MIME entity in the catalog's NODE shape (DESIGN §3.4): its
+// node is a MIME entity in the catalog's NODE shape (docs/protocol.md §3.4): its
 // exact header section and its body items.
 type node struct {
 	header string
@@ -118,7 +118,7 @@ type envelope struct {
 	references []string
 }
 
-// catalogJSON writes the catalog plaintext of DESIGN §3.4 by hand.
+// catalogJSON writes the catalog plaintext of docs/protocol.md §3.4 by hand.
 func catalogJSON(e envelope, parts []*part, mime *node) []byte {
 	var ps []string
 	for _, p := range parts {
@@ -184,7 +184,7 @@ func rebuildFromCatalog(t testing.TB, cat map[string]any, plain map[string][]byt
 			}
 			return d
 		}
-		t.Fatalf("SEG %v is neither {\"text\"} nor {\"bytes\"} (DESIGN §3.4)", s)
+		t.Fatalf("SEG %v is neither {\"text\"} nor {\"bytes\"} (docs/protocol.md §3.4)", s)
 		return nil
 	}
 	walk = func(n map[string]any) {
@@ -208,7 +208,7 @@ func rebuildFromCatalog(t testing.TB, cat map[string]any, plain map[string][]byt
 					line, _ := tr["line"].(json.Number).Int64()
 					out.Write(cutBase64(p, int(line)))
 				default:
-					t.Fatalf("part %s: transfer %v (DESIGN §3.4: identity or base64)", id, tr)
+					t.Fatalf("part %s: transfer %v (docs/protocol.md §3.4: identity or base64)", id, tr)
 				}
 			default:
 				out.Write(seg(it))

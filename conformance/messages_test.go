@@ -7,7 +7,7 @@ import (
 )
 
 // handMessage is an RFC 5322 message with the catalog an independent
-// sender writes for it by hand (DESIGN §3.4).
+// sender writes for it by hand (docs/protocol.md §3.4).
 type handMessage struct {
 	raw     []byte // the message as the sender's client submitted it
 	catalog []byte
@@ -150,7 +150,7 @@ func sentMessage() string {
 		"--sep--\r\n"
 }
 
-// withoutBcc is msg less its Bcc: field (DESIGN §3.5).
+// withoutBcc is msg less its Bcc: field (docs/protocol.md §3.5).
 func withoutBcc(msg string) string {
 	return bccField.ReplaceAllString(msg, "")
 }

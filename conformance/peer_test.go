@@ -22,7 +22,7 @@ import (
 )
 
 // peer is an independent ticket API and Web Key Directory for one domain,
-// written from DESIGN.md §3 alone: what a foreign implementation would
+// written from docs/protocol.md §3 alone: what a foreign implementation would
 // run. It records what senders do and every protocol violation it sees.
 type peer struct {
 	t       testing.TB

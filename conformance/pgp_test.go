@@ -17,7 +17,7 @@ import (
 )
 
 // newKey makes a v4 Ed25519/X25519 key for addr, as any OpenPGP
-// implementation would (DESIGN §5: "Ed25519/X25519, v4").
+// implementation would (docs/rules.md §5: "Ed25519/X25519, v4").
 func newKey(t testing.TB, addr string) *openpgp.Entity {
 	t.Helper()
 	e, err := openpgp.NewEntity("", "", addr, &packet.Config{
@@ -44,11 +44,11 @@ func publicKey(t testing.TB, e *openpgp.Entity) []byte {
 func fingerprint(e *openpgp.Entity) string { return hex.EncodeToString(e.PrimaryKey.Fingerprint) }
 
 // readPublicKey parses a WKD answer: a binary (not armored) transferable
-// public key holding no secret key (DESIGN §3.1).
+// public key holding no secret key (docs/protocol.md §3.1).
 func readPublicKey(t testing.TB, b []byte) *openpgp.Entity {
 	t.Helper()
 	if len(b) == 0 || b[0]&0x80 == 0 {
-		t.Fatalf("WKD answer is not a binary OpenPGP key (first bytes %.20q) (DESIGN §3.1 \"returns the binary transferable public key\")", b)
+		t.Fatalf("WKD answer is not a binary OpenPGP key (first bytes %.20q) (docs/protocol.md §3.1 \"returns the binary transferable public key\")", b)
 	}
 	e, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(b)))
 	if err != nil {
@@ -79,7 +79,7 @@ type part struct {
 	sealed      []byte
 }
 
-// sealed is a message sealed by hand after DESIGN §3.4: one AES-256
+// sealed is a message sealed by hand after docs/protocol.md §3.4: one AES-256
 // session key; the catalog and every part one SEIPD v1 packet holding one
 // literal data packet (format 'b', empty name).
 type sealed struct {
@@ -195,7 +195,7 @@ func (s *sealed) pkesk(t testing.TB, rcpt *openpgp.Entity) []byte {
 	return b.Bytes()
 }
 
-// header writes the header JSON of DESIGN §3.3 by hand, fields in the
+// header writes the header JSON of docs/protocol.md §3.3 by hand, fields in the
 // order given there. With pretty it is indented and ends in a newline, so
 // that only the exact bytes can match a receipt.
 func (s *sealed) header(t testing.TB, fromHash, toHash string, rcpt *openpgp.Entity, pretty bool) []byte {
@@ -261,7 +261,7 @@ func openPKESK(t testing.TB, b64 string, priv *openpgp.Entity) []byte {
 	t.Helper()
 	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
 	if err != nil {
-		t.Fatalf("encrypted_key is not standard base64 (DESIGN §3.6): %v", err)
+		t.Fatalf("encrypted_key is not standard base64 (docs/protocol.md §3.6): %v", err)
 	}
 	r := bytes.NewReader(raw)
 	p, err := packet.Read(r)
@@ -270,13 +270,13 @@ func openPKESK(t testing.TB, b64 string, priv *openpgp.Entity) []byte {
 	}
 	ek, ok := p.(*packet.EncryptedKey)
 	if !ok {
-		t.Fatalf("encrypted_key holds a %T, want a PKESK packet (DESIGN §3.6)", p)
+		t.Fatalf("encrypted_key holds a %T, want a PKESK packet (docs/protocol.md §3.6)", p)
 	}
 	if r.Len() != 0 {
-		t.Errorf("encrypted_key has %d bytes after its PKESK packet (DESIGN §3.6 \"the whole PKESK packet\")", r.Len())
+		t.Errorf("encrypted_key has %d bytes after its PKESK packet (docs/protocol.md §3.6 \"the whole PKESK packet\")", r.Len())
 	}
 	if ek.Version != 3 {
-		t.Errorf("PKESK version %d, want 3 (DESIGN §3.6 \"PKESK v3\")", ek.Version)
+		t.Errorf("PKESK version %d, want 3 (docs/protocol.md §3.6 \"PKESK v3\")", ek.Version)
 	}
 	for _, k := range (openpgp.EntityList{priv}).KeysById(ek.KeyId) {
 		if k.PrivateKey == nil {
@@ -284,7 +284,7 @@ func openPKESK(t testing.TB, b64 string, priv *openpgp.Entity) []byte {
 		}
 		if err := ek.Decrypt(k.PrivateKey, nil); err == nil {
 			if ek.CipherFunc != packet.CipherAES256 || len(ek.Key) != 32 {
-				t.Errorf("session key cipher %v (%d bytes), want AES-256 (DESIGN §3.4)", ek.CipherFunc, len(ek.Key))
+				t.Errorf("session key cipher %v (%d bytes), want AES-256 (docs/protocol.md §3.4)", ek.CipherFunc, len(ek.Key))
 			}
 			return ek.Key
 		}
@@ -298,7 +298,7 @@ func openPKESK(t testing.TB, b64 string, priv *openpgp.Entity) []byte {
 func openSEIPD(t testing.TB, what string, b, key []byte) *opened {
 	t.Helper()
 	if len(b) == 0 || b[0] != 0xc0|18 {
-		t.Fatalf("%s: first octet %#x, want 0xd2 (a SEIPD packet, DESIGN §3.4)", what, b[:min(len(b), 1)])
+		t.Fatalf("%s: first octet %#x, want 0xd2 (a SEIPD packet, docs/protocol.md §3.4)", what, b[:min(len(b), 1)])
 	}
 	r := bytes.NewReader(b)
 	p, err := packet.Read(r)
@@ -307,7 +307,7 @@ func openSEIPD(t testing.TB, what string, b, key []byte) *opened {
 	}
 	se, ok := p.(*packet.SymmetricallyEncrypted)
 	if !ok || !se.IntegrityProtected || se.Version != 1 {
-		t.Fatalf("%s: %T version %d, want SEIPD version 1 with MDC (DESIGN §3.6)", what, p, se.Version)
+		t.Fatalf("%s: %T version %d, want SEIPD version 1 with MDC (docs/protocol.md §3.6)", what, p, se.Version)
 	}
 	rc, err := se.Decrypt(packet.CipherAES256, key)
 	if err != nil {
@@ -347,13 +347,13 @@ func openSEIPD(t testing.TB, what string, b, key []byte) *opened {
 		t.Fatalf("%s: MDC: %v", what, err)
 	}
 	if r.Len() != 0 {
-		t.Errorf("%s: %d bytes after the SEIPD packet (DESIGN §3.6: the upload is the whole SEIPD packet)", what, r.Len())
+		t.Errorf("%s: %d bytes after the SEIPD packet (docs/protocol.md §3.6: the upload is the whole SEIPD packet)", what, r.Len())
 	}
 	if o.literal == nil {
-		t.Fatalf("%s: no literal data packet (DESIGN §3.4)", what)
+		t.Fatalf("%s: no literal data packet (docs/protocol.md §3.4)", what)
 	}
 	if !o.literal.IsBinary || o.literal.Format != 'b' || o.literal.FileName != "" {
-		t.Errorf("%s: literal data format %q name %q, want 'b' and empty (DESIGN §3.6)", what, o.literal.Format, o.literal.FileName)
+		t.Errorf("%s: literal data format %q name %q, want 'b' and empty (docs/protocol.md §3.6)", what, o.literal.Format, o.literal.FileName)
 	}
 	return o
 }

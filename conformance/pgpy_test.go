@@ -15,7 +15,7 @@ import (
 
 // PGPy frames a signed message with new-format packets and writes the
 // one-pass signature packet of a single signature with its nested flag at
-// 0 (RFC 4880 §5.4 would have 1). DESIGN §3.6: "A reader accepts the
+// 0 (RFC 4880 §5.4 would have 1). docs/protocol.md §3.6: "A reader accepts the
 // one-pass signature packet whatever its nested flag says … what counts is
 // that exactly one signature packet follows the literal data and verifies."
 

@@ -24,7 +24,7 @@ func remaining(t *testing.T, what string, r *reply, want int64) {
 		t.Fatalf("%s: ticket valid with %d proofs still to go: %v", what, want, r.obj)
 	}
 	if _, ok := r.obj["remaining"]; !ok {
-		t.Errorf("%s: no \"remaining\" (DESIGN §3.6 \"remaining appears in proof answers while the ticket is not yet valid\"): %s", what, r.body)
+		t.Errorf("%s: no \"remaining\" (docs/protocol.md §3.6 \"remaining appears in proof answers while the ticket is not yet valid\"): %s", what, r.body)
 		return
 	}
 	if got := num(t, r.obj, "remaining"); got != want {

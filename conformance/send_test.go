@@ -70,7 +70,7 @@ func wantKeySet(t *testing.T, what string, raw []byte, want ...string) {
 func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
 
 // checkSent holds what our sending bridge uploaded to an independent
-// receiver (tk) to DESIGN §3.2–3.6. rcpt is the recipient's unlocked key,
+// receiver (tk) to docs/protocol.md §3.2–3.6. rcpt is the recipient's unlocked key,
 // sender the sender's public key as its WKD serves it; submitted is what
 // the sender's mail client sent.
 // checkSigned checks §3.7 on a bridge's ticket request: created near now,

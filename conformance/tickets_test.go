@@ -37,7 +37,7 @@ func TestTicketRequestMalformed(t *testing.T) {
 		"parts.bytes not number": ok(`"preference": ["pow"], "parts": {"blocks": 1, "attachments": 0, "bytes": "10"}`),
 	}
 	for name, body := range cases {
-		s.api.check(400, "POST", "/v1/tickets", []byte(body), name+`: DESIGN §3.6 "every field but subscription_id is required (400 otherwise)"`)
+		s.api.check(400, "POST", "/v1/tickets", []byte(body), name+`: docs/protocol.md §3.6 "every field but subscription_id is required (400 otherwise)"`)
 	}
 	// subscription_id is optional, and may be given.
 	s.api.check(201, "POST", "/v1/tickets", []byte(ok(`"preference": ["pow"], "parts": {"blocks": 1, "attachments": 0, "bytes": 10}`)), "without subscription_id")

@@ -574,7 +574,7 @@ func makeSignedRequestVector(t *testing.T) {
 }
 
 // verifySignedRequest is §3.7's check of a signed ticket request, written
-// from DESIGN alone: the body names sender_domain and created; the header
+// from the protocol alone: the body names sender_domain and created; the header
 // is standard base64 of one detached binary signature over the exact body
 // bytes by key, which must be the v4 Ed25519 key of receipts@sender_domain;
 // created is within 300 s of now. (The 600 s replay window and the trust

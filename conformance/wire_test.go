@@ -1,11 +1,12 @@
 // Package conformance_test is an independent conformance suite for the
-// ticketed protocol of DESIGN.md §3. It plays the other implementation:
+// ticketed protocol of docs/protocol.md §3. It plays the other implementation:
 // every request, hash, proof, WKD URL, OpenPGP packet and catalog it sends
-// is built here from the text of DESIGN.md alone, never with tollbridge's
+// is built here from the text of the protocol alone (docs/protocol.md, written from
+// the design document), never with tollbridge's
 // own seal, translate, ticketclient, pow or keyring code. tollbridge
 // packages appear only where a server has to be started.
 //
-// A failing test names the DESIGN.md sentence it holds the code to.
+// A failing test names the sentence of the protocol it holds the code to.
 package conformance_test
 
 import (
@@ -27,7 +28,7 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// hashAddr is hash(a) of DESIGN §3 and §3.6: lowercase hex SHA-256 over the
+// hashAddr is hash(a) of docs/protocol.md §3 and §3.6: lowercase hex SHA-256 over the
 // UTF-8 bytes of the bare addr-spec, lowercased, domain in ASCII (IDNA).
 func hashAddr(t testing.TB, addr string) string {
 	t.Helper()
@@ -71,7 +72,7 @@ func zbase32(b []byte) string {
 	return out.String()
 }
 
-// wkdPath is the advanced-method WKD path and query of DESIGN §3.1:
+// wkdPath is the advanced-method WKD path and query of docs/protocol.md §3.1:
 // /.well-known/openpgpkey/{domain}/hu/{zbase32(sha1(local lowercased))}?l={local}.
 func wkdPath(addr string) string {
 	local, domain, _ := strings.Cut(addr, "@")
@@ -163,7 +164,7 @@ func decodeObj(raw []byte) map[string]any {
 }
 
 // expect sends a request and stops the test unless the status is want;
-// error answers must also carry DESIGN §3.6's JSON {"error": …}.
+// error answers must also carry docs/protocol.md §3.6's JSON {"error": …}.
 func (a *api) expect(want int, method, path string, body []byte) *reply {
 	a.t.Helper()
 	r := a.send(method, path, body)
@@ -211,17 +212,17 @@ func (a *api) check(want int, method, path string, body []byte, why string) *rep
 	return r
 }
 
-// checkErrorBody holds an error answer to DESIGN §3.6: "Errors are always
+// checkErrorBody holds an error answer to docs/protocol.md §3.6: "Errors are always
 // JSON {"error": …}".
 func checkErrorBody(t testing.TB, what string, r *reply) {
 	t.Helper()
 	media, _, _ := mime.ParseMediaType(r.header.Get("Content-Type"))
 	if media != "application/json" {
-		t.Errorf("%s: HTTP %d answered with Content-Type %q, want application/json (DESIGN §3.6 \"Errors are always JSON\")", what, r.status, r.header.Get("Content-Type"))
+		t.Errorf("%s: HTTP %d answered with Content-Type %q, want application/json (docs/protocol.md §3.6 \"Errors are always JSON\")", what, r.status, r.header.Get("Content-Type"))
 	}
 	msg, ok := r.obj["error"].(string)
 	if !ok || msg == "" {
-		t.Errorf("%s: HTTP %d body %q is not JSON {\"error\": \"…\"} (DESIGN §3.6)", what, r.status, r.body)
+		t.Errorf("%s: HTTP %d body %q is not JSON {\"error\": \"…\"} (docs/protocol.md §3.6)", what, r.status, r.body)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// challenge is the "pow" object of a ticket answer (DESIGN §3.2).
+// challenge is the "pow" object of a ticket answer (docs/protocol.md §3.2).
 type challenge struct {
 	bits  int
 	data  [32]byte
@@ -24,22 +24,22 @@ type challenge struct {
 func challengeOf(t testing.TB, ticket map[string]any) challenge {
 	t.Helper()
 	if wt, _ := ticket["worktype"].(string); wt != "pow" {
-		t.Fatalf("ticket worktype %v, want \"pow\" (DESIGN §3.2); ticket %v", ticket["worktype"], ticket)
+		t.Fatalf("ticket worktype %v, want \"pow\" (docs/protocol.md §3.2); ticket %v", ticket["worktype"], ticket)
 	}
 	p, ok := ticket["pow"].(map[string]any)
 	if !ok {
-		t.Fatalf("ticket has no \"pow\" object (DESIGN §3.2): %v", ticket)
+		t.Fatalf("ticket has no \"pow\" object (docs/protocol.md §3.2): %v", ticket)
 	}
 	c := challenge{bits: int(num(t, p, "bits")), count: int(num(t, p, "count")), b64: str(t, p, "data")}
 	d, err := base64.StdEncoding.DecodeString(c.b64)
 	if err != nil || len(d) != 32 {
-		t.Fatalf("pow.data %q is not base64 of 32 bytes (DESIGN §3.2): %v", c.b64, err)
+		t.Fatalf("pow.data %q is not base64 of 32 bytes (docs/protocol.md §3.2): %v", c.b64, err)
 	}
 	copy(c.data[:], d)
 	return c
 }
 
-// powHash is h = SHA-256(d || uint64_big_endian(p)) of DESIGN §3.2.
+// powHash is h = SHA-256(d || uint64_big_endian(p)) of docs/protocol.md §3.2.
 func powHash(data [32]byte, p uint64) [32]byte {
 	var in [40]byte
 	copy(in[:], data[:])
@@ -48,7 +48,7 @@ func powHash(data [32]byte, p uint64) [32]byte {
 }
 
 // zeroBits counts the leading zero bits of h from the most significant bit
-// of byte 0 (DESIGN §3.6).
+// of byte 0 (docs/protocol.md §3.6).
 func zeroBits(h [32]byte) int {
 	n := 0
 	for _, b := range h {

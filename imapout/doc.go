@@ -1,6 +1,6 @@
 // Package imapout is tollbridge's IMAP server: it shows the sealed
 // messages of the store to ordinary mail clients, rebuilt byte for byte
-// (DESIGN.md §1, §3.4), and files newly arrived mail once its owner's key
+// (docs/rules.md §1, §3.4), and files newly arrived mail once its owner's key
 // is unlocked by a login.
 //
 // It is a go-imap v2 imapserver backend offering IMAP4rev1 and IMAP4rev2
@@ -18,14 +18,14 @@
 //
 // Filing. Mail waits unfiled (store messages.filed = 0) until its owner's
 // key is available: at login, before LOGIN's OK, and at once while a
-// session is open. Filing opens the catalog, checks the sender (DESIGN
+// session is open. Filing opens the catalog, checks the sender (docs/protocol.md
 // §3.6) and the signature, and files into INBOX, or Junk when it fails.
 // Each message is filed in one transaction, with its metadata cache.
 //
 // What the client sees. For mail the client saved itself (APPEND) it is
 // the rebuilt message; for everything else the stored trace fields, then
 // "Authentication-Results: HOST; tollbridge=pass|fail|none" (for MX mail
-// followed by the spf=, dkim= and dmarc= results stored with it, DESIGN
+// followed by the spf=, dkim= and dmarc= results stored with it, docs/rules.md
 // §4), then the rebuilt message less the top-level Authentication-Results fields that
 // claim HOST as their authserv-id (RFC 8601 §5: nobody else may speak in
 // this bridge's name). NUL, which no ordinary literal may carry (RFC 9051

@@ -52,7 +52,7 @@ func (a *account) fileAll(ctx context.Context) error {
 }
 
 // file checks one message's signature and puts it in INBOX, or in Junk
-// when the signature fails (DESIGN §3.4). A message that cannot be opened
+// when the signature fails (docs/protocol.md §3.4). A message that cannot be opened
 // goes to Junk too, marked so nobody tries to index it again; the client
 // gets an error when it asks for its content.
 func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey) error {
@@ -231,7 +231,7 @@ const (
 var errDeferred = errors.New("filing deferred")
 
 // noSenderKey is the verdict on signed mail whose sender's key cannot be
-// had. Signed mail is only pass or fail (DESIGN §3.4 keeps none for
+// had. Signed mail is only pass or fail (docs/protocol.md §3.4 keeps none for
 // unsigned and legacy mail): a sender with no key at all is fail; a key
 // server that does not answer is given keyWait to come back.
 func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.Sealed, from string, err error) (seal.Verdict, error) {

@@ -27,7 +27,7 @@ import (
 
 // sealCrafted seals raw like a remote sender would, letting edit change
 // the catalog before it is encrypted (a hostile sender writes any catalog
-// it likes: DESIGN §3.4 has the receiver accept any catalog of the shape).
+// it likes: docs/protocol.md §3.4 has the receiver accept any catalog of the shape).
 func sealCrafted(t *testing.T, blobs *store.Blobs, raw []byte, from, to string, recipient *openpgp.Entity, edit func(*translate.Catalog)) *store.NewMessage {
 	t.Helper()
 	key, err := seal.NewSessionKey()

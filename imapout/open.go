@@ -152,7 +152,7 @@ func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
 // nothing for what the client saved itself (APPEND), else the trace fields
 // and the bridge's Authentication-Results field: the signature verdict
 // auth, then the results of the legacy checks stored with MX mail (SPF,
-// DKIM, DMARC; DESIGN §4), each resinfo on a line of its own so that the
+// DKIM, DMARC; docs/rules.md §4), each resinfo on a line of its own so that the
 // field stays within RFC 5322's line length.
 func (s *Server) prefix(m *store.Sealed, auth string) []byte {
 	if m.Source == store.SourceAppend {

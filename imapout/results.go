@@ -8,7 +8,7 @@ import (
 
 // RFC 8601 §5: a receiver that puts its own Authentication-Results field
 // on a message must first remove any field claiming its authserv-id, else
-// a sender can forge "tollbridge=pass" under this bridge's name. DESIGN
+// a sender can forge "tollbridge=pass" under this bridge's name. docs/protocol.md
 // §3.7: "A message shown to a client loses every top-level
 // Authentication-Results: field whose authserv-id is this bridge's
 // server.hostname … before the bridge's own trace fields are put in front;

@@ -16,7 +16,7 @@ import (
 )
 
 // TestResultsFilter checks which top-level Authentication-Results fields
-// a rendered message loses (RFC 8601 §5, DESIGN §3.7) and that everything
+// a rendered message loses (RFC 8601 §5, docs/protocol.md §3.7) and that everything
 // else passes byte for byte, however Join cuts its writes.
 func TestResultsFilter(t *testing.T) {
 	t.Parallel()
@@ -203,7 +203,7 @@ func TestForgedResultsHidden(t *testing.T) {
 
 // TestLegacyResultsShown: the SPF, DKIM and DMARC results stored with MX
 // mail are shown in the bridge's own Authentication-Results field after
-// tollbridge= (DESIGN §4), one resinfo a line, and every view of the
+// tollbridge= (docs/rules.md §4), one resinfo a line, and every view of the
 // message agrees on its size; a forged field under this bridge's name is
 // still dropped.
 func TestLegacyResultsShown(t *testing.T) {
@@ -241,7 +241,7 @@ func TestLegacyResultsShown(t *testing.T) {
 }
 
 // TestAppendKeepsResults: what the client saved itself is shown as saved,
-// with no fields in front (DESIGN §3.4), so nothing is removed either.
+// with no fields in front (docs/protocol.md §3.4), so nothing is removed either.
 func TestAppendKeepsResults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -1,4 +1,4 @@
-// Package intake is the one way plaintext becomes sealed mail (DESIGN.md
+// Package intake is the one way plaintext becomes sealed mail (docs/rules.md
 // §2): submission, the MX, IMAP APPEND and bounces all hand their message to
 // a Sealer, which splits it (translate) and encrypts it once (seal) straight
 // into the store's blobs. It also names what the other rooms need of those
@@ -62,7 +62,7 @@ func (sd *Sealed) commit(w *store.BlobWriter) (store.BlobRef, error) {
 
 // Seal splits src, signs the catalog with signer (nil: unsigned) and
 // encrypts everything under a new session key. from becomes the catalog's
-// from: the envelope sender, who signs (DESIGN §3.6).
+// from: the envelope sender, who signs (docs/protocol.md §3.6).
 func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts Options) (*Sealed, error) {
 	key, err := seal.NewSessionKey()
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package keyring holds OpenPGP keys: local users' keys, generated here and
 // protected at rest by the user's password, the bridge's own service keys,
 // and remote users' keys, fetched by Web Key Directory and pinned on first
-// use (DESIGN.md §3.1).
+// use (docs/protocol.md §3.1).
 package keyring
 
 import (
@@ -47,7 +47,7 @@ func NormalizeAddress(s string) (string, error) {
 	return strings.ToLower(local) + "@" + ascii, nil
 }
 
-// AddressHash is hash(a) of DESIGN §3.6: lowercase hex SHA-256 of the
+// AddressHash is hash(a) of docs/protocol.md §3.6: lowercase hex SHA-256 of the
 // normalised addr-spec.
 func AddressHash(address string) (string, error) {
 	n, err := NormalizeAddress(address)

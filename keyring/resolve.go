@@ -33,7 +33,7 @@ type Directory interface {
 	AddressByWKDName(ctx context.Context, name string) (string, error)
 }
 
-// Addresses is the configured side of recipient resolution (DESIGN.md §4):
+// Addresses is the configured side of recipient resolution (docs/rules.md §4):
 // aliases, catch-alls, the postmaster, the subaddress delimiters.
 type Addresses struct {
 	// Aliases maps an address to its targets (the config's [[alias]]).

@@ -29,7 +29,7 @@ import (
 type Options struct {
 	// Store holds the queue and the sealed messages.
 	Store *store.Store
-	// OutboxKey opens the session keys of queued messages (DESIGN §4).
+	// OutboxKey opens the session keys of queued messages (docs/rules.md §4).
 	OutboxKey *openpgp.Entity
 	// Tickets is the ticket API client for ticketed domains.
 	Tickets *ticketclient.Client
@@ -49,7 +49,7 @@ type Options struct {
 	Workers  int
 	RetryFor time.Duration
 	// FirstRetry and MaxRetry shape the backoff: FirstRetry doubling up to
-	// MaxRetry (DESIGN §4: 1 minute and 1 hour, the defaults).
+	// MaxRetry (docs/rules.md §4: 1 minute and 1 hour, the defaults).
 	FirstRetry, MaxRetry time.Duration
 	// AttemptTimeout bounds one delivery attempt; 0 means 30 minutes.
 	AttemptTimeout time.Duration
@@ -68,7 +68,7 @@ type Options struct {
 	Resolver *net.Resolver
 	// DKIM holds the local domains' signing keys, by lower-case domain:
 	// legacy mail whose From: domain has keys is signed with each of them
-	// (DESIGN §4; see dkim.go).
+	// (docs/rules.md §4; see dkim.go).
 	DKIM map[string][]DKIMKey
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// BenchResult is what `bridge pow bench --json` prints (DESIGN §5).
+// BenchResult is what `bridge pow bench --json` prints (docs/rules.md §5).
 type BenchResult struct {
 	Cores                  int     `json:"cores"`
 	HashesPerSecond        float64 `json:"hashes_per_second"`

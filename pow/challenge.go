@@ -43,7 +43,7 @@ func (s *Seed) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Challenge is the "pow" object of a ticket answer (DESIGN §3.2), for
+// Challenge is the "pow" object of a ticket answer (docs/protocol.md §3.2), for
 // example {"bits":22,"data":"<base64 32 bytes>","count":4}.
 type Challenge struct {
 	Bits  int  `json:"bits"`

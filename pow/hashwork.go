@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// HashWork is the "pow" worktype: SHA-256 partial preimages (DESIGN §3.2).
+// HashWork is the "pow" worktype: SHA-256 partial preimages (docs/protocol.md §3.2).
 // The zero value is ready to use.
 type HashWork struct{}
 

@@ -189,7 +189,7 @@ func TestSolveBadChallenge(t *testing.T) {
 	}
 }
 
-// TestHashWorkEndToEnd plays both sides through the JSON of DESIGN §3.2:
+// TestHashWorkEndToEnd plays both sides through the JSON of docs/protocol.md §3.2:
 // the server's challenge, the client's submissions, the server's check and
 // de-duplication across posts.
 func TestHashWorkEndToEnd(t *testing.T) {

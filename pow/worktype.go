@@ -26,7 +26,7 @@ var (
 
 // Worktype is one kind of work a ticket can demand. Challenges and
 // submissions are the JSON objects found under the worktype's name in the
-// ticket answer and in POST /v1/tickets/{id} (DESIGN §3.2). Implementations
+// ticket answer and in POST /v1/tickets/{id} (docs/protocol.md §3.2). Implementations
 // are safe for concurrent use.
 type Worktype interface {
 	// Name is the worktype's name in preference lists and JSON ("pow").

@@ -177,7 +177,7 @@ func (c *Catalog) readOnePass(sr *seipdReader) error {
 		return sr.verdict("one-pass signature packet", nil)
 	}
 	// The nested flag is not checked: PGPy writes 0 for a single
-	// signature, and GnuPG and go-crypto ignore it too (DESIGN §3.6). A
+	// signature, and GnuPG and go-crypto ignore it too (docs/protocol.md §3.6). A
 	// second one-pass signature or signature packet is still refused,
 	// since exactly one literal data packet and one signature must follow.
 	c.ops = ops

@@ -242,7 +242,7 @@ func publicOnly(t testing.TB, e *openpgp.Entity) *openpgp.Entity {
 
 // TestCatalogOnePassNestedZero opens a catalog framed as PGPy writes it:
 // the one-pass signature packet of the only signature has its nested flag
-// at 0 (IsLast false). DESIGN §3.6 accepts it whatever the flag says, as
+// at 0 (IsLast false). docs/protocol.md §3.6 accepts it whatever the flag says, as
 // GnuPG and go-crypto do; what counts is that exactly one signature packet
 // follows the literal data and verifies.
 func TestCatalogOnePassNestedZero(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package seal encrypts and decrypts the parts of a ticketed message with
-// OpenPGP (DESIGN.md §3.3–3.6).
+// OpenPGP (docs/protocol.md §3.3–3.6).
 //
 // A message has one random AES-256 [SessionKey]. The catalog and every block
 // and attachment are each one OpenPGP message body under that key, in this

@@ -16,7 +16,7 @@ import (
 	"tollbridge/protocol"
 )
 
-// GnuPG interoperability (DESIGN.md §3.4: PKESK || part is a complete
+// GnuPG interoperability (docs/protocol.md §3.4: PKESK || part is a complete
 // OpenPGP message GnuPG 2.2 decrypts). These tests run gpg; they skip only
 // when gpg is not installed (CI installs Debian's gnupg 2.2).
 

@@ -72,7 +72,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Field order as in DESIGN.md §3.3.
+	// Field order as in docs/protocol.md §3.3.
 	order := []string{`{"version":1,"from":"`, `","to":"`, `","key_fingerprint":"`, `","encrypted_key":"`,
 		`","catalog":{"size":`, `,"sha256":"`, `"},"parts":[{"id":"p1","kind":"block","size":`, `,"sha256":"`}
 	rest := string(b)
@@ -174,7 +174,7 @@ func TestMultiRecipient(t *testing.T) {
 }
 
 // TestOutboxKey keeps the session key wrapped to the bridge's outbox key and
-// makes a recipient's header later from it (DESIGN.md §4).
+// makes a recipient's header later from it (docs/rules.md §4).
 func TestOutboxKey(t *testing.T) {
 	t.Parallel()
 	alice, bob, outbox := newEntity(t, "alice"), newEntity(t, "bob"), newEntity(t, "outbox")

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 )
 
-// Resolver is the DNS the MX checks SPF, DKIM and DMARC with (DESIGN §4).
+// Resolver is the DNS the MX checks SPF, DKIM and DMARC with (docs/rules.md §4).
 // *net.Resolver has these methods; so a bridge points every check at its
 // configured resolver, and a test at its own DNS server.
 type Resolver interface {
@@ -67,7 +67,7 @@ type client struct {
 	helo string
 }
 
-// checkLegacy runs the checks of DESIGN §4 on a message of size bytes
+// checkLegacy runs the checks of docs/rules.md §4 on a message of size bytes
 // from client c, with envelope sender from ("" for a bounce) and
 // top-level header section hdr.
 func (m *MX) checkLegacy(ctx context.Context, c client, from string, msg io.ReaderAt, size int64, hdr []byte) *legacyAuth {

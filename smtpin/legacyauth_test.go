@@ -63,7 +63,7 @@ func (e *env) sendMXFrom(from, msg string) error {
 
 // TestMXLegacyAuth sends legacy mail over a real MX listener whose SPF,
 // DKIM and DMARC lookups go to a real DNS server, and reads what was
-// accepted with a real IMAP client (DESIGN §3.7 and §4, issue 12): a DMARC
+// accepted with a real IMAP client (docs/protocol.md §3.7 and docs/rules.md §4, issue 12): a DMARC
 // reject failure is refused at the end of DATA and nothing is stored; a
 // quarantine failure and a local user's forged name go to Junk; the
 // results are shown beside tollbridge= in the bridge's

@@ -25,8 +25,8 @@ import (
 // and seals each message to its recipients' public keys before answering
 // 250. Such mail carries no signature: it shows as tollbridge=none, or
 // tollbridge=fail (filed under Junk) when its From: field claims a sender
-// whose mail would come signed (DESIGN §3.7) or it fails a DMARC
-// quarantine policy. Its SPF, DKIM and DMARC results (DESIGN §4) are
+// whose mail would come signed (docs/protocol.md §3.7) or it fails a DMARC
+// quarantine policy. Its SPF, DKIM and DMARC results (docs/rules.md §4) are
 // stored with it and shown beside tollbridge=; a DMARC reject failure is
 // refused at the end of DATA, and a DNS failure during the checks is a
 // 451, so the sender tries again.
@@ -144,7 +144,7 @@ func (s *mxSession) Data(r io.Reader) error {
 }
 
 // refuse is the answer for a message that must not be accepted after
-// the checks of DESIGN §4, nil for one that may: 451 while DNS could not
+// the checks of docs/rules.md §4, nil for one that may: 451 while DNS could not
 // answer (the sender keeps the message and tries again), 550 when it fails
 // the DMARC policy reject of its From: domain (the sender bounces it;
 // nothing is stored and the bridge sends no bounce of its own).
@@ -165,7 +165,7 @@ func (s *mxSession) Logout() error { return nil }
 
 // verdict is the tollbridge= verdict on a legacy message, from its
 // top-level header section hdr and the results of its legacy checks
-// (DESIGN §3.7 and §4). Mail over the MX carries no signature, so it is
+// (docs/protocol.md §3.7 and docs/rules.md §4). Mail over the MX carries no signature, so it is
 // none, unless its From: field claims a sender whose mail would come
 // signed: an address in a local domain or of a local user (who submits
 // with authentication, never over the MX), or an address with a pinned
@@ -178,7 +178,7 @@ func (s *mxSession) Logout() error { return nil }
 // A local From: address is let through only with a DKIM signature that
 // verified by one of the local domains, aligned with the From: domain as
 // DMARC's relaxed mode wants: this bridge's own legacy mail, DKIM-signed
-// on the way out (DESIGN §4), coming back through a mailing list or a
+// on the way out (docs/rules.md §4), coming back through a mailing list or a
 // forwarder. Nothing else can show that a local user wrote it.
 func (m *MX) verdict(ctx context.Context, hdr []byte, auth *legacyAuth) (v intake.Verdict, why string, err error) {
 	from := fromAddresses(hdr)

@@ -140,7 +140,7 @@ func imapMessages(t *testing.T, addr string, st *store.Store, userID int64) map[
 }
 
 // TestMXFromVerdict delivers legacy mail over a real MX listener and reads
-// it back with a real IMAP client: DESIGN §3.7, "fail when … the mail is
+// it back with a real IMAP client: docs/protocol.md §3.7, "fail when … the mail is
 // unsigned but … the From: address (MX path) is a local user or has a
 // pinned key"; fail goes to Junk. MAIL FROM is external every time: only
 // the From: field differs.

@@ -14,7 +14,7 @@ import (
 // are not stored.
 type Alias struct {
 	Address     string   // normalised
-	AddressHash string   // hash(a) of DESIGN §3.6
+	AddressHash string   // hash(a) of docs/protocol.md §3.6
 	WKDName     string   // "domain/hash", the alias's Web Key Directory name
 	Targets     []string // normalised addresses, in the order given
 	Created     time.Time

@@ -26,7 +26,7 @@ const CatalogBlob = "catalog"
 // NewMessage is a sealed message to store for one local user.
 type NewMessage struct {
 	UserID   int64
-	Header   []byte // the per-recipient header JSON of DESIGN §3.3
+	Header   []byte // the per-recipient header JSON of docs/protocol.md §3.3
 	Source   string
 	Trace    []byte // trace fields (e.g. "Received: …\r\n") shown in front
 	Received time.Time
@@ -37,7 +37,7 @@ type NewMessage struct {
 	Mailbox string
 	Auth    string // signature verdict when filed at once: pass|fail|none
 	// AuthResults are the results of the legacy checks (SPF, DKIM, DMARC;
-	// DESIGN §4) of MX mail: RFC 8601 resinfo entries, one a line, shown
+	// docs/rules.md §4) of MX mail: RFC 8601 resinfo entries, one a line, shown
 	// after tollbridge= in the bridge's Authentication-Results field.
 	AuthResults string
 	Flags       []string // initial flags when filed at once

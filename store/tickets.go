@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Ticket states other than "usable", in the precedence order of DESIGN
+// Ticket states other than "usable", in the precedence order of docs/protocol.md
 // §3.6: unknown (ErrNotFound), completed, expired, not yet valid.
 var (
 	ErrTicketCompleted = errors.New("ticket already completed")

@@ -16,7 +16,7 @@ var ErrExists = errors.New("already exists")
 type User struct {
 	ID          int64
 	Address     string // normalised (lowercase, ASCII domain)
-	AddressHash string // hash(a) of DESIGN §3.6
+	AddressHash string // hash(a) of docs/protocol.md §3.6
 	WKDName     string // "domain/hash" of the user's Web Key Directory entry
 	Fingerprint string // primary key v4 fingerprint, lowercase hex
 	PublicKey   []byte // binary transferable public key

@@ -1,5 +1,5 @@
 // Package ticketclient is the sending side of the ticketed protocol
-// (DESIGN.md §3.1–3.3): it finds a domain's ticket API (configured route,
+// (docs/protocol.md §3.1–3.3): it finds a domain's ticket API (configured route,
 // then DNS SRV), asks for a ticket, does the work the ticket demands,
 // uploads a sealed message and completes the delivery, retrying what is
 // worth retrying and telling permanent failures from temporary ones.

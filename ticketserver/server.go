@@ -1,4 +1,4 @@
-// Package ticketserver serves the ticketed protocol's HTTPS API (DESIGN.md
+// Package ticketserver serves the ticketed protocol's HTTPS API (docs/protocol.md
 // §3.2–3.3) and the Web Key Directory of the bridge's local users (§3.1):
 // remote servers ask for a ticket, do the work it demands, upload a sealed
 // message's header, catalog and parts, and complete it into the

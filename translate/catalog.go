@@ -5,7 +5,7 @@ import "unicode/utf8"
 // Version is the catalog format version this package reads and writes.
 const Version = 1
 
-// Part kinds (DESIGN.md §3.4).
+// Part kinds (docs/protocol.md §3.4).
 const (
 	KindBlock      = "block"      // a text/* leaf body
 	KindAttachment = "attachment" // any other leaf body

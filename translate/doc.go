@@ -1,5 +1,5 @@
 // Package translate turns an RFC 5322/MIME message into a catalog plus parts
-// and back, byte for byte (DESIGN.md §3.4).
+// and back, byte for byte (docs/protocol.md §3.4).
 //
 // [Split] reads a message once for its structure and once more to copy each
 // leaf body into its own part (text/* bodies as blocks b1, b2…, everything
@@ -11,6 +11,6 @@
 // Join(Split(m)) == m for every input.
 //
 // The catalog is a wire format shared with other implementations:
-// [Catalog.Marshal] writes exactly the JSON shape of DESIGN.md §3.4 and
+// [Catalog.Marshal] writes exactly the JSON shape of docs/protocol.md §3.4 and
 // [ParseCatalog] accepts any catalog of that shape and nothing else.
 package translate

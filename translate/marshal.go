@@ -7,7 +7,7 @@ import (
 )
 
 // Marshal returns the catalog as compact UTF-8 JSON with the fields in the
-// order of DESIGN.md §3.4, empty lists as [] and no HTML escaping.
+// order of docs/protocol.md §3.4, empty lists as [] and no HTML escaping.
 func (c *Catalog) Marshal() ([]byte, error) {
 	b := make([]byte, 0, 1024+c.MIME.size(nil))
 	b = append(b, `{"version":`...)

@@ -21,7 +21,7 @@ func topField(name string) bool {
 }
 
 // fillMeta sets the catalog's header fields from the top-level header
-// section (DESIGN.md §3.6).
+// section (docs/protocol.md §3.6).
 func fillMeta(c *Catalog, header []byte) {
 	fs := parseHeader(header, topField)
 	if v, ok := first(fs, "from"); ok {

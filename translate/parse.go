@@ -23,11 +23,11 @@ const (
 )
 
 // ErrInvalidCatalog is wrapped by every error ParseCatalog returns for a
-// catalog that does not have the shape of DESIGN.md §3.4.
+// catalog that does not have the shape of docs/protocol.md §3.4.
 var ErrInvalidCatalog = errors.New("invalid catalog")
 
 // ParseCatalog parses and checks a catalog. It accepts any catalog of the
-// exact shape of DESIGN.md §3.4 (whatever produced it) and rejects unknown
+// exact shape of docs/protocol.md §3.4 (whatever produced it) and rejects unknown
 // or missing keys, duplicate keys, wrong types, unknown encodings, a base64
 // line length <= 0, duplicate or malformed part ids, references to parts
 // the catalog does not list, listed parts no item references, and sizes
@@ -453,7 +453,7 @@ func (c *Catalog) validate() error {
 		}
 		parts[p.ID] = p
 	}
-	// A part the tree never references is accepted (DESIGN §3.4: a
+	// A part the tree never references is accepted (docs/protocol.md §3.4: a
 	// receiver accepts any catalog of this shape); it is simply not shown.
 	used := make(map[string]bool, len(parts))
 	var total int64

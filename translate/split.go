@@ -15,7 +15,7 @@ import (
 // Options tune Split.
 type Options struct {
 	// StripBcc removes every top-level Bcc: field, with its continuation
-	// lines, before anything else (DESIGN.md §3.5). All other bytes stay.
+	// lines, before anything else (docs/protocol.md §3.5). All other bytes stay.
 	StripBcc bool
 
 	limits *limits // tests only; nil means defaultLimits()

@@ -20,7 +20,7 @@ import (
 	"tollbridge/store"
 )
 
-// The account commands of DESIGN.md §5 "Added with version 1.1": a user's
+// The account commands of docs/rules.md §5 "Added with version 1.1": a user's
 // password, recovery code, key rotation, removal and trust.
 
 func runUserAdd(ctx context.Context, e *env, args []string) error {

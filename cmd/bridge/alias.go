@@ -13,7 +13,7 @@ import (
 	"tollbridge/store"
 )
 
-// newRecipients is the one recipient resolver of a bridge (DESIGN.md §4):
+// newRecipients is the one recipient resolver of a bridge (docs/rules.md §4):
 // the config's aliases, catch-alls and postmaster over the store's users
 // and aliases.
 func newRecipients(cfg *config.Config, dir keyring.Directory) (*keyring.Resolver, error) {

@@ -91,7 +91,7 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// The listeners bridge init writes unless told otherwise (DESIGN.md §5).
+// The listeners bridge init writes unless told otherwise (docs/rules.md §5).
 const (
 	defaultSubmission = "127.0.0.1:1587"
 	defaultIMAP       = "127.0.0.1:1143"

@@ -1,6 +1,6 @@
 // Command bridge runs tollbridge, a mail gateway that speaks SMTP and IMAP
 // to ordinary mail clients and a ticketed, end-to-end encrypted protocol to
-// other mail servers. This package is wiring only: the CLI of DESIGN.md §5.
+// other mail servers. This package is wiring only: the CLI of docs/rules.md §5.
 package main
 
 import (

@@ -1,5 +1,5 @@
 // Command housecheck holds the code to the rules of the house in
-// DESIGN.md §2: a package imports only the rooms its row names, no
+// docs/rules.md §2: a package imports only the rooms its row names, no
 // function is longer than 80 lines and no file longer than 600. Test
 // files, the conformance suite (an independent implementation by design)
 // and internal test helpers are not held to the table.
@@ -29,7 +29,7 @@ const (
 	maxFileLines = 600
 )
 
-// rooms is DESIGN.md §2's table: the module's packages each may import.
+// rooms is docs/rules.md §2's table: the module's packages each may import.
 // keyring is open to every package that logs a user in or names an
 // address, so it is listed where that is so. A package missing here may
 // import nothing of the module.
@@ -53,7 +53,7 @@ var rooms = map[string][]string{
 // leaves are stdlib-only packages any room may use: the protocol's wire
 // names and formats (as keyring is open to every package that names an
 // address, protocol is to every package that names a part, a header or a
-// hash), and the one TLS profile of every listener and client. DESIGN.md §2
+// hash), and the one TLS profile of every listener and client. docs/rules.md §2
 // does not say so yet.
 var leaves = map[string]bool{"protocol": true, "internal/tlsprofile": true}
 
@@ -70,7 +70,7 @@ func main() {
 		fmt.Println(b)
 	}
 	if len(breaches) > 0 {
-		fmt.Printf("housecheck: %d breaches of the house rules (DESIGN.md §2)\n", len(breaches))
+		fmt.Printf("housecheck: %d breaches of the house rules (docs/rules.md §2)\n", len(breaches))
 		os.Exit(1)
 	}
 	fmt.Println("housecheck: ok")
@@ -136,7 +136,7 @@ func checkFile(fset *token.FileSet, root, path string) ([]string, error) {
 			continue
 		}
 		if dep := strings.TrimPrefix(p, module+"/"); !allowed(pkg, dep) {
-			out = append(out, fmt.Sprintf("%s:%d: %s imports %s, which DESIGN.md §2 does not give it",
+			out = append(out, fmt.Sprintf("%s:%d: %s imports %s, which docs/rules.md §2 does not give it",
 				rel, fset.Position(imp.Pos()).Line, pkg, dep))
 		}
 	}
