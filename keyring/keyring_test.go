@@ -425,3 +425,36 @@ func TestRemoteLookupAliasKey(t *testing.T) {
 		t.Fatal("a key naming only example.com accepted for an example.net address")
 	}
 }
+
+// TestRemoteServerKeySignsOnly: a server key (receipts@DOMAIN, §3.7) need
+// not encrypt, as another implementation's Ed25519-only key does not; it
+// must name receipts@ itself, not just an address of the domain.
+func TestRemoteServerKeySignsOnly(t *testing.T) {
+	t.Parallel()
+	signOnly, err := openpgp.NewEntity("", "", "receipts@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signOnly.Subkeys = nil // primary Ed25519/RSA key only: it signs, it cannot encrypt
+	signOnlyPub, _ := PublicBytes(signOnly)
+	user, _, _ := Generate("carol@example.com", []byte("x"), cheap)
+	var mu sync.Mutex
+	serve := signOnlyPub
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(serve)
+	}))
+	defer srv.Close()
+	r := &Remote{Pins: &memPins{pins: map[string][]byte{}, offered: map[string]string{}}}
+	if _, err := r.Lookup(context.Background(), srv.Client(), srv.URL, "receipts@example.com"); err != nil {
+		t.Fatalf("sign-only server key refused: %v", err)
+	}
+	mu.Lock()
+	serve = user.Public
+	mu.Unlock()
+	r = &Remote{Pins: &memPins{pins: map[string][]byte{}, offered: map[string]string{}}}
+	if _, err := r.Lookup(context.Background(), srv.Client(), srv.URL, "receipts@example.com"); err == nil {
+		t.Fatal("a user's key accepted as the server key of its domain")
+	}
+}

@@ -161,7 +161,9 @@ func (r *Remote) fetch(ctx context.Context, client *http.Client, base, addr stri
 // the address, or another address of its domain, and can encrypt. A
 // domain's server speaks for all its addresses: for an alias or a
 // subaddress it serves the key of the user the mail reaches
-// (docs/protocol.md §3.1.2), which names that user.
+// (docs/protocol.md §3.1.2), which names that user. A server key (that of
+// receipts@DOMAIN, §3.7) only signs: it must name that very address and
+// be able to sign, not encrypt.
 func checkRemoteKey(raw []byte, addr string) (*openpgp.Entity, error) {
 	e, err := ReadKey(raw)
 	if err != nil {
@@ -169,6 +171,15 @@ func checkRemoteKey(raw []byte, addr string) (*openpgp.Entity, error) {
 	}
 	if e.PrivateKey != nil {
 		return nil, errors.New("directory served a secret key")
+	}
+	if local, _ := SplitAddress(addr); local == ReservedLocal {
+		if !HasAddress(e, addr) {
+			return nil, fmt.Errorf("key %s has no user id for %s", Fingerprint(e), addr)
+		}
+		if _, ok := e.SigningKey(time.Now()); !ok {
+			return nil, fmt.Errorf("key %s cannot sign", Fingerprint(e))
+		}
+		return e, nil
 	}
 	if !HasAddress(e, addr) && !hasDomain(e, addr) {
 		return nil, fmt.Errorf("key %s has no user id in the domain of %s", Fingerprint(e), addr)
