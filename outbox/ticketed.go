@@ -132,7 +132,12 @@ func (o *Outbox) recordTicketed(ctx context.Context, ep *ticketclient.Endpoint) 
 
 // ticketFailure maps the ticket API's answers to bounce status codes.
 func ticketFailure(err error) error {
-	if ticketclient.IsTemporary(err) {
+	switch {
+	case errors.Is(err, ticketclient.ErrWorkTooHard):
+		return permanent("5.3.4", "%v", err)
+	case errors.Is(err, ticketclient.ErrUnsupportedWork), errors.Is(err, ticketclient.ErrWorkNotAccepted):
+		return permanent("5.7.0", "%v", err)
+	case ticketclient.IsTemporary(err):
 		return temporary("%v", err)
 	}
 	switch ticketclient.StatusOf(err) {

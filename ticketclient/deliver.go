@@ -77,11 +77,11 @@ func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *p
 	t := resume
 	for round := 0; round < 3; round++ {
 		if t != nil && round == 0 {
-			r, err, next := c.resume(ctx, e, m, t, h)
-			if next == "" {
+			r, next, err := c.resume(ctx, e, m, t, h)
+			switch next {
+			case resumeDone:
 				return r, err
-			}
-			if next == "new" {
+			case resumeNewTicket:
 				t = nil
 			}
 		}
@@ -101,34 +101,39 @@ func (c *Client) Deliver(ctx context.Context, e *Endpoint, m *Message, resume *p
 	return nil, &Error{Op: "deliver", Status: http.StatusGone, Msg: "tickets keep expiring before the work is done"}
 }
 
-// resume tries to complete an earlier ticket and says what to do next:
-// "" (done, return r/err), "work" (go on with t), "new" (get a new ticket).
-func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *protocol.Ticket, h Hooks) (*protocol.Receipt, error, string) {
+// resumeStep is what to do after trying to complete an earlier ticket.
+type resumeStep int
+
+const (
+	resumeDone      resumeStep = iota // finished: return its receipt or error
+	resumeWork                        // the ticket is usable: work and upload on it
+	resumeNewTicket                   // the ticket is gone: ask for a new one
+)
+
+// resume tries to complete an earlier ticket and says what to do next.
+func (c *Client) resume(ctx context.Context, e *Endpoint, m *Message, t *protocol.Ticket, h Hooks) (*protocol.Receipt, resumeStep, error) {
 	h.stage("completing", Progress{})
 	r, err := e.Complete(ctx, t.ID)
 	switch StatusOf(err) {
 	case 0:
-		if err != nil {
-			return nil, err, ""
-		}
-		return r, nil, ""
+		return r, resumeDone, err
 	case http.StatusConflict:
-		return nil, fmt.Errorf("ticket %s: %w", t.ID, ErrAlreadyCompleted), ""
+		return nil, resumeDone, fmt.Errorf("ticket %s: %w", t.ID, ErrAlreadyCompleted)
 	case http.StatusUnprocessableEntity:
 		t.Valid = true // uploads are missing, the ticket is usable
-		return nil, nil, "work"
+		return nil, resumeWork, nil
 	case http.StatusForbidden:
 		if len(t.Challenge) == 0 {
 			// Not valid, and its challenge was not kept (a record from
 			// before tickets were kept as the server answers them).
-			return nil, nil, "new"
+			return nil, resumeNewTicket, nil
 		}
 		t.Valid = false
-		return nil, nil, "work"
+		return nil, resumeWork, nil
 	case http.StatusNotFound, http.StatusGone:
-		return nil, nil, "new"
+		return nil, resumeNewTicket, nil
 	}
-	return nil, err, ""
+	return nil, resumeDone, err
 }
 
 func (c *Client) newTicket(ctx context.Context, e *Endpoint, m *Message, h Hooks) (*protocol.Ticket, error) {
@@ -178,6 +183,18 @@ func (c *Client) finish(ctx context.Context, e *Endpoint, m *Message, t *protoco
 	return r, err
 }
 
+// Work the sending side will not or cannot do: permanent failures for the
+// message, made here rather than answered by the server.
+var (
+	// ErrUnsupportedWork: the server demands a worktype this side lacks.
+	ErrUnsupportedWork = errors.New("worktype not supported here")
+	// ErrWorkTooHard: the challenge's expected cost is over Options.MaxWork.
+	ErrWorkTooHard = errors.New("work too hard")
+	// ErrWorkNotAccepted: every proof asked for was posted and accepted,
+	// yet the server says the ticket is still not valid.
+	ErrWorkNotAccepted = errors.New("ticket not valid after the work")
+)
+
 // errValid stops the solver once the server says the ticket is valid.
 var errValid = errors.New("ticket valid")
 
@@ -185,7 +202,7 @@ var errValid = errors.New("ticket valid")
 func (c *Client) work(ctx context.Context, e *Endpoint, t *protocol.Ticket, h Hooks) (*protocol.Ticket, error) {
 	w, ok := c.works.Get(t.Worktype)
 	if !ok {
-		return nil, &Error{Op: "work", Status: http.StatusNotImplemented, Msg: fmt.Sprintf("server demands worktype %q, which this side cannot do", t.Worktype)}
+		return nil, fmt.Errorf("work: server demands worktype %q: %w", t.Worktype, ErrUnsupportedWork)
 	}
 	cur := t
 	var last Progress
@@ -207,13 +224,13 @@ func (c *Client) work(ctx context.Context, e *Endpoint, t *protocol.Ticket, h Ho
 		return nil
 	})
 	if errors.Is(err, pow.ErrTooHard) {
-		return nil, &Error{Op: "work", Status: http.StatusRequestEntityTooLarge, Msg: err.Error()}
+		return nil, fmt.Errorf("work: %w: %w", ErrWorkTooHard, err)
 	}
 	if err != nil && !errors.Is(err, errValid) {
 		return nil, err
 	}
 	if !cur.Valid {
-		return nil, &Error{Op: "work", Status: http.StatusForbidden, Msg: fmt.Sprintf("all proofs submitted but ticket %s is not valid", t.ID)}
+		return nil, fmt.Errorf("work: ticket %s: %w", t.ID, ErrWorkNotAccepted)
 	}
 	// The batch that made the ticket valid stopped the solver before it
 	// could count it; report the work as done.
