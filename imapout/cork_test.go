@@ -1,6 +1,7 @@
 package imapout
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -19,15 +20,24 @@ func TestCorkedWriteToAClientThatDoesNotRead(t *testing.T) {
 	}
 	c.(*net.TCPConn).SetReadBuffer(4096)
 	t.Cleanup(func() { c.Close() })
-	go func() {
-		cmds := strings.Repeat("a CAPABILITY\r\n", 4096)
-		for {
-			if _, err := c.Write([]byte(cmds)); err != nil {
-				return
-			}
+	// Pipeline commands without reading until a write cannot complete:
+	// then the server's answers fill the socket both ways and its writes
+	// block, which is the state Close must cope with.
+	cmds := []byte(strings.Repeat("a CAPABILITY\r\n", 4096))
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Write(cmds)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			break
 		}
-	}()
-	time.Sleep(2 * time.Second) // the server's writes now block: nobody reads
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server kept reading for 30 s from a client that never reads")
+		}
+	}
 
 	closed := make(chan struct{})
 	go func() {
