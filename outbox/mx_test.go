@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -357,22 +356,7 @@ func TestRelayTargetsRealResolver(t *testing.T) {
 		{"broken.example", "4.4.0 temporary"},
 		{"slow.example", "4.4.0 temporary"},
 	} {
-		ts, err := o.relayTargets(t.Context(), "someone@"+tc.domain)
-		var got []string
-		for _, t := range ts {
-			got = append(got, t.addr)
-		}
-		var f *failure
-		if errors.As(err, &f) {
-			kind := "permanent"
-			if f.Temporary {
-				kind = "temporary"
-			}
-			got = []string{f.Status, kind}
-		} else if err != nil {
-			got = []string{err.Error()}
-		}
-		if g := strings.Join(got, " "); g != tc.want {
+		if g := describeTargets(o.relayTargets(t.Context(), "someone@"+tc.domain)); g != tc.want {
 			t.Errorf("%s: %s, want %s", tc.domain, g, tc.want)
 		}
 	}

@@ -78,22 +78,7 @@ func TestRelayTargetsFromDNS(t *testing.T) {
 		{"broken.example", "4.4.0 temporary"},
 		{"slowhost.example", "4.4.0 temporary"},
 	} {
-		ts, err := o.relayTargets(t.Context(), "someone@"+tc.domain)
-		var got []string
-		for _, t := range ts {
-			got = append(got, t.addr)
-		}
-		var f *failure
-		if errors.As(err, &f) {
-			kind := "permanent"
-			if f.Temporary {
-				kind = "temporary"
-			}
-			got = []string{f.Status, kind}
-		} else if err != nil {
-			got = []string{err.Error()}
-		}
-		if g := strings.Join(got, " "); g != tc.want {
+		if g := describeTargets(o.relayTargets(t.Context(), "someone@"+tc.domain)); g != tc.want {
 			t.Errorf("%s: %s, want %s", tc.domain, g, tc.want)
 		}
 	}
@@ -203,4 +188,23 @@ func TestNonexistentDomainBouncesAtOnce(t *testing.T) {
 			t.Errorf("bounce lacks %q:\n%s", want, dsns[0])
 		}
 	}
+}
+
+// describeTargets says what relayTargets found, for comparing: the
+// addresses in order, or the failure's status and whether it is temporary.
+func describeTargets(ts []relayTarget, err error) string {
+	var f *failure
+	switch {
+	case errors.As(err, &f) && f.Temporary:
+		return f.Status + " temporary"
+	case errors.As(err, &f):
+		return f.Status + " permanent"
+	case err != nil:
+		return err.Error()
+	}
+	var got []string
+	for _, t := range ts {
+		got = append(got, t.addr)
+	}
+	return strings.Join(got, " ")
 }
