@@ -412,13 +412,9 @@ func runUserAllowCmd(ctx context.Context, e *env, args []string) error {
 		})
 	}
 	return storeCmd(ctx, fs, args, 2, "--remove needs ADDRESS and SENDER", func(_ *config.Config, st *store.Store, pos []string) error {
-		u, err := lookupUser(ctx, st, pos[0])
+		u, sender, err := userAndSender(ctx, st, pos[0], pos[1])
 		if err != nil {
 			return err
-		}
-		sender, err := keyring.NormalizeAddress(pos[1])
-		if err != nil {
-			return fmt.Errorf("%s: %w", pos[1], err)
 		}
 		n, err := st.Distrust(ctx, u.ID, keyring.HashNormalized(sender))
 		if errors.Is(err, store.ErrNotFound) {

@@ -131,16 +131,26 @@ func lookupUser(ctx context.Context, st *store.Store, address string) (*store.Us
 	return u, err
 }
 
+// userAndSender looks up the local user address and normalises the
+// sender address of `bridge user allow`.
+func userAndSender(ctx context.Context, st *store.Store, address, sender string) (*store.User, string, error) {
+	u, err := lookupUser(ctx, st, address)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := keyring.NormalizeAddress(sender)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", sender, err)
+	}
+	return u, s, nil
+}
+
 func runUserAllow(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("user allow", flag.ContinueOnError)
 	return storeCmd(ctx, fs, args, 2, "need ADDRESS and SENDER", func(_ *config.Config, st *store.Store, pos []string) error {
-		u, err := lookupUser(ctx, st, pos[0])
+		u, sender, err := userAndSender(ctx, st, pos[0], pos[1])
 		if err != nil {
 			return err
-		}
-		sender, err := keyring.NormalizeAddress(pos[1])
-		if err != nil {
-			return fmt.Errorf("%s: %w", pos[1], err)
 		}
 		if err := st.Allow(ctx, u.ID, keyring.HashNormalized(sender), sender); err != nil {
 			return err
