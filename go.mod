@@ -34,3 +34,8 @@ require (
 // go-smtp v0.25.1 with a fix to its DATA reader (a line ending in CR CR LF
 // hid the terminator and hung the session): see third_party/go-smtp/PATCHES.md.
 replace github.com/emersion/go-smtp v0.25.1 => ./third_party/go-smtp
+
+// go-imap v2.0.0-beta.9 with the server fixes and extensions tollbridge needs
+// (RFC behaviour, CONDSTORE/QRESYNC, SORT/THREAD): see
+// third_party/go-imap/PATCHES.md.
+replace github.com/emersion/go-imap/v2 v2.0.0-beta.9 => ./third_party/go-imap
