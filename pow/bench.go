@@ -12,6 +12,8 @@ type BenchResult struct {
 	Cores                  int     `json:"cores"`
 	HashesPerSecond        float64 `json:"hashes_per_second"`
 	HashesPerSecondPerCore float64 `json:"hashes_per_second_per_core"`
+	// Worktypes is filled by [BenchWorktypes] (version 1.1).
+	Worktypes []WorktypeBench `json:"worktypes,omitempty"`
 }
 
 // Bench runs the solver's workers on every core (runtime.GOMAXPROCS(0))

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -157,4 +158,60 @@ func BenchmarkSolverVsBare(b *testing.B) {
 	b.ReportMetric(bareTime.Seconds()/solverTime.Seconds(), "solver/bare")
 	b.ReportMetric(float64(w.hashes.Load())/solverTime.Seconds(), "solver-hashes/s")
 	b.ReportMetric(float64(b.N*scanChunk)/bareTime.Seconds(), "bare-hashes/s")
+}
+
+func TestBenchWorktypes(t *testing.T) {
+	t.Parallel()
+	got := BenchWorktypes(t.Context(), 1e6, Difficulty{Bits: 10, Count: 4}, Equihash{N: 60, K: 5, Count: 2}, 10*time.Millisecond)
+	if len(got) != 2 || got[0].Name != "pow" || got[1].Name != "equihash" {
+		t.Fatalf("BenchWorktypes = %+v, want pow and equihash", got)
+	}
+	if want := 4 * 1024 / 1e6; got[0].SecondsPerTicketOneCore != want {
+		t.Errorf("pow seconds per ticket %g, want 4·2^10 / 10^6 = %g", got[0].SecondsPerTicketOneCore, want)
+	}
+	for _, w := range got {
+		if w.SecondsPerTicketOneCore <= 0 || w.VerifySecondsPerProof <= 0 || w.PeakMemoryBytes <= 0 {
+			t.Errorf("%s: a figure is missing: %+v", w.Name, w)
+		}
+	}
+	if want := EquihashRunBytes(&EquihashChallenge{N: 60, K: 5}); got[1].PeakMemoryBytes != want {
+		t.Errorf("equihash peak memory %d, want the run's %d", got[1].PeakMemoryBytes, want)
+	}
+	raw, _ := json.Marshal(BenchResult{Worktypes: got})
+	for _, key := range []string{`"worktypes":[{"name":"pow","seconds_per_ticket_one_core":`, `"verify_seconds_per_proof":`, `"peak_memory_bytes":`} {
+		if !strings.Contains(string(raw), key) {
+			t.Errorf("%s lacks %s", raw, key)
+		}
+	}
+}
+
+// TestEquihashRunBytesIsWhatARunAllocates holds the peak memory that
+// `bridge pow bench` reports to the solver's real allocation.
+func TestEquihashRunBytesIsWhatARunAllocates(t *testing.T) {
+	c := EquihashChallenge{N: 96, K: 5}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r := newEquihashRun(&c)
+	runtime.ReadMemStats(&after)
+	got, want := int64(after.TotalAlloc-before.TotalAlloc), EquihashRunBytes(&c)
+	if got < want || got > want+want/8 {
+		t.Errorf("a run allocates %d bytes, EquihashRunBytes says %d", got, want)
+	}
+	runtime.KeepAlive(r)
+}
+
+// BenchmarkEquihashRun is one run of the solver (one nonce) at the default
+// parameters on one core; proofs/op is its yield.
+func BenchmarkEquihashRun(b *testing.B) {
+	c := EquihashChallenge{N: DefaultEquihash.N, K: DefaultEquihash.K, Data: Seed(*seq()), Count: 1}
+	r := newEquihashRun(&c)
+	var hashes atomic.Uint64
+	found := 0
+	nonce := uint64(0)
+	for b.Loop() {
+		found += len(r.solve(b.Context(), nonce, &hashes))
+		nonce++
+	}
+	b.ReportMetric(float64(found)/float64(b.N), "proofs/op")
+	b.ReportMetric(float64(EquihashRunBytes(&c)), "bytes/run")
 }
