@@ -1,6 +1,9 @@
 package pow
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Registry is the set of worktypes a server offers or a client can do. It
 // is read-only after NewRegistry and safe for concurrent use.
@@ -36,6 +39,20 @@ func (r *Registry) Choose(preference []string) (Worktype, bool) {
 	for _, name := range preference {
 		if w, ok := r.byName[name]; ok {
 			return w, true
+		}
+	}
+	return nil, false
+}
+
+// Offer is the server's choice for a sender whose preference list is
+// preference: the first worktype in the registry's order that the sender
+// lists, so that a server registering the memory-hard worktype first
+// offers it to every sender that can do it (docs/protocol.md §3.8); false
+// means none (ticketserver answers 400).
+func (r *Registry) Offer(preference []string) (Worktype, bool) {
+	for _, name := range r.names {
+		if slices.Contains(preference, name) {
+			return r.byName[name], true
 		}
 	}
 	return nil, false

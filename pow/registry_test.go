@@ -53,6 +53,32 @@ func TestRegistryChoose(t *testing.T) {
 	}
 }
 
+func TestRegistryOffer(t *testing.T) {
+	t.Parallel()
+	r := NewRegistry(Equihash{}, HashWork{})
+	tests := []struct {
+		pref []string
+		want string // "" for none
+	}{
+		{[]string{"pow"}, "pow"},
+		{[]string{"pow", "equihash"}, "equihash"}, // the server's order wins
+		{[]string{"equihash", "pow"}, "equihash"},
+		{[]string{"micropayment", "pow"}, "pow"},
+		{[]string{"micropayment"}, ""},
+		{nil, ""},
+		{[]string{"EQUIHASH"}, ""},
+	}
+	for _, tt := range tests {
+		w, ok := r.Offer(tt.pref)
+		switch {
+		case tt.want == "" && ok:
+			t.Errorf("Offer(%q) = %q, want none", tt.pref, w.Name())
+		case tt.want != "" && (!ok || w.Name() != tt.want):
+			t.Errorf("Offer(%q) = %v, %v, want %q", tt.pref, w, ok, tt.want)
+		}
+	}
+}
+
 func TestRegistryDuplicatePanics(t *testing.T) {
 	t.Parallel()
 	defer func() {

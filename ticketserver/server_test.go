@@ -48,6 +48,7 @@ type env struct {
 	bob     *store.User
 	receipt *openpgp.Entity
 	cfg     Config
+	works   *pow.Registry // nil: pow alone
 }
 
 func newEnv(t testing.TB, bits, count int) *env {
@@ -90,7 +91,12 @@ func (e *env) start() {
 	e.t.Cleanup(e.stop)
 }
 
-func (e *env) srvWorks() *pow.Registry { return pow.NewRegistry(pow.HashWork{}) }
+func (e *env) srvWorks() *pow.Registry {
+	if e.works != nil {
+		return e.works
+	}
+	return pow.NewRegistry(pow.HashWork{})
+}
 
 func (e *env) log() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

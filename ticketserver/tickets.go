@@ -104,7 +104,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request, _ []strin
 // issue makes the ticket for a validated request whose body was body.
 func (s *Server) issue(r *http.Request, body []byte, q *protocol.TicketRequest) (*store.Ticket, error) {
 	ctx := r.Context()
-	work, ok := s.works.Choose(q.Preference)
+	work, ok := s.works.Offer(q.Preference) // the server's order: memory-hard first (§3.8)
 	if !ok {
 		return nil, errorf(http.StatusBadRequest, "preference: no supported worktype in %q (this server offers %q)", q.Preference, s.works.Names())
 	}
