@@ -16,14 +16,14 @@ import (
 const EquihashName = "equihash"
 
 // Bounds on an equihash challenge (docs/protocol.md §3.8.1). MaxEquihashC
-// keeps the solver's lists (2^(c+1) entries) under about 500 MiB, so a
+// keeps one run's lists (2^(c+1) entries) under about 400 MiB, so a
 // hostile server cannot make a sender allocate without bound; MaxEquihashN
 // is what one 128-bit string holds.
 const (
 	MinEquihashK = 2
 	MaxEquihashK = 7
 	MinEquihashC = 8
-	MaxEquihashC = 22
+	MaxEquihashC = 21
 	MaxEquihashN = 128
 )
 

@@ -11,6 +11,11 @@ import (
 	"time"
 )
 
+// maxSolverBytes bounds what the workers of one SolveEquihash hold
+// together: fewer workers run when their lists would take more (one always
+// runs).
+const maxSolverBytes = 512 << 20
+
 // maxBucket bounds the strings paired within one bucket: a bucket holds
 // two on average, and a crowded one would cost time quadratic in its size
 // for proofs the next rounds mostly discard.
@@ -19,8 +24,9 @@ const maxBucket = 16
 // SolveEquihash finds distinct proofs for c and calls submit with each
 // batch of new ones, from one goroutine at a time. Each of opts.Workers
 // goroutines runs Wagner's algorithm on nonces of its own (a random start,
-// then every Workers-th), each with its own lists of about
-// [EquihashRunBytes] bytes. It returns nil once opts.Needed (default
+// then every Workers-th), each with its own lists of
+// [EquihashRunBytes] bytes; fewer run when they would hold more than
+// 512 MiB together. It returns nil once opts.Needed (default
 // c.Count) proofs have been submitted; the error of submit, wrapped; or
 // ctx's error, wrapped.
 func SolveEquihash(ctx context.Context, c EquihashChallenge, opts SolveOptions, submit func([]EquihashProof) error) error {
@@ -38,6 +44,7 @@ func SolveEquihash(ctx context.Context, c EquihashChallenge, opts SolveOptions, 
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	workers = max(1, min(workers, int(maxSolverBytes/EquihashRunBytes(&c))))
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -105,7 +105,7 @@ func TestEquihashChallengeBounds(t *testing.T) {
 	t.Parallel()
 	for _, c := range []EquihashChallenge{
 		{N: 60, K: 1, Count: 1}, {N: 64, K: 8, Count: 1}, {N: 61, K: 5, Count: 1},
-		{N: 42, K: 5, Count: 1}, {N: 138, K: 5, Count: 1}, {N: 144, K: 5, Count: 1}, {N: 60, K: 5, Count: 0},
+		{N: 42, K: 5, Count: 1}, {N: 110, K: 4, Count: 1}, {N: 138, K: 5, Count: 1}, {N: 144, K: 5, Count: 1}, {N: 60, K: 5, Count: 0},
 	} {
 		raw, _ := json.Marshal(c)
 		if _, err := ParseEquihashChallenge(raw); !errors.Is(err, ErrBadChallenge) {

@@ -43,6 +43,12 @@ type peer struct {
 
 func newPeer(t *testing.T, bits, count int) *peer {
 	t.Helper()
+	return newPeerWith(t, pow.NewRegistry(pow.HashWork{}), bits, count)
+}
+
+// newPeerWith is newPeer offering the worktypes of works.
+func newPeerWith(t *testing.T, works *pow.Registry, bits, count int) *peer {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), dir, store.Options{})
 	if err != nil {
@@ -59,7 +65,7 @@ func newPeer(t *testing.T, bits, count int) *peer {
 	if err := st.CreateUser(context.Background(), bob); err != nil {
 		t.Fatal(err)
 	}
-	s := ticketserver.New(st, pow.NewRegistry(pow.HashWork{}), ticketserver.Config{
+	s := ticketserver.New(st, works, ticketserver.Config{
 		Hostname: "mail.example.net", Domains: []string{"example.net"},
 		Difficulty: pow.Difficulty{Bits: bits, Count: count}, Expiry: 30 * time.Minute,
 		MaxMessageBytes: 1 << 20, ReceiptKeys: map[string]*openpgp.Entity{"example.net": rk},
