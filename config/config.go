@@ -111,6 +111,18 @@ type Ticket struct {
 	PowBits int `toml:"pow_bits"`
 	// PowCount is the number of distinct proofs a ticket needs.
 	PowCount int `toml:"pow_count"`
+	// Worktypes are the worktypes this bridge does as a sender and offers
+	// as a server, most preferred first: "pow" (required, every version 1
+	// peer needs it) and optionally "equihash", the memory-hard one
+	// (docs/protocol.md §3.8.1). A server offers the first of these that a
+	// sender lists.
+	Worktypes []string `toml:"worktypes"`
+	// EquihashN, EquihashK and EquihashCount are the server's equihash
+	// parameters: strings of n bits, k rounds (n a multiple of k+1), and
+	// the distinct proofs a ticket needs.
+	EquihashN     int `toml:"equihash_n"`
+	EquihashK     int `toml:"equihash_k"`
+	EquihashCount int `toml:"equihash_count"`
 	// Expiry is how long a ticket lives, restarted when it becomes valid.
 	Expiry Duration `toml:"expiry"`
 	// RatePerMinute caps ticket requests per client IP and per sender hash.

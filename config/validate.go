@@ -130,9 +130,34 @@ func (cfg *Config) validateListeners(c *checker) {
 	c.duration("smtp.timeout", cfg.SMTP.Timeout, time.Second, 24*time.Hour)
 }
 
+// validateWorktypes checks ticket.worktypes and the equihash parameters
+// against the bounds of docs/protocol.md §3.8.1 (pow's own, repeated here:
+// config depends on nothing).
+func (cfg *Config) validateWorktypes(c *checker) {
+	t := cfg.Ticket
+	seen := map[string]bool{}
+	for _, w := range t.Worktypes {
+		if w != "pow" && w != "equihash" || seen[w] {
+			c.fail("ticket.worktypes", "%q is unknown or named twice (known: \"pow\", \"equihash\")", w)
+		}
+		seen[w] = true
+	}
+	if !seen["pow"] {
+		c.fail("ticket.worktypes", "must include \"pow\", which every version 1 peer needs, got %q", t.Worktypes)
+	}
+	c.intRange("ticket.equihash_k", int64(t.EquihashK), 2, 7)
+	c.intRange("ticket.equihash_count", int64(t.EquihashCount), 1, 16)
+	if k := t.EquihashK; k >= 2 && k <= 7 {
+		if n := t.EquihashN; n > 128 || n%(k+1) != 0 || n/(k+1) < 8 || n/(k+1) > 21 {
+			c.fail("ticket.equihash_n", "must be at most 128 and a multiple of equihash_k+1 = %d between 8 and 21 times it, got %d", k+1, n)
+		}
+	}
+}
+
 func (cfg *Config) validateTicket(c *checker) {
 	c.intRange("ticket.pow_bits", int64(cfg.Ticket.PowBits), 0, 40)
 	c.intRange("ticket.pow_count", int64(cfg.Ticket.PowCount), 1, 64)
+	cfg.validateWorktypes(c)
 	c.duration("ticket.expiry", cfg.Ticket.Expiry, time.Minute, 7*24*time.Hour)
 	c.intRange("ticket.rate_per_minute", int64(cfg.Ticket.RatePerMinute), 0, 1_000_000)
 	t := cfg.Ticket
