@@ -85,6 +85,9 @@ type Server struct {
 type Metrics struct {
 	TicketsIssued    func()
 	TicketsValidated func()
+	// TicketsWorked, when set, is also called when work makes a ticket
+	// valid, with the ticket's worktype.
+	TicketsWorked    func(worktype string)
 	MessagesReceived func()
 }
 

@@ -217,6 +217,9 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, segs []strin
 	if t.Valid && s.metrics.TicketsValidated != nil {
 		s.metrics.TicketsValidated()
 	}
+	if t.Valid && s.metrics.TicketsWorked != nil {
+		s.metrics.TicketsWorked(t.Worktype)
+	}
 	reply(w, http.StatusOK, ticketAnswer(t, t.Needed-t.Done))
 }
 

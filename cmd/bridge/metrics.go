@@ -31,6 +31,7 @@ func newMetrics() *metrics {
 		"tollbridge_messages_bounced_total":   "Outbox recipients bounced to the sender.",
 		"tollbridge_tickets_issued_total":     "Tickets issued by the ticket API.",
 		"tollbridge_tickets_validated_total":  "Tickets made valid by proof-of-work.",
+		"tollbridge_tickets_worked_total":     "Tickets made valid by work, by worktype.",
 		"tollbridge_pow_seconds_total":        "Seconds spent doing proof-of-work for outgoing mail.",
 		"tollbridge_imap_sessions_total":      "IMAP sessions opened.",
 	} {

@@ -140,7 +140,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 	b := &bridge{
 		cfg: cfg, log: log, st: st,
 		tls:       tlsprofile.Apply(&tls.Config{GetCertificate: certs.GetCertificate}),
-		works:     pow.NewRegistry(pow.HashWork{}),
+		works:     worktypes(cfg.Ticket),
 		listeners: map[string]net.Listener{},
 		metrics:   newMetrics(),
 	}
@@ -273,6 +273,7 @@ func (b *bridge) setupTicketAPI() error {
 	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
 		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
 		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
+		TicketsWorked:    b.workedMetric(),
 		MessagesReceived: b.metrics.inc("tollbridge_messages_received_total", ""),
 	})
 	if b.cfg.Ticket.Listen != "" {
