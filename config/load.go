@@ -26,7 +26,7 @@ func Default() *Config {
 		IMAP: IMAP{Listen: "127.0.0.1:1143"},
 		Ticket: Ticket{
 			Listen: "127.0.0.1:8443", PowBits: 20, PowCount: 4,
-			Worktypes: []string{"pow"}, EquihashN: 114, EquihashK: 5, EquihashCount: 4,
+			Worktypes: []string{"pow"}, EquihashN: 114, EquihashK: 5, EquihashCount: 3,
 			Expiry: Duration{30 * time.Minute}, RatePerMinute: 600,
 			MaxPendingBytesPerClient: 256 << 20, MaxPendingBytes: 2 << 30,
 			MinUploadRate: 8 << 10, UploadRateWindow: Duration{30 * time.Second},

@@ -16,7 +16,7 @@ func TestWorktypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tk := cfg.Ticket; !slices.Equal(tk.Worktypes, []string{"pow"}) || tk.EquihashN != 114 || tk.EquihashK != 5 || tk.EquihashCount != 4 {
+	if tk := cfg.Ticket; !slices.Equal(tk.Worktypes, []string{"pow"}) || tk.EquihashN != 114 || tk.EquihashK != 5 || tk.EquihashCount != 3 {
 		t.Errorf("defaults: %q n %d k %d count %d", tk.Worktypes, tk.EquihashN, tk.EquihashK, tk.EquihashCount)
 	}
 	cfg, err = Parse([]byte(head+"worktypes = [\"equihash\", \"pow\"]\nequihash_n = 96\nequihash_k = 5\nequihash_count = 2\n"), "config.toml")

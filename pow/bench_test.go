@@ -162,12 +162,9 @@ func BenchmarkSolverVsBare(b *testing.B) {
 
 func TestBenchWorktypes(t *testing.T) {
 	t.Parallel()
-	got := BenchWorktypes(t.Context(), 1e6, Difficulty{Bits: 10, Count: 4}, Equihash{N: 60, K: 5, Count: 2}, 10*time.Millisecond)
+	got := BenchWorktypes(t.Context(), Difficulty{Bits: 10, Count: 4}, Equihash{N: 60, K: 5, Count: 2}, 10*time.Millisecond)
 	if len(got) != 2 || got[0].Name != "pow" || got[1].Name != "equihash" {
 		t.Fatalf("BenchWorktypes = %+v, want pow and equihash", got)
-	}
-	if want := 4 * 1024 / 1e6; got[0].SecondsPerTicketOneCore != want {
-		t.Errorf("pow seconds per ticket %g, want 4·2^10 / 10^6 = %g", got[0].SecondsPerTicketOneCore, want)
 	}
 	for _, w := range got {
 		if w.SecondsPerTicketOneCore <= 0 || w.VerifySecondsPerProof <= 0 || w.PeakMemoryBytes <= 0 {

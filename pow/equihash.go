@@ -122,7 +122,7 @@ var _ Worktype = Equihash{}
 // DefaultEquihash is the parameter set `bridge pow bench` measures and a
 // server offers unless configured otherwise: about one second of one core
 // per ticket (docs/protocol.md §3.8.1 has the figures).
-var DefaultEquihash = Equihash{N: 114, K: 5, Count: 4}
+var DefaultEquihash = Equihash{N: 114, K: 5, Count: 3}
 
 // Name returns "equihash".
 func (Equihash) Name() string { return EquihashName }

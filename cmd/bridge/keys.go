@@ -95,10 +95,20 @@ func runPowBench(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 || *secs <= 0 {
 		return usagef("--seconds must be positive")
 	}
-	r := pow.Bench(ctx, time.Duration(*secs*float64(time.Second)))
+	budget := time.Duration(*secs * float64(time.Second))
+	r := pow.Bench(ctx, budget)
+	// Each worktype at its defaults (config.Default), whatever a config
+	// file says: the figures an admin tunes from.
+	t := config.Default().Ticket
+	r.Worktypes = pow.BenchWorktypes(ctx, pow.Difficulty{Bits: t.PowBits, Count: t.PowCount},
+		pow.Equihash{N: t.EquihashN, K: t.EquihashK, Count: t.EquihashCount}, budget)
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(r)
 	}
 	fmt.Fprintf(e.stdout, "cores: %d\nhashes per second: %.0f\nper core: %.0f\n", r.Cores, r.HashesPerSecond, r.HashesPerSecondPerCore)
+	for _, w := range r.Worktypes {
+		fmt.Fprintf(e.stdout, "%s: %.2f s of one core a ticket, %.1f µs to verify a proof, %d MiB a solving core\n",
+			w.Name, w.SecondsPerTicketOneCore, w.VerifySecondsPerProof*1e6, w.PeakMemoryBytes>>20)
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"tollbridge/config"
+	"tollbridge/pow"
 )
 
 // TestWorktypesFromConfig: ticket.worktypes is the registry's order, so
@@ -52,5 +54,45 @@ func TestEquihashBetweenBridges(t *testing.T) {
 	byPow := metric(t, s.bridges[1], `tollbridge_tickets_worked_total{worktype="pow"}`)
 	if byEquihash != 1 || byPow != 0 {
 		t.Errorf("tickets made valid: %v by equihash, %v by pow; want 1 and 0", byEquihash, byPow)
+	}
+}
+
+// TestPowBenchWorktypes: `bridge pow bench --json` keeps its version 1
+// members and adds one "worktypes" entry per worktype, each with the
+// three figures of docs/rules.md §5, at the defaults of config and pow
+// (which must agree).
+func TestPowBenchWorktypes(t *testing.T) {
+	t.Parallel()
+	d := config.Default().Ticket
+	if e := pow.DefaultEquihash; e.N != d.EquihashN || e.K != d.EquihashK || e.Count != d.EquihashCount {
+		t.Errorf("pow.DefaultEquihash %+v differs from config's defaults %d, %d, %d", e, d.EquihashN, d.EquihashK, d.EquihashCount)
+	}
+	code, out, errs := bridgeExec(t, "", "pow", "bench", "--seconds", "0.05", "--json")
+	if code != 0 {
+		t.Fatalf("pow bench: %d %s", code, errs)
+	}
+	var r struct {
+		Cores     *int     `json:"cores"`
+		PerSecond *float64 `json:"hashes_per_second"`
+		PerCore   *float64 `json:"hashes_per_second_per_core"`
+		Worktypes []struct {
+			Name   string   `json:"name"`
+			Ticket *float64 `json:"seconds_per_ticket_one_core"`
+			Verify *float64 `json:"verify_seconds_per_proof"`
+			Memory *int64   `json:"peak_memory_bytes"`
+		} `json:"worktypes"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Cores == nil || r.PerSecond == nil || r.PerCore == nil {
+		t.Fatalf("pow bench --json = %s (%v)", out, err)
+	}
+	var names []string
+	for _, w := range r.Worktypes {
+		names = append(names, w.Name)
+		if w.Ticket == nil || *w.Ticket <= 0 || w.Verify == nil || *w.Verify <= 0 || w.Memory == nil || *w.Memory <= 0 {
+			t.Errorf("worktype %s lacks a figure: %s", w.Name, out)
+		}
+	}
+	if !slices.Equal(names, []string{"pow", "equihash"}) {
+		t.Errorf("worktypes %q, want pow and equihash", names)
 	}
 }
