@@ -65,6 +65,7 @@ type siteOptions struct {
 	rate        int // ticket requests per minute; 0: no limit
 	domains     []string
 	users       []string // more users to create
+	equihash    bool     // offer equihash (n 24, k 2, two proofs) first
 }
 
 func newSite(t *testing.T, o siteOptions) *site {
@@ -90,7 +91,11 @@ func newSite(t *testing.T, o siteOptions) *site {
 	}
 	s.receipt = receipts["example.net"]
 	s.senders = map[string]*openpgp.Entity{"example.org": newServerKey(t, "example.org")}
-	srv := ticketserver.New(st, pow.NewRegistry(pow.HashWork{}), ticketserver.Config{
+	works := pow.NewRegistry(pow.HashWork{})
+	if o.equihash {
+		works = pow.NewRegistry(pow.Equihash{N: 24, K: 2, Count: 2}, pow.HashWork{})
+	}
+	srv := ticketserver.New(st, works, ticketserver.Config{
 		Hostname: "mail.example.net", Domains: o.domains,
 		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
 		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: receipts,
