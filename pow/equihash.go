@@ -56,11 +56,13 @@ func (c *EquihashChallenge) Validate() error {
 	return nil
 }
 
-// ExpectedWork is the mean cost of n proofs in SHA-256 evaluations: a run
-// hashes 2^(c+1) strings and yields about two proofs (docs/protocol.md
-// §3.8.1), so n·2^c.
+// ExpectedWork is the mean cost of n proofs in pow's unit, SHA-256
+// evaluations, so that one [SolveOptions].MaxExpectedWork bounds every
+// worktype alike: a run hashes 2^(c+1) strings, costs about six times that
+// hashing with its k sorts (measured), and yields about two proofs
+// (docs/protocol.md §3.8.1); n·2^(c+3) rounds that up.
 func (c *EquihashChallenge) ExpectedWork(n int) float64 {
-	return math.Ldexp(float64(n), c.C())
+	return math.Ldexp(float64(n), c.C()+3)
 }
 
 // ParseEquihashChallenge decodes and validates a challenge; every member

@@ -131,7 +131,7 @@ func TestEquihashTooHardAndCancel(t *testing.T) {
 	c := EquihashChallenge{N: 126, K: 6, Count: 2}
 	err := SolveEquihash(t.Context(), c, SolveOptions{MaxExpectedWork: 1 << 18}, func([]EquihashProof) error { return nil })
 	if !errors.Is(err, ErrTooHard) {
-		t.Errorf("a challenge of 2^18 per proof, two proofs, under MaxExpectedWork 2^18: %v, want ErrTooHard", err)
+		t.Errorf("two proofs of c = 18 (2·2^21 hashes' worth) under MaxExpectedWork 2^18: %v, want ErrTooHard", err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
