@@ -103,7 +103,7 @@ func collectEquihash(ctx context.Context, needed int, opts SolveOptions, hashes 
 					more = false
 				}
 			}
-			batch = fresh(batch, seen, needed)
+			batch = freshProofs(batch, seen, needed)
 			if len(batch) == 0 {
 				continue
 			}
@@ -116,9 +116,9 @@ func collectEquihash(ctx context.Context, needed int, opts SolveOptions, hashes 
 	return nil
 }
 
-// fresh keeps the proofs of batch not yet seen, up to needed in all, and
+// freshProofs keeps the proofs of batch not yet seen, up to needed in all, and
 // marks them seen.
-func fresh(batch []EquihashProof, seen map[string]bool, needed int) []EquihashProof {
+func freshProofs(batch []EquihashProof, seen map[string]bool, needed int) []EquihashProof {
 	out := batch[:0]
 	for _, p := range batch {
 		if k := p.Key(); !seen[k] && len(seen) < needed {
