@@ -245,7 +245,6 @@ var goIMAPBugs = flag.Bool("goimapbugs", false, "run the tests of known go-imap 
 // (issue 13 item 2).
 func TestListPatternOfAtomChars(t *testing.T) {
 	t.Parallel()
-	knownGoIMAPBug(t, "imapserver/list.go readListMailbox decodes the pattern with utf7.Decode and fails")
 	_, _, r := rfcEnv(t)
 	if got := r.ok(`LIST "" "!#$&'+,-.%%*"`); len(got) != 0 {
 		t.Errorf("LIST: %q", got)
@@ -256,7 +255,6 @@ func TestListPatternOfAtomChars(t *testing.T) {
 // (RFC 3516 §4.2; issue 13 item 3).
 func TestPartialBinaryOrigin(t *testing.T) {
 	t.Parallel()
-	knownGoIMAPBug(t, "imapserver/fetch.go WriteBinarySection does not write section.Partial's <origin>")
 	_, _, r := rfcEnv(t)
 	r.rawAppend("INBOX", "Subject: b\r\n\r\n0123456789\r\n")
 	r.ok("SELECT INBOX")

@@ -437,7 +437,13 @@ func (w *FetchResponseWriter) WriteBinarySection(section *imap.FetchItemBinarySe
 
 	enc.Atom("BINARY").Special('[')
 	writeSectionPart(enc, section.Part)
-	enc.Special(']').SP()
+	enc.Special(']')
+	// tollbridge: a partial answer names its origin (RFC 3516 §4.2,
+	// RFC 9051 §7.5.2: "BINARY[<section-binary>]<<number>>").
+	if partial := section.Partial; partial != nil {
+		enc.Special('<').Number64(partial.Offset).Special('>')
+	}
+	enc.SP()
 	enc.Special('~') // indicates literal8
 	return w.enc.Literal(size)
 }
