@@ -67,6 +67,7 @@ func (w *metaWriter) addresses(as []imap.Address) {
 		w.str(a.Name)
 		w.str(a.Mailbox)
 		w.str(a.Host)
+		w.str(a.Route)
 	}
 }
 
@@ -88,6 +89,7 @@ func (w *metaWriter) envelope(e *imap.Envelope) {
 	}
 	w.strs(e.InReplyTo)
 	w.str(e.MessageID)
+	w.str(e.DateText)
 }
 
 func (w *metaWriter) part(p *part) {
@@ -127,6 +129,7 @@ func encodeMeta(m *meta) []byte {
 		}
 		w.int(t.Size)
 	}
+	w.strs(m.References)
 	return w.b
 }
 
@@ -212,7 +215,7 @@ func (r *metaReader) addresses() []imap.Address {
 	}
 	as := make([]imap.Address, n)
 	for i := range as {
-		as[i] = imap.Address{Name: r.str(), Mailbox: r.str(), Host: r.str()}
+		as[i] = imap.Address{Name: r.str(), Mailbox: r.str(), Host: r.str(), Route: r.str()}
 	}
 	return as
 }
@@ -238,6 +241,7 @@ func (r *metaReader) envelope() *imap.Envelope {
 	}
 	e.InReplyTo = r.strs()
 	e.MessageID = r.str()
+	e.DateText = r.str()
 	return e
 }
 
@@ -289,6 +293,7 @@ func decodeMeta(b []byte) (*meta, error) {
 			t.Size = r.int()
 		}
 	}
+	m.References = r.strs()
 	if r.err != nil || len(r.b) != 0 || m.Root == nil {
 		return nil, errMetaCorrupt
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // TestMetaCodecRoundTrip encodes and decodes the metadata of every corpus
@@ -24,6 +26,9 @@ func TestMetaCodecRoundTrip(t *testing.T) {
 		}
 		m := newMeta(s)
 		m.Text = []textPart{{Blob: "ab", Size: 3, SHA256: "cd", Decode: "base64", Charset: "utf-8"}}
+		m.References = append(m.References, "ref@example.org")
+		m.Envelope.DateText = "1 Dec 2026 10:00:00 -0000"
+		m.Envelope.Bcc = append(m.Envelope.Bcc, imap.Address{Route: "@a,@b", Mailbox: "u", Host: "d"})
 		got, err := decodeMeta(encodeMeta(m))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)

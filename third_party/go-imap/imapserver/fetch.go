@@ -527,7 +527,9 @@ func writeEnvelope(enc *imapwire.Encoder, envelope *imap.Envelope) {
 	}
 
 	enc.Special('(')
-	if envelope.Date.IsZero() {
+	if envelope.DateText != "" { // tollbridge: the field as written
+		enc.String(envelope.DateText)
+	} else if envelope.Date.IsZero() {
 		enc.NIL()
 	} else {
 		enc.String(envelope.Date.Format(envelopeDateLayout))
@@ -571,7 +573,9 @@ func writeAddressList(enc *imapwire.Encoder, l []imap.Address) {
 		addr := l[i]
 		enc.Special('(')
 		writeNString(enc, mime.QEncoding.Encode("utf-8", addr.Name))
-		enc.SP().NIL().SP()
+		enc.SP()
+		writeNString(enc, addr.Route) // tollbridge: addr-adl
+		enc.SP()
 		writeNString(enc, addr.Mailbox)
 		enc.SP()
 		writeNString(enc, addr.Host)
