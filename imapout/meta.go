@@ -34,6 +34,9 @@ type meta struct {
 	// References are the message ids of the References field, for THREAD
 	// (the header kept in Header may be capped).
 	References []string `json:"f"`
+	// upgraded marks a cache read from an older layout and completed;
+	// it is stored again in the current one.
+	upgraded bool
 }
 
 // textPart is a stored part with text in it, as its catalog describes it.

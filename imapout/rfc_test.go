@@ -263,3 +263,44 @@ func TestEnvelopeDateAndRouteAsWritten(t *testing.T) {
 		t.Errorf("FETCH: %q", got)
 	}
 }
+
+// TestMetaV3CacheUpgradedInPlace: a message whose stored metadata cache
+// is of version 3 is answered from it, completed (the Date field as
+// written), and the cache is stored again as the current version, with
+// no rebuild from the message.
+func TestMetaV3CacheUpgradedInPlace(t *testing.T) {
+	t.Parallel()
+	e, u, r := rfcEnv(t)
+	msg := "Date: 1 Dec 2026 10:00:00 -0000\r\nSubject: old\r\n\r\nbody\r\n"
+	r.rawAppend("INBOX", msg)
+	r.ok("SELECT INBOX")
+	r.ok("FETCH 1 ENVELOPE")
+	ctx := t.Context()
+	box, err := e.st.MailboxByName(ctx, u.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.mu.Lock()
+	cipher := e.srv.accounts[u.ID].metas
+	e.srv.mu.Unlock()
+	rows, err := e.st.MessageRows(ctx, box.ID, []uint32{1}, store.RowMeta)
+	if err != nil || len(rows) != 1 {
+		t.Fatal(rows, err)
+	}
+	s, _ := scanMessage(strings.NewReader(msg))
+	old := newMeta(s)
+	// A size no rebuild would give shows that the cache was used.
+	old.Version, old.Size = 3, 12345
+	b, _ := cipher.seal(old, rows[0].MessageID)
+	if err := e.st.SetMessageMeta(ctx, []store.MetaUpdate{{MessageID: rows[0].MessageID, Meta: b, Size: old.Size}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.ok("FETCH 1 (RFC822.SIZE ENVELOPE)"); len(got) != 1 || !strings.Contains(got[0], "RFC822.SIZE 12345") ||
+		!strings.Contains(got[0], `("1 Dec 2026 10:00:00 -0000" "old"`) {
+		t.Errorf("FETCH from a version 3 cache: %q", got)
+	}
+	rows, _ = e.st.MessageRows(ctx, box.ID, []uint32{1}, store.RowMeta)
+	if m, err := cipher.open(rows[0].Meta, rows[0].MessageID); err != nil || m.upgraded || m.Version != metaVersion || m.Size != 12345 {
+		t.Errorf("stored again: %+v %v", m, err)
+	}
+}
