@@ -2,8 +2,11 @@ package imapout
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -86,5 +89,60 @@ func TestThreadWithClient(t *testing.T) {
 		SearchCriteria: &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "Loop"}}}}).Wait()
 	if err != nil || fmt.Sprint(got) != "[{[9 8] []}]" {
 		t.Errorf("UID THREAD: %v %v", got, err)
+	}
+}
+
+// TestReferencesAnyInput: on random corpora full of duplicate ids,
+// self-references, loops and shared subjects, REFERENCES and
+// ORDEREDSUBJECT place every message exactly once, in trees without
+// loops, with dummies only at the root and only over two or more
+// children.
+func TestReferencesAnyInput(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	id := func() string { return fmt.Sprintf("m%d@x", rng.IntN(40)) }
+	for round := range 50 {
+		items := make([]*sortItem, 1+rng.IntN(120))
+		for i := range items {
+			env := &imap.Envelope{MessageID: id(), Subject: []string{"a", "Re: a", "b", "[l] Fwd: b", ""}[rng.IntN(5)],
+				Date: time.Unix(int64(rng.IntN(1000)), 0)}
+			if rng.IntN(3) == 0 {
+				env.MessageID = ""
+			}
+			md := &meta{Envelope: env}
+			for range rng.IntN(5) {
+				md.References = append(md.References, id())
+			}
+			if rng.IntN(4) == 0 {
+				env.InReplyTo = []string{id()}
+			}
+			items[i] = &sortItem{seq: uint32(i + 1), uid: uint32(i + 1), md: md}
+		}
+		for alg, roots := range map[string][]*container{"references": references(items), "orderedsubject": orderedSubject(slices.Clone(items))} {
+			seen := map[uint32]int{}
+			var walk func(c *container, depth int, root bool)
+			walk = func(c *container, depth int, root bool) {
+				if depth > len(items)+1 {
+					t.Fatalf("round %d %s: a loop", round, alg)
+				}
+				if c.item == nil && (!root || len(c.children) < 2) {
+					t.Errorf("round %d %s: a dummy with %d children (root %v)", round, alg, len(c.children), root)
+				}
+				if c.item != nil {
+					seen[c.item.seq]++
+				}
+				for _, ch := range c.children {
+					walk(ch, depth+1, false)
+				}
+			}
+			for _, c := range roots {
+				walk(c, 0, true)
+			}
+			for _, it := range items {
+				if seen[it.seq] != 1 {
+					t.Fatalf("round %d %s: message %d placed %d times", round, alg, it.seq, seen[it.seq])
+				}
+			}
+		}
 	}
 }

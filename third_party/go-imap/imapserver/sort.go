@@ -82,14 +82,20 @@ func (c *Conn) handleSort(tag string, dec *imapwire.Decoder, numKind NumKind) er
 	if err := c.checkState(imap.ConnStateSelected); err != nil {
 		return err
 	}
+	saveOnly := options.ReturnSave
 	if !options.ReturnMin && !options.ReturnMax && !options.ReturnAll && !options.ReturnCount {
 		options.ReturnAll = true
+	} else {
+		saveOnly = false
 	}
 	nums, err := session.Sort(numKind, keys, criteria, &options)
 	if err != nil {
 		return err
 	}
-	if extended {
+	switch {
+	case saveOnly:
+		return nil // RETURN (SAVE) alone answers nothing (RFC 5182 §2.1)
+	case extended:
 		return c.writeESort(tag, nums, &options, numKind)
 	}
 	return c.writeNums("SORT", nums)
