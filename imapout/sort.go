@@ -111,7 +111,7 @@ func (it *sortItem) stringKey(k imapserver.SortKey) string {
 	var v string
 	switch k {
 	case imapserver.SortKeySubject:
-		v = it.base().text
+		v = it.base().key
 	case imapserver.SortKeyFrom:
 		v = firstMailbox(env.From)
 	case imapserver.SortKeyTo:
@@ -195,9 +195,12 @@ func (s *session) sortItems(criteria *imap.SearchCriteria, options *imap.SearchO
 			return nil, err
 		}
 		for i, row := range rows {
-			it := &sortItem{seq: uint32(v.index(row.UID) + 1), uid: row.UID, arrival: row.Received, size: max(row.Size, 0), md: metas[i]}
-			if it.md != nil {
-				it.size = it.md.Size
+			it := &sortItem{seq: uint32(v.index(row.UID) + 1), uid: row.UID, arrival: row.Received, size: max(row.Size, 0)}
+			if md := metas[i]; md != nil {
+				// Only what the keys need: the header and the part tree
+				// are let go at once (10,000 of them add up).
+				it.size = md.Size
+				it.md = &meta{Size: md.Size, Envelope: md.Envelope, References: md.References}
 			}
 			items = append(items, it)
 		}

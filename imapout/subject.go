@@ -9,6 +9,7 @@ import (
 // forward (a subj-refwd leader or a "(fwd)" trailer, RFC 5256 §4 6.B).
 type baseSubject struct {
 	text  string
+	key   string // text in the i;ascii-casemap collation, for comparing
 	reply bool
 }
 
@@ -36,7 +37,7 @@ func extractBaseSubject(subject string) baseSubject {
 			s = s[5 : len(s)-1]
 			continue
 		}
-		b.text = s
+		b.text, b.key = s, asciiUpper(s)
 		return b
 	}
 }

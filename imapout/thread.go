@@ -80,7 +80,7 @@ func bySent(a, b *sortItem) int {
 // of the others, groups ordered by their first message's sent date.
 func orderedSubject(items []*sortItem) []*container {
 	slices.SortStableFunc(items, func(a, b *sortItem) int {
-		if c := cmp.Compare(asciiUpper(a.base().text), asciiUpper(b.base().text)); c != 0 {
+		if c := cmp.Compare(a.base().key, b.base().key); c != 0 {
 			return c
 		}
 		return bySent(a, b)
@@ -88,7 +88,7 @@ func orderedSubject(items []*sortItem) []*container {
 	var roots []*container
 	var last string
 	for i, it := range items {
-		key := asciiUpper(it.base().text)
+		key := it.base().key
 		c := &container{item: it}
 		if i == 0 || key != last {
 			roots = append(roots, c)
@@ -234,7 +234,7 @@ func pruneDummies(list []*container, atRoot bool) []*container {
 func mergeBySubject(roots []*container) []*container {
 	table := map[string]*container{}
 	for _, c := range roots {
-		key := asciiUpper(c.first().base().text)
+		key := c.first().base().key
 		if key == "" {
 			continue
 		}
@@ -244,7 +244,7 @@ func mergeBySubject(roots []*container) []*container {
 		}
 	}
 	for _, c := range roots {
-		key := asciiUpper(c.first().base().text)
+		key := c.first().base().key
 		t := table[key]
 		if key == "" || t == c {
 			continue
