@@ -99,8 +99,8 @@ func quotedString(v string, i int) (string, int) {
 // groups give a start marker (the group name as mailbox) and an end
 // marker, comments are dropped, and display names are kept as written
 // (encoded words are not decoded). Entries without a domain are left out.
-// The source route of an obsolete route-addr (RFC 5322 §4.4) is dropped:
-// imap.Address has no field for it and go-imap writes its ADL as NIL.
+// The source route of an obsolete route-addr (RFC 5322 §4.4) is kept as
+// the address's Route, which ENVELOPE gives as its addr-adl.
 func parseAddressList(v string) []imap.Address {
 	p := addrParser{toks: lexAddresses(v)}
 	var out []imap.Address
@@ -206,16 +206,17 @@ func (p *addrParser) mailbox() (imap.Address, bool) {
 	for !p.done() && p.peek().special != ',' && p.peek().special != ';' {
 		p.pos++
 	}
+	var route string
 	if len(spec) > 0 && spec[0].special == '@' {
 		for i, t := range spec {
 			if t.special == ':' {
-				spec = spec[i+1:] // the route, see parseAddressList
+				route, spec = tokensText(spec[:i]), spec[i+1:]
 				break
 			}
 		}
 	}
 	local, domain := splitSpec(spec)
-	return imap.Address{Name: envelopeText(name), Mailbox: local, Host: domain}, domain != ""
+	return imap.Address{Name: envelopeText(name), Route: route, Mailbox: local, Host: domain}, domain != ""
 }
 
 func (p *addrParser) skip(c byte) {

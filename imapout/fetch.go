@@ -403,11 +403,13 @@ func (s *session) dropCache() {
 func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 	out := make([]*meta, len(rows))
 	var missing []int64
+	var updates []store.MetaUpdate
 	for i, row := range rows {
 		if len(row.Meta) > 0 {
 			md, err := s.acct.metas.open(row.Meta, row.MessageID)
 			if err == nil {
 				out[i] = md
+				updates = s.storeUpgraded(updates, md, row.MessageID)
 				continue
 			}
 			s.srv.log.Warn("imap: metadata cache unreadable, rebuilding", "message", row.MessageID, "err", err)
@@ -415,13 +417,13 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 		missing = append(missing, row.MessageID)
 	}
 	if len(missing) == 0 {
+		s.setMetas(updates)
 		return out, nil
 	}
 	sealed, err := s.srv.st.SealedMessages(s.ctx, missing)
 	if err != nil {
 		return nil, err
 	}
-	var updates []store.MetaUpdate
 	for i, row := range rows {
 		m := sealed[row.MessageID]
 		if out[i] != nil || !sameMessage(row, m) {
@@ -443,10 +445,29 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 		out[i] = md
 		updates = append(updates, store.MetaUpdate{MessageID: row.MessageID, Meta: b, Size: md.Size})
 	}
+	s.setMetas(updates)
+	return out, nil
+}
+
+// storeUpgraded adds md to updates when it was read from an older
+// layout, so that it is stored in the current one.
+func (s *session) storeUpgraded(updates []store.MetaUpdate, md *meta, messageID int64) []store.MetaUpdate {
+	if !md.upgraded {
+		return updates
+	}
+	b, err := s.acct.metas.seal(md, messageID)
+	if err != nil {
+		return updates
+	}
+	md.upgraded = false
+	return append(updates, store.MetaUpdate{MessageID: messageID, Meta: b, Size: md.Size})
+}
+
+// setMetas stores metadata caches; a failure only costs a rebuild later.
+func (s *session) setMetas(updates []store.MetaUpdate) {
 	if err := s.srv.st.SetMessageMeta(s.ctx, updates); err != nil {
 		s.srv.log.Warn("imap: storing metadata caches", "err", err)
 	}
-	return out, nil
 }
 
 // fillSizes sets the size of rows whose message has no metadata cache yet

@@ -121,6 +121,7 @@ func envelopeOf(fs []field) *imap.Envelope {
 		env.MessageID = ids[0]
 	}
 	if d := get(fs, "Date"); d != "" {
+		env.DateText = d
 		if t, err := mail.ParseDate(d); err == nil {
 			env.Date = t
 		}

@@ -13,8 +13,10 @@ import (
 
 // metaVersion is the layout of meta (the first byte of its encoding); a
 // cache of another version is rebuilt. Version 1 was JSON; version 2
-// had decoded subjects and names and no address groups in envelopes.
-const metaVersion = 3
+// had decoded subjects and names and no address groups in envelopes;
+// version 3 had no Date field as written, no source routes and no
+// References.
+const metaVersion = 4
 
 // meta is the per-message cache of what listing a mailbox needs (ENVELOPE,
 // BODYSTRUCTURE, RFC822.SIZE, header fields for SEARCH and HEADER.FIELDS),
@@ -29,6 +31,12 @@ type meta struct {
 	// Text lists the stored parts that hold text, for SEARCH BODY/TEXT
 	// without rebuilding the message; nil when unknown.
 	Text []textPart `json:"x"`
+	// References are the message ids of the References field, for THREAD
+	// (the header kept in Header may be capped).
+	References []string `json:"f"`
+	// upgraded marks a cache read from an older layout and completed;
+	// it is stored again in the current one.
+	upgraded bool
 }
 
 // textPart is a stored part with text in it, as its catalog describes it.
@@ -44,7 +52,7 @@ type textPart struct {
 var errMetaVersion = errors.New("metadata cache of another version")
 
 func newMeta(s *scanResult) *meta {
-	return &meta{Version: metaVersion, Size: s.Size, Header: s.Header, Root: s.Root, Envelope: s.Envelope}
+	return &meta{Version: metaVersion, Size: s.Size, Header: s.Header, Root: s.Root, Envelope: s.Envelope, References: s.References}
 }
 
 // fullHeader reports whether Header holds the whole top-level header

@@ -17,7 +17,10 @@ import (
 
 var errMetaCorrupt = errors.New("metadata: corrupt encoding")
 
-type metaWriter struct{ b []byte }
+type metaWriter struct {
+	b []byte
+	v int // the layout version written: m.Version (older ones for tests)
+}
 
 func (w *metaWriter) int(v int64)  { w.b = binary.AppendVarint(w.b, v) }
 func (w *metaWriter) uint(v int)   { w.b = binary.AppendUvarint(w.b, uint64(v)) }
@@ -67,6 +70,9 @@ func (w *metaWriter) addresses(as []imap.Address) {
 		w.str(a.Name)
 		w.str(a.Mailbox)
 		w.str(a.Host)
+		if w.v >= 4 {
+			w.str(a.Route)
+		}
 	}
 }
 
@@ -88,6 +94,9 @@ func (w *metaWriter) envelope(e *imap.Envelope) {
 	}
 	w.strs(e.InReplyTo)
 	w.str(e.MessageID)
+	if w.v >= 4 {
+		w.str(e.DateText)
+	}
 }
 
 func (w *metaWriter) part(p *part) {
@@ -114,7 +123,7 @@ func (w *metaWriter) part(p *part) {
 
 // encodeMeta writes m, version byte first.
 func encodeMeta(m *meta) []byte {
-	w := &metaWriter{b: make([]byte, 0, 512)}
+	w := &metaWriter{b: make([]byte, 0, 512), v: m.Version}
 	w.b = append(w.b, byte(m.Version))
 	w.int(m.Size)
 	w.bytes(m.Header)
@@ -127,12 +136,16 @@ func encodeMeta(m *meta) []byte {
 		}
 		w.int(t.Size)
 	}
+	if w.v >= 4 {
+		w.strs(m.References)
+	}
 	return w.b
 }
 
 type metaReader struct {
 	b   []byte
 	err error
+	v   byte // the layout version being read
 }
 
 func (r *metaReader) fail() { r.err = errMetaCorrupt; r.b = nil }
@@ -213,6 +226,9 @@ func (r *metaReader) addresses() []imap.Address {
 	as := make([]imap.Address, n)
 	for i := range as {
 		as[i] = imap.Address{Name: r.str(), Mailbox: r.str(), Host: r.str()}
+		if r.v >= 4 {
+			as[i].Route = r.str()
+		}
 	}
 	return as
 }
@@ -238,6 +254,9 @@ func (r *metaReader) envelope() *imap.Envelope {
 	}
 	e.InReplyTo = r.strs()
 	e.MessageID = r.str()
+	if r.v >= 4 {
+		e.DateText = r.str()
+	}
 	return e
 }
 
@@ -269,13 +288,14 @@ func (r *metaReader) part(depth int) *part {
 	return p
 }
 
-// decodeMeta reads what encodeMeta wrote; another version is
+// decodeMeta reads what encodeMeta wrote; a version 3 cache is read and
+// upgraded from its header (see upgrade), another version is
 // errMetaVersion (the cache is rebuilt).
 func decodeMeta(b []byte) (*meta, error) {
-	if len(b) == 0 || b[0] != metaVersion {
+	if len(b) == 0 || b[0] != metaVersion && b[0] != 3 {
 		return nil, errMetaVersion
 	}
-	r := &metaReader{b: b[1:]}
+	r := &metaReader{b: b[1:], v: b[0]}
 	m := &meta{Version: metaVersion}
 	m.Size = r.int()
 	m.Header = r.bytes()
@@ -289,8 +309,30 @@ func decodeMeta(b []byte) (*meta, error) {
 			t.Size = r.int()
 		}
 	}
+	if r.v >= 4 {
+		m.References = r.strs()
+	}
 	if r.err != nil || len(r.b) != 0 || m.Root == nil {
 		return nil, errMetaCorrupt
 	}
+	if r.v == 3 {
+		m.upgrade()
+	}
 	return m, nil
+}
+
+// upgrade fills in what version 3 did not keep, from the header section
+// it kept: the top-level ENVELOPE again (the Date field as written,
+// source routes) and References. Nested messages' envelopes keep their
+// version 3 form. The caller stores the upgraded cache.
+func (m *meta) upgrade() {
+	fs := parseFields(m.Header)
+	if m.fullHeader() || m.Envelope == nil {
+		m.Envelope = envelopeOf(fs)
+	} else if d := get(fs, "Date"); d != "" {
+		m.Envelope.DateText = d
+	}
+	m.References = msgIDs(get(fs, "References"))
+	m.Version = metaVersion
+	m.upgraded = true
 }

@@ -2,10 +2,14 @@ package imapout
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // TestMetaCodecRoundTrip encodes and decodes the metadata of every corpus
@@ -24,6 +28,9 @@ func TestMetaCodecRoundTrip(t *testing.T) {
 		}
 		m := newMeta(s)
 		m.Text = []textPart{{Blob: "ab", Size: 3, SHA256: "cd", Decode: "base64", Charset: "utf-8"}}
+		m.References = append(m.References, "ref@example.org")
+		m.Envelope.DateText = "1 Dec 2026 10:00:00 -0000"
+		m.Envelope.Bcc = append(m.Envelope.Bcc, imap.Address{Route: "@a,@b", Mailbox: "u", Host: "d"})
 		got, err := decodeMeta(encodeMeta(m))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -76,4 +83,35 @@ func FuzzMetaDecode(f *testing.F) {
 			t.Fatalf("re-encoding a decoded cache fails: %v", err)
 		}
 	})
+}
+
+// TestMetaUpgradeFromV3: a version 3 cache (no Date field as written, no
+// source routes, no References) is read and completed from the header
+// section it kept, marked to be stored again, instead of being rebuilt
+// from the message.
+func TestMetaUpgradeFromV3(t *testing.T) {
+	t.Parallel()
+	raw := crlf("Date: 1 Dec 2026 10:00:00 -0000\nTo: <@route:user@domain>\nReferences: <a@x> <b@x>\nSubject: s\n\nbody\n")
+	s, err := scanMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := newMeta(s)
+	old.Version = 3
+	b := encodeMeta(old)
+	if b[0] != 3 {
+		t.Fatalf("version byte %d", b[0])
+	}
+	m, err := decodeMeta(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.upgraded || m.Version != metaVersion || m.Envelope.DateText != "1 Dec 2026 10:00:00 -0000" ||
+		fmt.Sprint(m.References) != "[a@x b@x]" || len(m.Envelope.To) != 1 || m.Envelope.To[0].Route != "@route" {
+		t.Fatalf("upgraded: %+v %+v", m, m.Envelope)
+	}
+	again, err := decodeMeta(encodeMeta(m))
+	if err != nil || again.upgraded || again.Envelope.DateText != m.Envelope.DateText || fmt.Sprint(again.References) != "[a@x b@x]" {
+		t.Fatalf("stored again: %+v %v", again, err)
+	}
 }

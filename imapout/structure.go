@@ -57,6 +57,8 @@ type scanResult struct {
 	Header   []byte // the top-level header section (capped)
 	Envelope *imap.Envelope
 	Size     int64
+	// References are the ids of the References field, for THREAD.
+	References []string
 }
 
 // lineReader reads a message line by line, counting offsets and line
@@ -140,7 +142,8 @@ func scanMessage(r io.Reader) (*scanResult, error) {
 		return nil, err
 	}
 	sc.finish(root, st)
-	return &scanResult{Root: root, Header: sc.top, Envelope: envelopeOf(fs), Size: sc.lr.off}, nil
+	return &scanResult{Root: root, Header: sc.top, Envelope: envelopeOf(fs), Size: sc.lr.off,
+		References: msgIDs(get(fs, "References"))}, nil
 }
 
 // delimiter reports whether the current line is a boundary delimiter of one

@@ -83,7 +83,11 @@ type FetchItemBinarySectionSize struct {
 // In-Reply-To and Message-ID values contain message identifiers without angle
 // brackets.
 type Envelope struct {
-	Date      time.Time
+	Date time.Time
+	// tollbridge: DateText is the Date field as written; a server writes
+	// it instead of Date when it is set (RFC 3501 §7.4.2: the envelope
+	// strings are the header's own, so a "-0000" zone stays).
+	DateText  string
 	Subject   string
 	From      []Address
 	Sender    []Address
@@ -100,6 +104,9 @@ type Address struct {
 	Name    string
 	Mailbox string
 	Host    string
+	// tollbridge: Route is the at-domain-list (source route) of an
+	// obsolete route-addr, "@a,@b" (RFC 3501 §7.4.2 addr-adl).
+	Route string
 }
 
 // Addr returns the e-mail address in the form "foo@example.org".

@@ -102,6 +102,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 			addAvailableCaps(&caps, available, []imap.Cap{imap.CapAppendLimit})
 		}
 	}
+	caps = append(caps, c.extensionCaps()...) // tollbridge: sort.go, thread.go, id.go
 	return caps
 }
 

@@ -234,7 +234,13 @@ func readListMailbox(dec *imapwire.Decoder) (string, error) {
 			return "", dec.Err()
 		}
 	}
-	return utf7.Decode(mailbox)
+	// tollbridge: a pattern is list-mailbox, any atom characters and
+	// wildcards (RFC 3501 §6.3.8, §9); one that is not valid modified
+	// UTF-7 is still a pattern, matched as written (it names no mailbox).
+	if decoded, err := utf7.Decode(mailbox); err == nil {
+		return decoded, nil
+	}
+	return mailbox, nil
 }
 
 func isListChar(ch byte) bool {
