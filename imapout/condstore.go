@@ -15,6 +15,9 @@ import (
 // a modseq is read from those records while they are complete, and is
 // worked out from the UIDs that still exist when they are not.
 
+// imapserver calls SelectResync only on sessions that have it.
+var _ imapserver.SessionQResync = (*session)(nil)
+
 // SelectResync implements imapserver.SessionQResync: after SELECT (QRESYNC
 // (uidvalidity modseq [known-uids [seq-match]])) it sends VANISHED
 // (EARLIER) for the known UIDs expunged since modseq, then FETCH (UID

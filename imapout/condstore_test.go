@@ -249,6 +249,9 @@ func TestQResyncLiveVanishedAndModSeq(t *testing.T) {
 	if u := matching(a.ok("EXPUNGE"), `VANISHED|EXPUNGE`); len(u) != 1 || u[0] != "* VANISHED 2" {
 		t.Errorf("own EXPUNGE: %q", u)
 	}
+	if u := matching(a.ok("UID MOVE 4 Archive"), `VANISHED|EXPUNGE`); len(u) != 1 || u[0] != "* VANISHED 4" {
+		t.Errorf("own MOVE: %q", u)
+	}
 }
 
 func TestQResyncUIDFetchVanished(t *testing.T) {
@@ -339,5 +342,31 @@ func TestCondStoreClientLib(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no unsolicited FETCH")
+	}
+}
+
+// TestCondStoreHighestBelowPendingExpunge: after FETCH, where expunges by
+// others may not be told, the MODSEQs the client sees are answered with
+// an OK [HIGHESTMODSEQ] below the expunge's, so that a client that loses
+// its connection then resynchronizes from before it (RFC 7162 §3.2).
+func TestCondStoreHighestBelowPendingExpunge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	e.fill(bob, 3)
+	a := e.rawLogin(bob)
+	h, _ := highestModSeq(t, a.ok("SELECT INBOX (CONDSTORE)"))
+	other(t, e, bob, nil, []uint32{1})
+	other(t, e, bob, []uint32{3}, nil)
+	u := a.ok("FETCH 3 (MODSEQ)")
+	if len(matching(u, `EXPUNGE|VANISHED`)) > 0 {
+		t.Fatalf("expunge told after FETCH: %q", u)
+	}
+	got := matching(u, `HIGHESTMODSEQ`)
+	if len(got) != 1 || got[0] != fmt.Sprintf("* OK [HIGHESTMODSEQ %d] Highest", h) {
+		t.Errorf("after FETCH with an expunge pending: %q", u)
+	}
+	if got := matching(a.ok("NOOP"), `EXPUNGE`); len(got) != 1 || got[0] != "* 1 EXPUNGE" {
+		t.Errorf("NOOP: %q", got)
 	}
 }
