@@ -93,11 +93,21 @@ func readQResyncParam(dec *imapwire.Decoder, q *imap.SelectQResync) error {
 			if !dec.ExpectNumSet(imapwire.NumKindSeq, &seqs) || !dec.ExpectSP() || !dec.ExpectUIDSet(&q.SeqMatch.UIDs) || !dec.ExpectSpecial(')') {
 				return dec.Err()
 			}
-			q.SeqMatch.SeqNums = seqs.(imap.SeqSet)
+			set, ok := seqs.(imap.SeqSet)
+			if !ok || imap.IsSearchRes(q.SeqMatch.UIDs) {
+				return newClientBugError("Invalid QRESYNC sequence match data")
+			}
+			q.SeqMatch.SeqNums = set
 			break
 		}
-		if q.KnownUIDs != nil || !dec.ExpectUIDSet(&q.KnownUIDs) {
+		if q.KnownUIDs != nil {
+			return newClientBugError("Invalid QRESYNC parameter")
+		}
+		if !dec.ExpectUIDSet(&q.KnownUIDs) {
 			return dec.Err()
+		}
+		if imap.IsSearchRes(q.KnownUIDs) {
+			return newClientBugError("$ is not a UID set here")
 		}
 	}
 	if !dec.ExpectSpecial(')') {

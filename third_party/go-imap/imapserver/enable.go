@@ -39,7 +39,7 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 	for _, e := range enabled {
 		c.enabled[e] = struct{}{}
 		if e == imap.CapQResync {
-			c.enabled[imap.CapCondStore] = struct{}{} // QRESYNC implies CONDSTORE
+			c.enabled[imap.CapCondStore] = struct{}{} // tollbridge: QRESYNC implies CONDSTORE
 		}
 	}
 	c.mutex.Unlock()

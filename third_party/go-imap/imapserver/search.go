@@ -80,6 +80,8 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 		options.ReturnAll = true
 	}
 
+	// tollbridge: the MODSEQ key enables CONDSTORE, and only a search
+	// using it answers with a mod-sequence (RFC 7162 §3.1.5).
 	modSeqKey := hasModSeqKey(&criteria)
 	if modSeqKey {
 		if !c.supports(imap.CapCondStore) {
