@@ -370,3 +370,42 @@ func TestCondStoreHighestBelowPendingExpunge(t *testing.T) {
 		t.Errorf("NOOP: %q", got)
 	}
 }
+
+// TestCondStoreBadSyntax: malformed modifiers and parameters are a BAD
+// answer, and the session goes on.
+func TestCondStoreBadSyntax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	e.fill(bob, 2)
+	r := e.rawLogin(bob)
+	r.ok("ENABLE QRESYNC")
+	for _, cmd := range []string{
+		"SELECT INBOX (QRESYNC (1 1 1:5 1:3))",
+		"SELECT INBOX (QRESYNC (1 1 1:5 ($ 1)))",
+		"SELECT INBOX (QRESYNC (1 1 $))",
+		"SELECT INBOX (QRESYNC (0 1))",
+		"SELECT INBOX (QRESYNC (1 0))",
+		"SELECT INBOX (BOGUS)",
+	} {
+		if _, status := r.do("%s", cmd); !strings.HasPrefix(status, "BAD") {
+			t.Errorf("%s: %s", cmd, status)
+		}
+	}
+	r.ok("SELECT INBOX")
+	for _, cmd := range []string{
+		"FETCH 1 (FLAGS) (CHANGEDSINCE 0)",
+		"FETCH 1 (FLAGS) (VANISHED)",
+		"FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+		"FETCH 1 (FLAGS) (BOGUS 1)",
+		`STORE 1 (UNCHANGEDSINCE x) +FLAGS (\Seen)`,
+		`STORE 1 (BOGUS 1) +FLAGS (\Seen)`,
+		`SEARCH MODSEQ "/flags/\\seen" bogus 5`,
+		"SEARCH MODSEQ x",
+	} {
+		if _, status := r.do("%s", cmd); !strings.HasPrefix(status, "BAD") {
+			t.Errorf("%s: %s", cmd, status)
+		}
+	}
+	r.ok("NOOP")
+}
