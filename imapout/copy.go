@@ -70,23 +70,15 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if err != nil {
 		return err
 	}
-	for _, uid := range res.Source {
-		if i := v.index(uid); i >= 0 {
-			if err := w.WriteExpunge(v.remove(i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return s.tellExpunged(w, res.Source, s.qresync())
 }
 
 // Expunge implements imapserver.Session: EXPUNGE, UID EXPUNGE (UIDPLUS)
 // and, with a silent writer, CLOSE.
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	v := s.sel
-	silent := *w == imapserver.ExpungeWriter{}
 	if v.readOnly {
-		if silent {
+		if *w == (imapserver.ExpungeWriter{}) {
 			return nil // CLOSE of an EXAMINEd mailbox expunges nothing
 		}
 		return errReadOnly
@@ -103,15 +95,5 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	if err != nil {
 		return err
 	}
-	for _, uid := range gone {
-		if i := v.index(uid); i >= 0 {
-			seq := v.remove(i)
-			if !silent {
-				if err := w.WriteExpunge(seq); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+	return s.tellExpunged(w, gone, s.qresync())
 }

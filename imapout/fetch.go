@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -34,7 +35,10 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err != nil {
 		return err
 	}
-	f := fetch{s: s, w: w, options: options, markSeen: s.marksSeen(options), cols: store.RowFlags}
+	if err := s.fetchVanished(w, numSet, options); err != nil {
+		return err
+	}
+	f := fetch{s: s, w: w, options: options, markSeen: s.marksSeen(options), cols: store.RowFlags, condstore: s.condstore()}
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
 		f.cols = store.RowMeta
 	}
@@ -84,6 +88,9 @@ type fetch struct {
 	cols     store.RowColumns
 	failed   []uint32 // UIDs whose content failed its integrity checks
 	missing  bool     // some messages were expunged meanwhile
+	// condstore: a FETCH that sets \Seen tells UID and MODSEQ too
+	// (RFC 7162 §3.1).
+	condstore bool
 }
 
 // chunk answers one batch of messages, given by their indexes in the
@@ -102,14 +109,18 @@ func (f *fetch) chunk(chunk []int) error {
 	if err != nil {
 		return err
 	}
+	f.missing = f.missing || len(rows) < len(uids)
+	if since := int64(f.options.ChangedSince); since != 0 {
+		// RFC 7162 §3.1.4.1: only messages changed after since.
+		rows = slices.DeleteFunc(rows, func(r *store.MessageRow) bool { return r.ModSeq <= since })
+	}
 	metas, err := f.describe(rows)
 	if err != nil {
 		return err
 	}
-	f.missing = f.missing || len(rows) < len(uids)
 	for i, row := range rows {
 		seq := uint32(v.index(row.UID) + 1)
-		err := s.fetchOne(f.w, seq, row, metas[i], f.options, seen[row.UID])
+		err := s.fetchOne(f.w, seq, row, metas[i], f.options, fetchSeen{changed: seen[row.UID], condstore: f.condstore})
 		if errors.Is(err, errUnreadable) {
 			err = f.gone(row, err)
 		}
@@ -189,7 +200,11 @@ type item struct {
 
 // fetchOne prepares everything a message's FETCH response holds, then
 // writes it: nothing is written for a message that cannot be shown.
-func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.MessageRow, md *meta, o *imap.FetchOptions, seenChanged bool) error {
+// fetchSeen says whether this FETCH set the message's \Seen, and whether
+// the answer then carries UID and MODSEQ (CONDSTORE).
+type fetchSeen struct{ changed, condstore bool }
+
+func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.MessageRow, md *meta, o *imap.FetchOptions, seen fetchSeen) error {
 	var bodies, binaries []item
 	defer func() {
 		for _, it := range append(bodies, binaries...) {
@@ -231,12 +246,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 	}
 
 	resp := w.CreateMessage(seq)
-	if o.UID {
-		resp.WriteUID(imap.UID(row.UID))
-	}
-	if o.Flags || seenChanged {
-		resp.WriteFlags(s.flagList(row.UID, row.Flags))
-	}
+	s.writeHead(resp, row, o, seen)
 	if o.InternalDate {
 		resp.WriteInternalDate(row.Received)
 	}
@@ -268,6 +278,21 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.Mes
 		resp.WriteBinarySectionSize(bs, sizes[i])
 	}
 	return resp.Close()
+}
+
+// writeHead writes the UID, FLAGS and MODSEQ items: asked for, or, for
+// a message this FETCH marked \Seen, FLAGS and (with CONDSTORE) UID and
+// MODSEQ (RFC 7162 §3.1).
+func (s *session) writeHead(resp *imapserver.FetchResponseWriter, row *store.MessageRow, o *imap.FetchOptions, seen fetchSeen) {
+	if o.UID || seen.changed && seen.condstore {
+		resp.WriteUID(imap.UID(row.UID))
+	}
+	if o.Flags || seen.changed {
+		resp.WriteFlags(s.flagList(row.UID, row.Flags))
+	}
+	if o.ModSeq || seen.changed && seen.condstore {
+		resp.WriteModSeq(uint64(row.ModSeq))
+	}
 }
 
 // noNUL replaces NUL bytes with 0x80, as Dovecot does: a BODY item is an

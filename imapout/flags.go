@@ -51,8 +51,10 @@ func keywordsOf(flags []string) []string {
 }
 
 // Store implements imapserver.Session. The untagged FETCH answers carry
-// the UID, as clients want for UID STORE and may use for STORE.
-func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+// the UID, as clients want for UID STORE and may use for STORE, and the
+// MODSEQ once CONDSTORE is enabled. With UNCHANGEDSINCE (RFC 7162
+// §3.1.3) messages changed since are left alone and named in [MODIFIED].
+func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	v := s.sel
 	if v.readOnly {
 		return errReadOnly
@@ -67,34 +69,76 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	// after it (FLAGS first, then FETCH of changed flags, with the UID):
 	// such a STORE leaves its FETCH answers to that poll.
 	deferred := flags.Op != imap.StoreFlagsDel && newKeywords(v.keywords, keywordsOf(canonical))
+	var modified []uint32
 	for _, chunk := range chunks(idx, 1000) {
-		uids := make([]uint32, len(chunk))
-		for i, p := range chunk {
-			uids[i] = v.uids[p]
-		}
-		states, modseq, err := s.srv.st.StoreFlags(s.ctx, v.box.ID, uids, storeOps[flags.Op], canonical)
+		states, err := s.storeChunk(v.uidsAt(chunk), flags.Op, canonical, options, !deferred || flags.Silent)
 		if err != nil {
 			return err
 		}
-		if modseq != 0 && (!deferred || flags.Silent) {
-			v.own[modseq] = true
-		}
-		if deferred {
-			continue
-		}
 		for _, st := range states {
-			i := v.index(st.UID)
-			// .SILENT still reports flags another session changed meanwhile.
-			if i < 0 || flags.Silent && (st.Prev <= v.flagSeq || v.own[st.Prev]) {
+			if st.Modified {
+				modified = append(modified, st.UID)
 				continue
 			}
-			resp := w.CreateMessage(uint32(i + 1))
-			resp.WriteUID(imap.UID(st.UID))
-			resp.WriteFlags(s.flagList(st.UID, st.Flags))
-			if err := resp.Close(); err != nil {
+			if deferred {
+				continue
+			}
+			if err := s.storeAnswer(w, st, flags.Silent); err != nil {
 				return err
 			}
 		}
 	}
+	if len(modified) > 0 {
+		_, byUID := numSet.(imap.UIDSet)
+		w.SetModified(v.modifiedSet(modified, byUID))
+	}
 	return nil
+}
+
+// storeChunk changes the flags of up to 1000 messages in one transaction,
+// under UNCHANGEDSINCE when given, and with own notes the change as the
+// session's own so that no poll reports it again.
+func (s *session) storeChunk(uids []uint32, op imap.StoreFlagsOp, flags []string, options *imap.StoreOptions, own bool) ([]store.FlagState, error) {
+	v := s.sel
+	var states []store.FlagState
+	var modseq int64
+	var err error
+	if options != nil && options.Conditional {
+		states, modseq, err = s.srv.st.StoreFlagsUnchangedSince(s.ctx, v.box.ID, uids, storeOps[op], flags, int64(options.UnchangedSince))
+	} else {
+		states, modseq, err = s.srv.st.StoreFlags(s.ctx, v.box.ID, uids, storeOps[op], flags)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if modseq != 0 && own {
+		v.own[modseq] = true
+	}
+	return states, nil
+}
+
+// storeAnswer writes STORE's untagged FETCH for one message. .SILENT
+// leaves out the flags the client set itself, but still reports flags
+// another session changed meanwhile and, with CONDSTORE, the new MODSEQ
+// of a message it changed (RFC 7162 §3.1.3).
+func (s *session) storeAnswer(w *imapserver.FetchWriter, st store.FlagState, silent bool) error {
+	v := s.sel
+	i := v.index(st.UID)
+	if i < 0 {
+		return nil
+	}
+	condstore := w.CondStore()
+	quiet := silent && st.Prev <= v.flagSeq || silent && v.own[st.Prev]
+	if quiet && !(condstore && st.Changed) {
+		return nil
+	}
+	resp := w.CreateMessage(uint32(i + 1))
+	resp.WriteUID(imap.UID(st.UID))
+	if !quiet {
+		resp.WriteFlags(s.flagList(st.UID, st.Flags))
+	}
+	if condstore {
+		resp.WriteModSeq(uint64(st.ModSeq))
+	}
+	return resp.Close()
 }

@@ -129,6 +129,7 @@ func (s *session) status(box *store.Mailbox, options *imap.StatusOptions) (*imap
 	data.AppendLimit = &limit
 	var zero int64
 	data.DeletedStorage = &zero
+	data.HighestModSeq = uint64(box.ModSeq) // RFC 7162 §3.1.6
 	return data, nil
 }
 

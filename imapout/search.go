@@ -59,6 +59,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 				continue
 			}
 			matched = append(matched, row.UID)
+			data.ModSeq = max(data.ModSeq, uint64(row.ModSeq)) // RFC 7162 §3.1.5
 			num := m.seq
 			if kind == imapserver.NumKindUID {
 				num = row.UID
@@ -232,7 +233,9 @@ func (c *compiled) matchCheap(k *imap.SearchCriteria, m *candidate) bool {
 	if k.Larger > 0 && size <= k.Larger || k.Smaller > 0 && size >= k.Smaller {
 		return false
 	}
-	return true
+	// MODSEQ: the message's own modseq stands for every flag's (RFC 7162
+	// §3.1.5 allows it to a server without one per flag).
+	return k.ModSeq == nil || m.row.ModSeq >= int64(k.ModSeq.ModSeq)
 }
 
 // bounds turns a range of a set into low and high ends: 0 is "*", the

@@ -30,6 +30,9 @@ type selected struct {
 	keywords []string
 	result   imap.UIDSet // SEARCH RETURN (SAVE)
 	gone     bool        // the mailbox was deleted
+	// condstore: the client was told HIGHESTMODSEQ with CONDSTORE
+	// enabled; a CONDSTORE enabling command after SELECT tells it then.
+	condstore bool
 }
 
 // systemFlags are the flags every mailbox supports.
@@ -111,7 +114,9 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		Flags: v.flags(), PermanentFlags: v.permanentFlags(),
 		NumMessages: uint32(len(uids)), NumRecent: uint32(len(v.recent)),
 		UIDNext: imap.UID(v.uidNext), UIDValidity: box.UIDValidity,
+		HighestModSeq: uint64(state.ModSeq), // RFC 7162 §3.1.2.1: always, never NOMODSEQ
 	}
+	v.condstore = options.CondStore || options.QResync != nil || s.condstore()
 	if first, err := st.FirstUnseen(s.ctx, box.ID); err != nil {
 		return nil, err
 	} else if i := v.index(first); first != 0 && i >= 0 {
@@ -132,8 +137,8 @@ func (s *session) Unselect() error {
 
 // Poll implements imapserver.Session: it tells the client what changed in
 // its selected mailbox since it last heard, in the order RFC 9051 wants:
-// EXPUNGE (when allowed), FLAGS, EXISTS and RECENT, then FETCH of changed
-// flags.
+// EXPUNGE or VANISHED (when allowed), FLAGS, EXISTS and RECENT, then FETCH
+// of changed flags (with MODSEQ once CONDSTORE is enabled).
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := s.checkKey(); err != nil {
 		return err
@@ -150,22 +155,16 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err != nil {
 		return err
 	}
+	if err := s.pollHighest(w, state, allowExpunge); err != nil {
+		return err
+	}
 	if state.ModSeq == v.flagSeq && (state.ModSeq == v.expSeq || !allowExpunge) && state.UIDNext == v.uidNext && v.told == len(v.recent) {
 		return nil
 	}
 	if allowExpunge && state.ModSeq > v.expSeq {
-		gone, err := st.ExpungedUIDs(s.ctx, v.box.ID, v.expSeq, state.ModSeq)
-		if err != nil {
+		if err := s.pollExpunged(w, state); err != nil {
 			return err
 		}
-		for _, uid := range gone {
-			if i := v.index(uid); i >= 0 {
-				if err := w.WriteExpunge(v.remove(i)); err != nil {
-					return err
-				}
-			}
-		}
-		v.expSeq = state.ModSeq
 	}
 	if newKeywords(v.keywords, state.Keywords) {
 		v.keywords = state.Keywords
@@ -187,24 +186,106 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		}
 	}
 	if state.ModSeq > v.flagSeq {
-		changes, err := st.ChangedFlags(s.ctx, v.box.ID, v.flagSeq, known)
+		return s.pollFlags(w, state, known)
+	}
+	return nil
+}
+
+// pollHighest sends OK [HIGHESTMODSEQ] when CONDSTORE was enabled after
+// SELECT (RFC 7162 §3.1), and, while expunges wait for a command that
+// may report them, one below the first of them, so that a client whose
+// connection drops never takes a MODSEQ it saw for proof that it heard
+// of them (RFC 7162 §3.2).
+func (s *session) pollHighest(w *imapserver.UpdateWriter, state store.MailboxState, allowExpunge bool) error {
+	v := s.sel
+	if !w.CondStore() {
+		return nil
+	}
+	first := !v.condstore
+	v.condstore = true
+	pending := !allowExpunge && state.ModSeq > v.expSeq
+	if pending {
+		gone, err := s.srv.st.ExpungedUIDs(s.ctx, v.box.ID, v.expSeq, state.ModSeq)
 		if err != nil {
 			return err
 		}
-		for _, c := range changes {
-			i := v.index(c.UID)
-			if v.own[c.ModSeq] || i < 0 {
-				continue
-			}
-			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(c.UID), s.flagList(c.UID, c.Flags)); err != nil {
-				return err
-			}
+		pending = len(gone) > 0
+	}
+	if first || pending {
+		return w.WriteHighestModSeq(uint64(min(v.flagSeq, v.expSeq)))
+	}
+	return nil
+}
+
+// pollExpunged tells the client which of its messages others expunged.
+func (s *session) pollExpunged(w *imapserver.UpdateWriter, state store.MailboxState) error {
+	v := s.sel
+	gone, complete, err := s.srv.st.ExpungedAfter(s.ctx, v.box.ID, v.expSeq, state.ModSeq)
+	if err != nil {
+		return err
+	}
+	if !complete {
+		// The records were pruned under a long-open session: what the
+		// view holds and the mailbox no longer does is what vanished.
+		if gone, err = s.lostUIDs(); err != nil {
+			return err
 		}
-		v.flagSeq = state.ModSeq
-		for m := range v.own {
-			if m <= v.flagSeq {
-				delete(v.own, m)
-			}
+	}
+	if err := s.tellExpunged(w, gone, w.QResync()); err != nil {
+		return err
+	}
+	v.expSeq = state.ModSeq
+	return nil
+}
+
+// lostUIDs returns the UIDs of the view that the mailbox no longer holds.
+func (s *session) lostUIDs() ([]uint32, error) {
+	v := s.sel
+	now, err := s.srv.st.MailboxUIDs(s.ctx, v.box.ID, 0, v.uidNext)
+	if err != nil {
+		return nil, err
+	}
+	var lost []uint32
+	j := 0
+	for _, uid := range v.uids {
+		for j < len(now) && now[j] < uid {
+			j++
+		}
+		if j == len(now) || now[j] != uid {
+			lost = append(lost, uid)
+		}
+	}
+	return lost, nil
+}
+
+// pollFlags sends FETCH for flags others changed, up to the UIDs the
+// client knew before this poll.
+func (s *session) pollFlags(w *imapserver.UpdateWriter, state store.MailboxState, known uint32) error {
+	v := s.sel
+	changes, err := s.srv.st.ChangedFlags(s.ctx, v.box.ID, v.flagSeq, known)
+	if err != nil {
+		return err
+	}
+	condstore := w.CondStore()
+	for _, c := range changes {
+		i := v.index(c.UID)
+		if v.own[c.ModSeq] || i < 0 {
+			continue
+		}
+		flags := s.flagList(c.UID, c.Flags)
+		if condstore {
+			err = w.WriteMessageFlagsModSeq(uint32(i+1), imap.UID(c.UID), flags, uint64(c.ModSeq))
+		} else {
+			err = w.WriteMessageFlags(uint32(i+1), imap.UID(c.UID), flags)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	v.flagSeq = state.ModSeq
+	for m := range v.own {
+		if m <= v.flagSeq {
+			delete(v.own, m)
 		}
 	}
 	return nil
@@ -250,6 +331,11 @@ func (s *session) mailboxGone(w *imapserver.UpdateWriter, allowExpunge bool) err
 	v := s.sel
 	if !allowExpunge {
 		return nil
+	}
+	all := append([]uint32(nil), v.uids...)
+	if w.QResync() {
+		v.gone = true
+		return s.tellExpunged(w, all, true)
 	}
 	for len(v.uids) > 0 {
 		if err := w.WriteExpunge(v.remove(len(v.uids) - 1)); err != nil {

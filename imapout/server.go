@@ -111,6 +111,8 @@ var caps = imap.CapSet{
 	imap.CapSpecialUse:       {},
 	imap.CapCreateSpecialUse: {},
 	imap.CapLiteralPlus:      {},
+	imap.CapCondStore:        {},
+	imap.CapQResync:          {},
 }
 
 // New returns a server for the users of st.

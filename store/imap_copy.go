@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
 
 // CopyResult says where COPY or MOVE put messages.
@@ -120,13 +121,14 @@ func expungeTx(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uint32) 
 	if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq`, mailboxID).Scan(&modseq); err != nil {
 		return 0, err
 	}
+	now := time.Now().Unix()
 	for _, uid := range uids {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM mailbox_messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, uid); err != nil {
 			return 0, err
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO mailbox_expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)
-			 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq`, mailboxID, uid, modseq); err != nil {
+			`INSERT INTO mailbox_expunged (mailbox_id, uid, modseq, at) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq, at = excluded.at`, mailboxID, uid, modseq, now); err != nil {
 			return 0, err
 		}
 	}

@@ -86,6 +86,22 @@ func applyFlags(old []string, op FlagOp, flags []string) []string {
 // It returns the flags of every message found, with Changed set where they
 // changed, and the mailbox modseq of the change (0 when nothing changed).
 func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagState, int64, error) {
+	return s.storeFlags(ctx, mailboxID, uids, op, flags, -1)
+}
+
+// StoreFlagsUnchangedSince is StoreFlags for STORE (UNCHANGEDSINCE since)
+// (RFC 7162 §3.1.3): a message whose modseq is above since is left alone
+// and returned with Modified set. The test and the change are one
+// transaction, so no other session's change can slip between them.
+func (s *Store) StoreFlagsUnchangedSince(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, since int64) ([]FlagState, int64, error) {
+	return s.storeFlags(ctx, mailboxID, uids, op, flags, max(since, 0))
+}
+
+// storeFlags is StoreFlags with an UNCHANGEDSINCE condition (since < 0:
+// none). The mailbox modseq is raised in the same transaction as the
+// change, so modseqs are unique and increasing per mailbox whichever
+// session (or node) writes.
+func (s *Store) storeFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string, since int64) ([]FlagState, int64, error) {
 	if len(uids) == 0 {
 		return nil, 0, nil
 	}
@@ -93,36 +109,9 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 	var modseq int64
 	var userID int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		out, modseq = nil, 0
-		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
-			mailboxID, uids[0], uids[len(uids)-1])
-		if err != nil {
-			return err
-		}
-		next := 0
-		for rows.Next() {
-			var f FlagState
-			var cur string
-			if err := rows.Scan(&f.UID, &cur, &f.ModSeq); err != nil {
-				rows.Close()
-				return err
-			}
-			f.Prev = f.ModSeq
-			for next < len(uids) && uids[next] < f.UID {
-				next++
-			}
-			if next == len(uids) {
-				break
-			}
-			if uids[next] != f.UID {
-				continue
-			}
-			f.Flags = ParseFlags(FormatFlags(applyFlags(ParseFlags(cur), op, flags)))
-			f.Changed = FormatFlags(f.Flags) != cur
-			out = append(out, f)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var err error
+		modseq = 0
+		if out, err = readFlagChanges(ctx, tx, mailboxID, uids, op, flags, since); err != nil {
 			return err
 		}
 		changed := 0
@@ -158,4 +147,43 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 		s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
 	}
 	return out, modseq, nil
+}
+
+// readFlagChanges reads the messages among uids and works out their new
+// flags; one changed after since (when since >= 0) keeps its flags and
+// is marked Modified.
+func readFlagChanges(ctx context.Context, tx *sql.Tx, mailboxID int64, uids []uint32, op FlagOp, flags []string, since int64) ([]FlagState, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
+		mailboxID, uids[0], uids[len(uids)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []FlagState
+	next := 0
+	for rows.Next() {
+		var f FlagState
+		var cur string
+		if err := rows.Scan(&f.UID, &cur, &f.ModSeq); err != nil {
+			return nil, err
+		}
+		f.Prev = f.ModSeq
+		for next < len(uids) && uids[next] < f.UID {
+			next++
+		}
+		if next == len(uids) {
+			break
+		}
+		if uids[next] != f.UID {
+			continue
+		}
+		if since >= 0 && f.ModSeq > since {
+			f.Flags, f.Modified = ParseFlags(cur), true
+		} else {
+			f.Flags = ParseFlags(FormatFlags(applyFlags(ParseFlags(cur), op, flags)))
+			f.Changed = FormatFlags(f.Flags) != cur
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }

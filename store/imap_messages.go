@@ -13,6 +13,9 @@ type MailboxState struct {
 	ModSeq   int64
 	UIDNext  uint32
 	Keywords []string
+	// ExpungedFloor: expunges with a modseq up to this one may have been
+	// forgotten (PruneExpunged); those after it are all recorded.
+	ExpungedFloor int64
 }
 
 // MailboxState reads a mailbox's change counter, next UID and keywords. A
@@ -20,8 +23,8 @@ type MailboxState struct {
 func (s *Store) MailboxState(ctx context.Context, mailboxID int64) (MailboxState, error) {
 	var st MailboxState
 	var keywords string
-	err := s.read.QueryRowContext(ctx, `SELECT modseq, uid_next, keywords FROM mailboxes WHERE id = ?`, mailboxID).
-		Scan(&st.ModSeq, &st.UIDNext, &keywords)
+	err := s.read.QueryRowContext(ctx, `SELECT modseq, uid_next, keywords, expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).
+		Scan(&st.ModSeq, &st.UIDNext, &keywords, &st.ExpungedFloor)
 	st.Keywords = ParseFlags(keywords)
 	return st, notFound(err, fmt.Sprintf("mailbox %d", mailboxID))
 }
@@ -78,6 +81,9 @@ type FlagState struct {
 	ModSeq  int64
 	Changed bool  // StoreFlags: this call changed them
 	Prev    int64 // StoreFlags: the modseq before this call
+	// Modified (StoreFlagsUnchangedSince): left alone, because the
+	// message changed after the client's modseq.
+	Modified bool
 }
 
 // ChangedFlags returns the messages with uid <= maxUID whose flags changed

@@ -436,7 +436,8 @@ func collect(ch <-chan error) []error {
 }
 
 // maintain sweeps expired tickets and unreferenced blobs every minute, and
-// orphaned blob files and old delivery records every six hours.
+// orphaned blob files, old delivery records and old expunge records every
+// six hours.
 func (b *bridge) maintain(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
@@ -462,6 +463,11 @@ func (b *bridge) maintain(ctx context.Context) {
 			}
 			if err := b.st.PruneDeliveries(ctx, 90*24*time.Hour); err != nil && ctx.Err() == nil {
 				b.log.Warn("prune deliveries", "err", err)
+			}
+			// A QRESYNC client away longer than this resynchronizes from
+			// the UIDs that exist (docs/architecture.md, modseqs).
+			if _, err := b.st.PruneExpunged(ctx, 90*24*time.Hour); err != nil && ctx.Err() == nil {
+				b.log.Warn("prune expunge records", "err", err)
 			}
 		}
 		select {

@@ -4,6 +4,29 @@ package imap
 type SelectOptions struct {
 	ReadOnly  bool
 	CondStore bool // requires CONDSTORE
+	// tollbridge: the QRESYNC select parameter (RFC 7162 §3.2.5); a
+	// server-side field, imapclient does not send it.
+	QResync *SelectQResync // requires QRESYNC
+}
+
+// SelectQResync is the QRESYNC parameter of SELECT and EXAMINE: what the
+// client remembers of the mailbox from an earlier session (RFC 7162
+// §3.2.5). tollbridge: added.
+type SelectQResync struct {
+	UIDValidity uint32
+	ModSeq      uint64
+	// KnownUIDs are the UIDs the client knows (nil: all below UIDNEXT).
+	KnownUIDs UIDSet
+	// SeqMatch pairs message sequence numbers with the UIDs the client
+	// had for them, ascending (RFC 7162 §3.2.5.2); nil when not given.
+	SeqMatch *SelectSeqMatch
+}
+
+// SelectSeqMatch is QRESYNC's message sequence match data. tollbridge:
+// added.
+type SelectSeqMatch struct {
+	SeqNums SeqSet
+	UIDs    UIDSet
 }
 
 // SelectData is the data returned by a SELECT command.

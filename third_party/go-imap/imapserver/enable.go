@@ -28,12 +28,19 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 		switch req {
 		case imap.CapIMAP4rev2, imap.CapUTF8Accept:
 			enabled = append(enabled, req)
+		case imap.CapCondStore, imap.CapQResync: // tollbridge: RFC 7162 §3.1, §3.2.3
+			if c.server.options.caps().Has(req) {
+				enabled = append(enabled, req)
+			}
 		}
 	}
 
 	c.mutex.Lock()
 	for _, e := range enabled {
 		c.enabled[e] = struct{}{}
+		if e == imap.CapQResync {
+			c.enabled[imap.CapCondStore] = struct{}{} // tollbridge: QRESYNC implies CONDSTORE
+		}
 	}
 	c.mutex.Unlock()
 

@@ -75,6 +75,10 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 		}
 	}
 
+	// tollbridge: FETCH modifiers (RFC 7162 §3.1.4.1, §3.2.6).
+	if err := c.readFetchModifiers(dec, &options, numKind); err != nil {
+		return err
+	}
 	if !dec.ExpectCRLF() {
 		return dec.Err()
 	}
@@ -85,6 +89,9 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 
 	if numKind == NumKindUID {
 		options.UID = true
+	}
+	if options.ModSeq {
+		c.enableCondStore() // tollbridge: RFC 7162 §3.1
 	}
 
 	w := &FetchWriter{conn: c, options: writerOptions}
@@ -108,6 +115,8 @@ func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOp
 		options.RFC822Size = true
 	case "UID":
 		options.UID = true
+	case "MODSEQ": // tollbridge: RFC 7162 §3.1.4
+		options.ModSeq = true
 	case "RFC822": // equivalent to BODY[]
 		bs := &imap.FetchItemBodySection{}
 		writerOptions.obsolete[bs] = attName
@@ -324,8 +333,9 @@ func maybeReadPartial(dec *imapwire.Decoder) (*imap.SectionPartial, error) {
 
 // FetchWriter writes FETCH responses.
 type FetchWriter struct {
-	conn    *Conn
-	options fetchWriterOptions
+	conn     *Conn
+	options  fetchWriterOptions
+	modified imap.NumSet // tollbridge: STORE (UNCHANGEDSINCE) failures
 }
 
 // CreateMessage writes a FETCH response for a message.

@@ -80,15 +80,28 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 		options.ReturnAll = true
 	}
 
+	// tollbridge: the MODSEQ key enables CONDSTORE, and only a search
+	// using it answers with a mod-sequence (RFC 7162 §3.1.5).
+	modSeqKey := hasModSeqKey(&criteria)
+	if modSeqKey {
+		if !c.supports(imap.CapCondStore) {
+			return newClientBugError("MODSEQ is not supported")
+		}
+		c.enableCondStore() // tollbridge: RFC 7162 §3.1
+	}
+
 	data, err := c.session.Search(numKind, &criteria, &options)
 	if err != nil {
 		return err
+	}
+	if !modSeqKey {
+		data.ModSeq = 0
 	}
 
 	if c.enabled.Has(imap.CapIMAP4rev2) || extended {
 		return c.writeESearch(tag, data, &options, numKind)
 	} else {
-		return c.writeSearch(data.All)
+		return c.writeSearch(data.All, data.ModSeq)
 	}
 }
 
@@ -117,6 +130,9 @@ func (c *Conn) writeESearch(tag string, data *imap.SearchData, options *imap.Sea
 	if options.ReturnCount {
 		enc.SP().Atom("COUNT").SP().Number(data.Count)
 	}
+	if data.ModSeq != 0 { // tollbridge: RFC 7162 §3.1.5, RFC 4731 §3.2
+		enc.SP().Atom("MODSEQ").SP().ModSeq(data.ModSeq)
+	}
 	return enc.CRLF()
 }
 
@@ -131,7 +147,7 @@ func isNumSetEmpty(numSet imap.NumSet) bool {
 	}
 }
 
-func (c *Conn) writeSearch(numSet imap.NumSet) error {
+func (c *Conn) writeSearch(numSet imap.NumSet, modSeq uint64) error {
 	enc := newResponseEncoder(c)
 	defer enc.end()
 
@@ -153,6 +169,9 @@ func (c *Conn) writeSearch(numSet imap.NumSet) error {
 	}
 	if !ok {
 		return fmt.Errorf("imapserver: failed to enumerate message numbers in SEARCH response")
+	}
+	if modSeq != 0 { // tollbridge: RFC 7162 §3.1.5
+		enc.SP().Special('(').Atom("MODSEQ").SP().ModSeq(modSeq).Special(')')
 	}
 	return enc.CRLF()
 }
@@ -328,6 +347,12 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 		criteria.Or = append(criteria.Or, or)
 	case "$":
 		criteria.UID = append(criteria.UID, imap.SearchRes())
+	case "MODSEQ": // tollbridge: RFC 7162 §3.1.5
+		modSeq, err := readSearchModSeq(dec)
+		if err != nil {
+			return err
+		}
+		criteria.ModSeq = modSeq
 	default:
 		seqSet, err := imapwire.ParseSeqSet(key)
 		if err != nil {

@@ -9,7 +9,15 @@ import (
 
 func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) error {
 	var mailbox string
-	if !dec.ExpectSP() || !dec.ExpectMailbox(&mailbox) || !dec.ExpectCRLF() {
+	options := imap.SelectOptions{ReadOnly: readOnly}
+	if !dec.ExpectSP() || !dec.ExpectMailbox(&mailbox) {
+		return dec.Err()
+	}
+	// tollbridge: SELECT parameters (RFC 7162 §3.1.8, §3.2.5).
+	if err := c.readSelectParams(dec, &options); err != nil {
+		return err
+	}
+	if !dec.ExpectCRLF() {
 		return dec.Err()
 	}
 
@@ -32,7 +40,9 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 		}
 	}
 
-	options := imap.SelectOptions{ReadOnly: readOnly}
+	if options.CondStore || options.QResync != nil {
+		c.enableCondStore() // tollbridge: RFC 7162 §3.1
+	}
 	data, err := c.session.Select(mailbox, &options)
 	if err != nil {
 		return err
@@ -66,6 +76,21 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 	if data.List != nil {
 		if err := c.writeList(data.List); err != nil {
 			return err
+		}
+	}
+	// tollbridge: a mailbox with persistent mod-sequences says so in
+	// every SELECT and EXAMINE (RFC 7162 §3.1.2.1); QRESYNC then
+	// resynchronizes (§3.2.5).
+	if data.HighestModSeq != 0 {
+		if err := c.writeHighestModSeq(data.HighestModSeq); err != nil {
+			return err
+		}
+	}
+	if q := options.QResync; q != nil && q.UIDValidity == data.UIDValidity {
+		if rs, ok := c.session.(SessionQResync); ok {
+			if err := rs.SelectResync(&FetchWriter{conn: c}, q); err != nil {
+				return err
+			}
 		}
 	}
 

@@ -13,7 +13,16 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		numSet imap.NumSet
 		item   string
 	)
-	if !dec.ExpectSP() || !dec.ExpectNumSet(numKind.wire(), &numSet) || !dec.ExpectSP() || !dec.ExpectAtom(&item) || !dec.ExpectSP() {
+	if !dec.ExpectSP() || !dec.ExpectNumSet(numKind.wire(), &numSet) || !dec.ExpectSP() {
+		return dec.Err()
+	}
+	// tollbridge: STORE modifiers (RFC 7162 §3.1.3).
+	options := imap.StoreOptions{}
+	conditional, err := c.readStoreModifiers(dec, &options)
+	if err != nil {
+		return err
+	}
+	if !dec.ExpectAtom(&item) || !dec.ExpectSP() {
 		return dec.Err()
 	}
 	var flags []imap.Flag
@@ -68,11 +77,23 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		return err
 	}
 
+	options.Conditional = conditional
+	if conditional {
+		c.enableCondStore() // tollbridge: RFC 7162 §3.1
+	}
 	w := &FetchWriter{conn: c}
-	options := imap.StoreOptions{}
-	return c.session.Store(w, numSet, &imap.StoreFlags{
+	err = c.session.Store(w, numSet, &imap.StoreFlags{
 		Op:     op,
 		Silent: silent,
 		Flags:  flags,
 	}, &options)
+	if err != nil || w.modified == nil || isNumSetEmpty(w.modified) {
+		return err
+	}
+	// tollbridge: the tagged OK carries [MODIFIED set] (RFC 7162
+	// §3.1.3); updates come first, as after any STORE.
+	if err := c.poll("STORE"); err != nil {
+		return err
+	}
+	return modifiedResponse(w.modified)
 }
