@@ -8,7 +8,7 @@ import (
 
 func TestBlobsSyncAll(t *testing.T) {
 	t.Parallel()
-	st, err := Open(context.Background(), t.TempDir(), Options{})
+	st, err := Open(context.Background(), t.TempDir(), testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}

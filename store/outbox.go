@@ -55,13 +55,12 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 		if m.UserID != 0 {
 			uid = m.UserID
 		}
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			uid, m.Sender, m.SessionKey, m.Parts, m.Size, m.ClientIP, m.Created.Unix())
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			uid, m.Sender, m.SessionKey, m.Parts, m.Size, m.ClientIP, m.Created.Unix()).Scan(&m.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
-		m.ID, _ = res.LastInsertId()
 		for _, name := range sortedKeys(m.Blobs) {
 			ref := m.Blobs[name]
 			if err := s.registerBlob(ctx, tx, ref); err != nil {

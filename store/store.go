@@ -3,10 +3,30 @@
 // and the outbox.
 //
 // Metadata lives in an embedded SQLite database (WAL, synchronous=FULL, so a
-// committed transaction is on disk); encrypted message parts live in
-// content-addressed files under blobs/, written and fsynced before the
-// transaction that references them commits. Nothing here is plaintext mail:
-// callers hand over sealed bytes only.
+// committed transaction is on disk) or, for a domain that runs several
+// bridges, in one PostgreSQL database (Options.Postgres); encrypted message
+// parts live in content-addressed files under blobs/, written and fsynced
+// before the transaction that references them commits. Nothing here is
+// plaintext mail: callers hand over sealed bytes only.
+//
+// # Migrations
+//
+// The schema is changed by numbered migrations, applied once each, in
+// order: migrations/NNNN_name.sql for SQLite and, with the same number and
+// name, migrations/postgres/NNNN_name.sql for PostgreSQL. Adding one means
+// adding both files (TestMigrationsHavePostgresForms fails otherwise); the
+// PostgreSQL form uses BIGINT for INTEGER, BYTEA for BLOB, identity
+// columns for INTEGER PRIMARY KEY and trigger functions for triggers, and
+// drops WITHOUT ROWID. Queries are written once (see dialect.go for the
+// common ground).
+//
+// # Several nodes
+//
+// On PostgreSQL any number of bridges may share the store: outbox entries
+// are claimed with FOR UPDATE SKIP LOCKED under a lease (ClaimDue,
+// RenewLeases), UIDs are allocated in the inserting transaction under the
+// mailbox row's lock, and every change published to the Hub is also sent
+// with NOTIFY, so IMAP sessions on every node see it.
 package store
 
 import (
@@ -14,6 +34,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,18 +48,26 @@ var ErrNotFound = errors.New("not found")
 
 // Store is an open data directory.
 type Store struct {
-	dir   string
-	write *sql.DB // one connection: SQLite has one writer; serialising in Go avoids SQLITE_BUSY
-	read  *sql.DB // a pool for concurrent readers (WAL)
-	blobs *Blobs
-	now   func() time.Time
-	hub   *Hub
+	dialect dialect
+	dir     string
+	write   *sql.DB // one connection: SQLite has one writer; serialising in Go avoids SQLITE_BUSY
+	read    *sql.DB // a pool for concurrent readers (WAL)
+	blobs   *Blobs
+	now     func() time.Time
+	hub     *Hub
 }
 
 // Options tune Open. The zero value is fine.
 type Options struct {
 	// Now is the clock; time.Now when nil. Tests inject one.
 	Now func() time.Time
+	// Postgres is a PostgreSQL connection string (postgres://…): the
+	// metadata then lives in that database, shared with the other nodes
+	// of the domain, instead of SQLite in dir. Empty: SQLite.
+	Postgres string
+	// Node names this process among the nodes sharing a PostgreSQL
+	// store (outbox leases name it); a random name when empty.
+	Node string
 }
 
 // Open opens (creating if needed) the data directory dir, applies pending
@@ -47,35 +76,61 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, "tollbridge.db")
-	write, err := openDB(path, 1)
-	if err != nil {
-		return nil, err
-	}
-	read, err := openDB(path, 8)
-	if err != nil {
-		write.Close()
-		return nil, err
-	}
-	blobs, err := openBlobs(filepath.Join(dir, "blobs"))
-	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, err
-	}
-	s := &Store{dir: dir, write: write, read: read, blobs: blobs, now: opts.Now, hub: newHub()}
+	s := &Store{dir: dir, now: opts.Now, hub: newHub()}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	var err error
+	if opts.Postgres != "" {
+		err = s.openPostgres(opts.Postgres)
+	} else {
+		err = s.openSQLite()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.blobs, err = openBlobs(filepath.Join(dir, "blobs")); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	// SQLite creates its files 0644; they hold users' (protected) keys.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Chmod(path+suffix, 0o600)
+	if s.dialect == sqliteDialect {
+		// SQLite creates its files 0644; they hold users' (protected) keys.
+		path := filepath.Join(dir, "tollbridge.db")
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Chmod(path+suffix, 0o600)
+		}
 	}
 	return s, nil
+}
+
+func (s *Store) openSQLite() error {
+	path := filepath.Join(s.dir, "tollbridge.db")
+	write, err := openDB(path, 1)
+	if err != nil {
+		return err
+	}
+	read, err := openDB(path, 8)
+	if err != nil {
+		write.Close()
+		return err
+	}
+	s.write, s.read = write, read
+	return nil
+}
+
+// openPostgres opens one pool for writers and readers alike: PostgreSQL
+// has no single writer to protect.
+func (s *Store) openPostgres(dsn string) error {
+	db, err := openPostgres(dsn, 16)
+	if err != nil {
+		return err
+	}
+	s.dialect, s.write, s.read = postgresDialect, db, db
+	return nil
 }
 
 func openDB(path string, conns int) (*sql.DB, error) {
@@ -99,6 +154,9 @@ func openDB(path string, conns int) (*sql.DB, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.write == s.read {
+		return s.write.Close()
+	}
 	return errors.Join(s.write.Close(), s.read.Close())
 }
 
@@ -130,6 +188,9 @@ func (s *Store) laxTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error) error {
+	if s.dialect == postgresDialect {
+		return s.pgTx(ctx, sync == "FULL", fn)
+	}
 	// The write pool has one connection: holding it makes the pragma and
 	// the transaction one unit.
 	conn, err := s.write.Conn(ctx)
@@ -143,6 +204,46 @@ func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error)
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// pgTx runs fn in a SERIALIZABLE transaction, again when it lost a race
+// with another (fn must be safe to run twice: it resets what it
+// collects). A lax transaction does not wait for the WAL flush.
+func (s *Store) pgTx(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = s.pgTxOnce(ctx, durable, fn); !retryable(err) {
+			return err
+		}
+		// Back off a little, more each time, so two retrying writers part.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(try+1) * time.Duration(1+rand.IntN(5)) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) pgTxOnce(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if !durable {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("begin: %w", err)
+		}
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()

@@ -27,7 +27,7 @@ func (c *clock) add(d time.Duration) {
 func openTest(t testing.TB) (*Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s, err := Open(context.Background(), t.TempDir(), Options{Now: clk.now})
+	s, err := Open(context.Background(), t.TempDir(), withClock(testOptions(t), clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +57,14 @@ func TestReopenKeepsSchemaAndData(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	opts := testOptions(t)
+	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testUser(t, s, "alice@example.org")
 	s.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,8 @@ func TestMigrationAppliedOutOfOrder(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	opts := testOptions(t)
+	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,7 @@ func TestMigrationAppliedOutOfOrder(t *testing.T) {
 		}
 	}
 	s.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
