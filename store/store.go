@@ -55,6 +55,8 @@ type Store struct {
 	blobs   *Blobs
 	now     func() time.Time
 	hub     *Hub
+	node    string
+	lease   time.Duration
 }
 
 // Options tune Open. The zero value is fine.
@@ -66,8 +68,13 @@ type Options struct {
 	// of the domain, instead of SQLite in dir. Empty: SQLite.
 	Postgres string
 	// Node names this process among the nodes sharing a PostgreSQL
-	// store (outbox leases name it); a random name when empty.
+	// store (outbox claims name it); a random name when empty.
 	Node string
+	// Lease is how long an outbox claim holds without being renewed
+	// (ClaimDue, RenewClaims): a node that dies mid-attempt hands its
+	// recipients over to the others this long after its last renewal.
+	// 30 s when zero.
+	Lease time.Duration
 }
 
 // Open opens (creating if needed) the data directory dir, applies pending
@@ -76,9 +83,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, now: opts.Now, hub: newHub()}
+	s := &Store{dir: dir, now: opts.Now, hub: newHub(), node: opts.Node, lease: opts.Lease}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.node == "" {
+		s.node = fmt.Sprintf("node-%d-%08x", os.Getpid(), rand.Uint32())
+	}
+	if s.lease <= 0 {
+		s.lease = 30 * time.Second
 	}
 	var err error
 	if opts.Postgres != "" {
@@ -219,9 +232,13 @@ func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error)
 // with another (fn must be safe to run twice: it resets what it
 // collects). A lax transaction does not wait for the WAL flush.
 func (s *Store) pgTx(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
+	return s.pgTxIso(ctx, durable, sql.LevelSerializable, fn)
+}
+
+func (s *Store) pgTxIso(ctx context.Context, durable bool, iso sql.IsolationLevel, fn func(*sql.Tx) error) error {
 	var err error
 	for try := 0; try < 20; try++ {
-		if err = s.pgTxOnce(ctx, durable, fn); !retryable(err) {
+		if err = s.pgTxOnce(ctx, durable, iso, fn); !retryable(err) {
 			return err
 		}
 		// Back off a little, more each time, so two retrying writers part.
@@ -234,8 +251,8 @@ func (s *Store) pgTx(ctx context.Context, durable bool, fn func(*sql.Tx) error) 
 	return err
 }
 
-func (s *Store) pgTxOnce(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+func (s *Store) pgTxOnce(ctx context.Context, durable bool, iso sql.IsolationLevel, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
