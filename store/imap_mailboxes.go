@@ -137,7 +137,7 @@ func (s *Store) CreateMailbox(ctx context.Context, userID int64, name, specialUs
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %s: %w", name, err)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
 	return s.MailboxByID(ctx, id)
 }
 
@@ -185,7 +185,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID int64, name string) er
 	if err != nil {
 		return fmt.Errorf("delete mailbox %s: %w", name, err)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
 	return nil
 }
 
@@ -242,9 +242,9 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 		return fmt.Errorf("rename mailbox %s to %s: %w", oldName, newName, err)
 	}
 	for _, e := range events {
-		s.hub.publish(e)
+		s.publish(e)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID})
 	return nil
 }
 

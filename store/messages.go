@@ -73,7 +73,7 @@ func (s *Store) DeliverMessage(ctx context.Context, m *NewMessage) (*Delivered, 
 	if err != nil {
 		return nil, fmt.Errorf("deliver to user %d: %w", m.UserID, err)
 	}
-	s.hub.publish(d.event())
+	s.publish(d.event())
 	return d, nil
 }
 

@@ -213,7 +213,7 @@ func (s *Store) FinishRecipient(ctx context.Context, r *OutboxRecipient, d Deliv
 		return fmt.Errorf("outbox recipient %d: %w", r.ID, err)
 	}
 	if delivered != nil {
-		s.hub.publish(delivered.event())
+		s.publish(delivered.event())
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ type Store struct {
 	hub     *Hub
 	node    string
 	lease   time.Duration
+	notify  *notifier // PostgreSQL: events to and from the other nodes
 }
 
 // Options tune Open. The zero value is fine.
@@ -95,7 +96,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	var err error
 	if opts.Postgres != "" {
-		err = s.openPostgres(opts.Postgres)
+		if err = s.openPostgres(opts.Postgres); err == nil {
+			if err = s.listen(ctx, opts.Postgres); err != nil {
+				s.Close()
+			}
+		}
 	} else {
 		err = s.openSQLite()
 	}
@@ -167,6 +172,7 @@ func openDB(path string, conns int) (*sql.DB, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopListening()
 	if s.write == s.read {
 		return s.write.Close()
 	}
@@ -183,7 +189,8 @@ func (s *Store) Blobs() *Blobs { return s.blobs }
 func (s *Store) Now() time.Time { return s.now() }
 
 // Hub delivers change notifications (new mail, flag changes) to listeners
-// in this process.
+// in this process: this node's changes and, on PostgreSQL, those of the
+// other nodes sharing the store (LISTEN/NOTIFY).
 func (s *Store) Hub() *Hub { return s.hub }
 
 // tx runs fn in one write transaction, committed when fn returns nil and

@@ -449,7 +449,7 @@ func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, up
 	if err != nil {
 		return fmt.Errorf("ticket %s complete: %w", id, err)
 	}
-	s.hub.publish(delivered.event())
+	s.publish(delivered.event())
 	return nil
 }
 
