@@ -85,6 +85,7 @@ func (cfg *Config) validate(file string) Errors {
 	cfg.validateRoutes(c)
 	cfg.validateAddresses(c)
 	cfg.validateDNS(c)
+	cfg.validateStore(c)
 	cfg.validateAllow(c)
 	return c.errs
 }
@@ -179,6 +180,19 @@ func (cfg *Config) validateRoutes(c *checker) {
 		if err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			c.fail(key+".url", "must be an https://host[:port] base URL, got %q", r.URL)
 		}
+	}
+}
+
+// validateStore checks [store] postgres: a URL connection string (the
+// key/value form would hide a mistyped key until the first connection).
+func (cfg *Config) validateStore(c *checker) {
+	v := cfg.Store.Postgres
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		c.fail("store.postgres", `must be a postgres://user@host:port/database URL, got a string of %d characters`, len(v))
 	}
 }
 

@@ -148,7 +148,7 @@ func (l *qsLayout) createUsers(ctx context.Context, prot keyring.Protection) err
 		if err != nil {
 			return err
 		}
-		st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+		st, err := store.Open(ctx, cfg.Server.DataDir, storeOptions(cfg))
 		if err != nil {
 			return err
 		}
