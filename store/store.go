@@ -4,8 +4,9 @@
 //
 // Metadata lives in an embedded SQLite database (WAL, synchronous=FULL, so a
 // committed transaction is on disk); encrypted message parts live in
-// content-addressed files under blobs/, written and fsynced before the
-// transaction that references them commits. Nothing here is plaintext mail:
+// content-addressed files under blobs/ (or objects in an S3-compatible
+// bucket, Options.S3), written and made durable before the transaction
+// that references them commits. Nothing here is plaintext mail:
 // callers hand over sealed bytes only.
 package store
 
@@ -39,6 +40,10 @@ type Store struct {
 type Options struct {
 	// Now is the clock; time.Now when nil. Tests inject one.
 	Now func() time.Time
+
+	// S3, when set, keeps sealed parts in an S3-compatible object store
+	// instead of files under the data directory's blobs/.
+	S3 *S3Options
 }
 
 // Open opens (creating if needed) the data directory dir, applies pending
@@ -57,7 +62,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		write.Close()
 		return nil, err
 	}
-	blobs, err := openBlobs(filepath.Join(dir, "blobs"))
+	blobs, err := openBlobs(ctx, filepath.Join(dir, "blobs"), opts.S3)
 	if err != nil {
 		write.Close()
 		read.Close()
@@ -97,15 +102,15 @@ func openDB(path string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close closes the database and ends blob reads and writes in flight.
 func (s *Store) Close() error {
-	return errors.Join(s.write.Close(), s.read.Close())
+	return errors.Join(s.write.Close(), s.read.Close(), s.blobs.be.close())
 }
 
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Blobs is the content-addressed file store of encrypted parts.
+// Blobs is the content-addressed store of encrypted parts.
 func (s *Store) Blobs() *Blobs { return s.blobs }
 
 // Now is the store's clock.
@@ -165,6 +170,23 @@ func boolInt(b bool) int {
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound with context.
+// openBlobs opens the blob backend: the S3 bucket when o is set, else
+// the files under dir.
+func openBlobs(ctx context.Context, dir string, o *S3Options) (*Blobs, error) {
+	if o != nil {
+		be, err := openS3Blobs(ctx, *o)
+		if err != nil {
+			return nil, err
+		}
+		return &Blobs{be: be}, nil
+	}
+	be, err := openFileBlobs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Blobs{be: be}, nil
+}
+
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
