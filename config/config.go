@@ -36,6 +36,8 @@ type Config struct {
 	Metrics Metrics `toml:"metrics"`
 	// DNS configures the resolver every lookup goes to.
 	DNS DNS `toml:"dns"`
+	// Store says where the bridge keeps what is not in data_dir.
+	Store Store `toml:"store"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`
