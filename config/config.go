@@ -36,8 +36,9 @@ type Config struct {
 	Metrics Metrics `toml:"metrics"`
 	// DNS configures the resolver every lookup goes to.
 	DNS DNS `toml:"dns"`
-	// Store chooses where metadata lives: SQLite in data_dir (the
-	// default) or a PostgreSQL database shared by several bridges.
+	// Store says where the bridge keeps what is not in data_dir: metadata
+	// in a PostgreSQL database and sealed parts in an S3-compatible bucket,
+	// which several bridges of one domain may share.
 	Store Store `toml:"store"`
 
 	// File is the path the configuration was read from ("" for defaults).
@@ -174,14 +175,6 @@ type DNS struct {
 	// Resolver is host:port of the DNS server that every lookup (SRV, MX,
 	// SPF, DKIM, DMARC) goes to; empty means the system's resolver.
 	Resolver string `toml:"resolver"`
-}
-
-// Store configures the store's backends (version 1.1; DESIGN §4).
-type Store struct {
-	// Postgres is a PostgreSQL connection string ("postgres://…"): users,
-	// mail metadata, the queue and tickets live in that database, which
-	// several bridges of one domain may share. Empty: SQLite in data_dir.
-	Postgres string `toml:"postgres"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30m").

@@ -183,19 +183,6 @@ func (cfg *Config) validateRoutes(c *checker) {
 	}
 }
 
-// validateStore checks [store] postgres: a URL connection string (the
-// key/value form would hide a mistyped key until the first connection).
-func (cfg *Config) validateStore(c *checker) {
-	v := cfg.Store.Postgres
-	if v == "" {
-		return
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		c.fail("store.postgres", `must be a postgres://user@host:port/database URL, got a string of %d characters`, len(v))
-	}
-}
-
 // validateDNS checks [dns] resolver: a server to send queries to, so a
 // port is required and 0 is not one.
 func (cfg *Config) validateDNS(c *checker) {

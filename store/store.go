@@ -5,28 +5,10 @@
 // Metadata lives in an embedded SQLite database (WAL, synchronous=FULL, so a
 // committed transaction is on disk) or, for a domain that runs several
 // bridges, in one PostgreSQL database (Options.Postgres); encrypted message
-// parts live in content-addressed files under blobs/, written and fsynced
-// before the transaction that references them commits. Nothing here is
-// plaintext mail: callers hand over sealed bytes only.
-//
-// # Migrations
-//
-// The schema is changed by numbered migrations, applied once each, in
-// order: migrations/NNNN_name.sql for SQLite and, with the same number and
-// name, migrations/postgres/NNNN_name.sql for PostgreSQL. Adding one means
-// adding both files (TestMigrationsHavePostgresForms fails otherwise); the
-// PostgreSQL form uses BIGINT for INTEGER, BYTEA for BLOB, identity
-// columns for INTEGER PRIMARY KEY and trigger functions for triggers, and
-// drops WITHOUT ROWID. Queries are written once (see dialect.go for the
-// common ground).
-//
-// # Several nodes
-//
-// On PostgreSQL any number of bridges may share the store: outbox entries
-// are claimed with FOR UPDATE SKIP LOCKED under a lease (ClaimDue,
-// RenewLeases), UIDs are allocated in the inserting transaction under the
-// mailbox row's lock, and every change published to the Hub is also sent
-// with NOTIFY, so IMAP sessions on every node see it.
+// parts live in content-addressed files under blobs/ (or objects in an
+// S3-compatible bucket, Options.S3), written and made durable before the
+// transaction that references them commits. Nothing here is plaintext
+// mail: callers hand over sealed bytes only.
 package store
 
 import (
@@ -76,6 +58,10 @@ type Options struct {
 	// recipients over to the others this long after its last renewal.
 	// 30 s when zero.
 	Lease time.Duration
+
+	// S3, when set, keeps sealed parts in an S3-compatible object store
+	// instead of files under the data directory's blobs/.
+	S3 *S3Options
 }
 
 // Open opens (creating if needed) the data directory dir, applies pending
@@ -107,7 +93,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.blobs, err = openBlobs(filepath.Join(dir, "blobs")); err != nil {
+	if s.blobs, err = openBlobs(ctx, filepath.Join(dir, "blobs"), opts.S3); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -170,19 +156,23 @@ func openDB(path string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close closes the database and ends blob reads and writes in flight.
 func (s *Store) Close() error {
 	s.stopListening()
-	if s.write == s.read {
-		return s.write.Close()
+	var blobErr error
+	if s.blobs != nil {
+		blobErr = s.blobs.be.close()
 	}
-	return errors.Join(s.write.Close(), s.read.Close())
+	if s.write == s.read {
+		return errors.Join(s.write.Close(), blobErr)
+	}
+	return errors.Join(s.write.Close(), s.read.Close(), blobErr)
 }
 
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Blobs is the content-addressed file store of encrypted parts.
+// Blobs is the content-addressed store of encrypted parts.
 func (s *Store) Blobs() *Blobs { return s.blobs }
 
 // Now is the store's clock.
@@ -287,6 +277,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// openBlobs opens the blob backend: the S3 bucket when o is set, else
+// the files under dir.
+func openBlobs(ctx context.Context, dir string, o *S3Options) (*Blobs, error) {
+	if o != nil {
+		be, err := openS3Blobs(ctx, *o)
+		if err != nil {
+			return nil, err
+		}
+		return &Blobs{be: be}, nil
+	}
+	be, err := openFileBlobs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Blobs{be: be}, nil
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound with context.

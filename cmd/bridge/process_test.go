@@ -52,6 +52,12 @@ type proc struct {
 // submission listener answers.
 func serveProcess(t *testing.T, path string) *proc {
 	t.Helper()
+	return serveProcessEnv(t, path, nil)
+}
+
+// serveProcessEnv is serveProcess with env added to the environment.
+func serveProcessEnv(t *testing.T, path string, env []string) *proc {
+	t.Helper()
 	bin, err := bridgeBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +68,7 @@ func serveProcess(t *testing.T, path string) *proc {
 	}
 	p := &proc{t: t, cfg: cfg, done: make(chan error, 1), logs: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "serve", "--config", path, "--log-level", "debug")
+	p.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
