@@ -23,26 +23,25 @@ import (
 )
 
 // domainNodes writes the layout of TestThreeNodes: example.org (alice) on
-// its own, example.net (bob, carol) on one PostgreSQL database and one S3
-// bucket, its first node's config and two more (node2.toml, node3.toml)
-// that differ only in their listeners. The nodes share data_dir for its
+// its own, example.net (bob, carol) on one PostgreSQL database and the S3
+// bucket b, its first node's config and n-1 more (node2.toml, …) that
+// differ only in their listeners. The nodes share data_dir for its
 // keys (outbox, DKIM, receipts) and certificate: as on separate machines
 // with the keys copied. It returns the nodes' config paths.
 //
-// Without an S3 server (outside CI, where s3test skips) the nodes share
-// data_dir/blobs instead, which on one machine is the same thing.
-func domainNodes(t *testing.T, ticketAPI func(net []string) string) (*qsLayout, []string) {
+// Without a bucket (b.Name empty) the nodes share data_dir/blobs
+// instead, which on one machine is the same thing.
+func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []string) string) (*qsLayout, []string) {
 	t.Helper()
 	dsn := pgtest.Schema(t, pgtest.Server(t))
 	storeConf := fmt.Sprintf("\n[store]\npostgres = %q\n", dsn)
-	var b s3test.Bucket
-	if t.Run("s3", func(t *testing.T) { b = s3test.New(t) }) && b.Name != "" {
+	if b.Name != "" {
 		// Users are made in this process, the nodes inherit the environment.
 		t.Setenv("AWS_ACCESS_KEY_ID", b.AccessKey)
 		t.Setenv("AWS_SECRET_ACCESS_KEY", b.SecretKey)
 		storeConf += fmt.Sprintf("s3_endpoint = %q\ns3_bucket = %q\ns3_tls = false\n", b.Endpoint, b.Name)
 	} else {
-		t.Log("no S3 server: the nodes share data_dir/blobs")
+		t.Log("no S3 bucket: the nodes share data_dir/blobs")
 	}
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
 	if err := l.writeConfigs(8, 1); err != nil {
@@ -56,7 +55,7 @@ func domainNodes(t *testing.T, ticketAPI func(net []string) string) (*qsLayout, 
 	}
 	paths := []string{first}
 	listener := regexp.MustCompile(`(?m)^((submission|listen|mx|submission_tls|listen_tls) = )"127\.0\.0\.1:\d+"`)
-	for i := 2; i <= 3; i++ {
+	for i := 2; i <= n; i++ {
 		p := filepath.Join(filepath.Dir(first), fmt.Sprintf("node%d.toml", i))
 		node := listener.ReplaceAllStringFunc(string(text), func(m string) string {
 			key := listener.FindStringSubmatch(m)[1]
@@ -98,7 +97,15 @@ func domainNodes(t *testing.T, ticketAPI func(net []string) string) (*qsLayout, 
 	return l, paths
 }
 
-func appendFile(t *testing.T, path, text string) {
+// optionalBucket is a bucket on the S3 test server, or none (Name "")
+// outside CI when there is no server.
+func optionalBucket(t *testing.T) s3test.Bucket {
+	var b s3test.Bucket
+	t.Run("s3", func(t *testing.T) { b = s3test.New(t) })
+	return b
+}
+
+func appendFile(t testing.TB, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -113,7 +120,7 @@ func appendFile(t *testing.T, path, text string) {
 // roundRobin is a TCP proxy on loopback that hands each connection to the
 // next of backends that accepts it (TLS passes through): requests of one
 // sender reach every node, and none reaches a dead one.
-func roundRobin(t *testing.T, backends []string) string {
+func roundRobin(t testing.TB, backends []string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,7 +162,7 @@ func roundRobin(t *testing.T, backends []string) string {
 // mail arrives through whichever nodes live; a flag set on node 1 is
 // announced on node 2.
 func TestThreeNodes(t *testing.T) {
-	l, paths := domainNodes(t, func(nodes []string) string { return roundRobin(t, nodes) })
+	l, paths := domainNodes(t, 3, optionalBucket(t), func(nodes []string) string { return roundRobin(t, nodes) })
 	org := serveProcess(t, l.configPath(l.Sites[0]))
 	var nodes []*proc
 	for _, p := range paths {
