@@ -101,6 +101,7 @@ func (c *Cluster) start(ctx context.Context, bin string) error {
 		"-k", sock, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	c.proc.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	deathSignal(c.proc.SysProcAttr)
 	c.proc.Env = initdb.Env
 	log, err := os.Create(filepath.Join(c.dir, "postgres.log"))
 	if err != nil {
