@@ -36,6 +36,10 @@ type Config struct {
 	Metrics Metrics `toml:"metrics"`
 	// DNS configures the resolver every lookup goes to.
 	DNS DNS `toml:"dns"`
+	// Store says where the bridge keeps what is not in data_dir: metadata
+	// in a PostgreSQL database and sealed parts in an S3-compatible bucket,
+	// which several bridges of one domain may share.
+	Store Store `toml:"store"`
 
 	// File is the path the configuration was read from ("" for defaults).
 	File string `toml:"-"`

@@ -36,6 +36,7 @@ func Default() *Config {
 			RetryFor:     Duration{48 * time.Hour},
 			SmarthostTLS: "starttls",
 		},
+		Store: Store{S3TLS: true},
 	}
 }
 

@@ -85,6 +85,7 @@ func (cfg *Config) validate(file string) Errors {
 	cfg.validateRoutes(c)
 	cfg.validateAddresses(c)
 	cfg.validateDNS(c)
+	cfg.validateStore(c)
 	cfg.validateAllow(c)
 	return c.errs
 }

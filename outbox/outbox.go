@@ -181,6 +181,8 @@ func (o *Outbox) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	stopRenew := o.renewClaims(attempts)
+	defer stopRenew()
 	for ctx.Err() == nil {
 		o.dispatch(ctx, attempts, &wg)
 		select {
@@ -227,12 +229,48 @@ func (o *Outbox) dispatch(ctx, attempts context.Context, wg *sync.WaitGroup) {
 		go func() {
 			defer wg.Done()
 			o.attempt(attempts, r)
+			// Another node (or this one) may take the recipient at its
+			// next attempt; until now the claim kept every node off it.
+			if err := o.st.ReleaseClaim(context.WithoutCancel(attempts), r.ID); err != nil {
+				o.log.Error("outbox", "err", err)
+			}
 			o.mu.Lock()
 			delete(o.busy, r.ID)
 			o.mu.Unlock()
 			o.Notify()
 		}()
 	}
+}
+
+// renewClaims renews the claims of the attempts in flight three times per
+// lease, so that other nodes sharing the store leave them alone while this
+// node lives (and take them over when it dies), until the returned
+// function is called.
+func (o *Outbox) renewClaims(ctx context.Context) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(max(o.st.ClaimLease()/3, 100*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			o.mu.Lock()
+			ids := make([]int64, 0, len(o.busy))
+			for id := range o.busy {
+				ids = append(ids, id)
+			}
+			o.mu.Unlock()
+			if err := o.st.RenewClaims(ctx, ids); err != nil && ctx.Err() == nil {
+				o.log.Error("outbox", "err", err)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // isLocal reports whether domain is one of the bridge's own.

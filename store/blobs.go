@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -10,52 +9,60 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 )
 
-// Blobs is the directory of content-addressed encrypted files. A blob's name
-// is the lowercase hex SHA-256 of its bytes, which is also the sha256 the
-// ticketed protocol's header names, so an uploaded part needs no renaming.
+// Blobs is the content-addressed store of sealed (encrypted) parts. A
+// blob's name is the lowercase hex SHA-256 of its bytes, which is also the
+// sha256 the ticketed protocol's header names, so an uploaded part needs no
+// renaming.
+//
+// Two backends keep the bytes: files under the data directory's blobs/
+// (the default) and an S3-compatible object store (Options.S3), which
+// several bridges can share. Either way a blob is complete and durable
+// when Commit returns, before the transaction that references it commits,
+// and both stream: no whole part is held in memory.
 type Blobs struct {
-	dir string
+	be blobBackend
+}
+
+// blobBackend keeps blobs' bytes under their content names.
+type blobBackend interface {
+	// create starts writing a blob whose name is known only at the end.
+	create() (blobSink, error)
+	// open reads a blob; ErrNotFound when there is none.
+	open(hash string) (io.ReadCloser, error)
+	// size is a stored blob's size; ErrNotFound when there is none.
+	size(hash string) (int64, error)
+	// sync makes a blob committed unsynced durable, checking its size.
+	sync(ref BlobRef) error
+	// syncAll is sync for a group of blobs written together.
+	syncAll(refs []BlobRef) error
+	// remove deletes a blob; nil when there is none.
+	remove(hash string) error
+	// walk calls fn with each stored blob last written before cutoff.
+	walk(ctx context.Context, cutoff time.Time, fn func(hash string)) error
+	// sweepTmp removes unfinished writes begun before cutoff.
+	sweepTmp(ctx context.Context, cutoff time.Time)
+	// close ends what is in flight (reads, writes) and frees the backend.
+	close() error
+}
+
+// blobSink receives one blob's bytes until commit or abort.
+type blobSink interface {
+	io.Writer
+	// commit stores the bytes written as the blob ref (its name and size
+	// computed by BlobWriter), durable unless durable is false and the
+	// backend can defer it.
+	commit(ref BlobRef, durable bool) error
+	// abort discards the bytes written.
+	abort() error
 }
 
 // BlobRef names one stored blob.
 type BlobRef struct {
 	Hash string // lowercase hex SHA-256 of the content
 	Size int64
-}
-
-// openBlobs makes the directory with its 256 shards (and syncs it once),
-// so committing a blob never creates a directory whose entry could be lost.
-func openBlobs(dir string) (*Blobs, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
-		return nil, fmt.Errorf("blobs %s: %w", dir, err)
-	}
-	created := false
-	for i := 0; i < 256; i++ {
-		shard := filepath.Join(dir, fmt.Sprintf("%02x", i))
-		if _, err := os.Stat(shard); err == nil {
-			continue
-		}
-		if err := os.Mkdir(shard, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("blobs %s: %w", dir, err)
-		}
-		created = true
-	}
-	if created {
-		if err := syncDir(dir); err != nil {
-			return nil, fmt.Errorf("blobs %s: %w", dir, err)
-		}
-	}
-	return &Blobs{dir: dir}, nil
-}
-
-// path is dir/ab/abcdef…, two levels keep directories small.
-func (b *Blobs) path(hash string) string {
-	return filepath.Join(b.dir, hash[:2], hash)
 }
 
 // ValidHash reports whether h is a 64-character lowercase hex string.
@@ -71,44 +78,40 @@ func ValidHash(h string) bool {
 	return true
 }
 
-// Open opens a blob for reading.
-func (b *Blobs) Open(hash string) (*os.File, error) {
+// Open opens a blob for reading. The reader streams: on S3 the object is
+// read as the caller reads (and Close ends the request).
+func (b *Blobs) Open(hash string) (io.ReadCloser, error) {
 	if !ValidHash(hash) {
 		return nil, fmt.Errorf("blob %q: invalid name", hash)
 	}
-	f, err := os.Open(b.path(hash))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("blob %s: %w", hash, ErrNotFound)
+	r, err := b.be.open(hash)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", hash, err)
 	}
-	return f, err
+	return r, nil
 }
 
 // Create starts writing a new blob. The caller writes the content, then
-// Commits (file and directory fsynced, name known) or Aborts.
+// Commits (durable, name known) or Aborts.
 func (b *Blobs) Create() (*BlobWriter, error) {
-	var rnd [12]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(b.dir, "tmp", hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	sink, err := b.be.create()
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	return &BlobWriter{blobs: b, f: f, tmp: tmp, h: sha256.New()}, nil
+	return &BlobWriter{sink: sink, h: sha256.New()}, nil
 }
 
 // BlobWriter writes one blob.
 type BlobWriter struct {
-	blobs *Blobs
-	f     *os.File
-	tmp   string
-	h     hash.Hash
-	n     int64
-	done  bool
+	sink blobSink
+	h    hash.Hash
+	n    int64
+	done bool
 }
 
 // Write appends to the blob.
 func (w *BlobWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	n, err := w.sink.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	return n, err
@@ -124,7 +127,7 @@ func (w *BlobWriter) Commit() (BlobRef, error) { return w.commit(true) }
 
 // CommitUnsynced is Commit without the fsyncs, for data that may be lost
 // with the machine until Blobs.Sync is called (an upload, synced when its
-// message completes).
+// message completes). On S3 it is Commit: a stored object is durable.
 func (w *BlobWriter) CommitUnsynced() (BlobRef, error) { return w.commit(false) }
 
 func (w *BlobWriter) commit(durable bool) (BlobRef, error) {
@@ -133,80 +136,10 @@ func (w *BlobWriter) commit(durable bool) (BlobRef, error) {
 	}
 	w.done = true
 	ref := BlobRef{Hash: hex.EncodeToString(w.h.Sum(nil)), Size: w.n}
-	if durable {
-		if err := w.f.Sync(); err != nil {
-			w.f.Close()
-			os.Remove(w.tmp)
-			return BlobRef{}, fmt.Errorf("blob sync: %w", err)
-		}
-	}
-	if err := w.f.Close(); err != nil {
-		os.Remove(w.tmp)
-		return BlobRef{}, fmt.Errorf("blob close: %w", err)
-	}
-	final := w.blobs.path(ref.Hash)
-	dir := filepath.Dir(final)
-	if info, err := os.Stat(final); err == nil && info.Size() == ref.Size {
-		// The same bytes are stored already (an upload repeated on another
-		// ticket): keep that file, which an acknowledged message may rely on,
-		// rather than replace it with one not yet synced.
-		os.Remove(w.tmp)
-		if durable {
-			return ref, w.blobs.Sync(ref)
-		}
-		return ref, nil
-	}
-	if err := os.Rename(w.tmp, final); err != nil {
-		os.Remove(w.tmp)
+	if err := w.sink.commit(ref, durable); err != nil {
 		return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
 	}
-	if durable {
-		if err := syncDir(dir); err != nil {
-			return BlobRef{}, fmt.Errorf("blob %s: %w", ref.Hash, err)
-		}
-	}
 	return ref, nil
-}
-
-// Sync makes a blob committed with CommitUnsynced durable, checking it is
-// there with its size (after a machine crash it may not be).
-func (b *Blobs) Sync(ref BlobRef) error {
-	f, err := b.Open(ref.Hash)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if info.Size() != ref.Size {
-		return fmt.Errorf("blob %s: %d bytes on disk, %d expected: %w", ref.Hash, info.Size(), ref.Size, ErrNotFound)
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(b.path(ref.Hash)))
-}
-
-// SyncAll makes a group of blobs committed with CommitUnsynced durable
-// at once (on Linux with one syncfs(2) for the lot), checking each is
-// there with its size. It is for many small blobs written together (an
-// import), where an fsync per file would dominate.
-func (b *Blobs) SyncAll(refs []BlobRef) error {
-	if len(refs) == 0 {
-		return nil
-	}
-	if err := b.syncFS(refs); err != nil {
-		return fmt.Errorf("blobs sync: %w", err)
-	}
-	for _, ref := range refs {
-		info, err := os.Stat(b.path(ref.Hash))
-		if err != nil || info.Size() != ref.Size {
-			return fmt.Errorf("blob %s: not on disk with %d bytes: %w", ref.Hash, ref.Size, ErrNotFound)
-		}
-	}
-	return nil
 }
 
 // Abort discards the blob. It is safe after Commit (then it does nothing).
@@ -215,8 +148,7 @@ func (w *BlobWriter) Abort() error {
 		return nil
 	}
 	w.done = true
-	w.f.Close()
-	return os.Remove(w.tmp)
+	return w.sink.abort()
 }
 
 // Put writes r as one blob and commits it.
@@ -232,13 +164,55 @@ func (b *Blobs) Put(r io.Reader) (BlobRef, error) {
 	return w.Commit()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// Sync makes a blob committed with CommitUnsynced durable, checking it is
+// there with its size (after a machine crash it may not be).
+func (b *Blobs) Sync(ref BlobRef) error {
+	if !ValidHash(ref.Hash) {
+		return fmt.Errorf("blob %q: invalid name", ref.Hash)
+	}
+	if err := b.be.sync(ref); err != nil {
+		return fmt.Errorf("blob %s: %w", ref.Hash, err)
+	}
+	return nil
+}
+
+// SyncAll makes a group of blobs committed with CommitUnsynced durable
+// at once (for files on Linux with one syncfs(2) for the lot), checking
+// each is there with its size. It is for many small blobs written together
+// (an import), where an fsync per file would dominate.
+func (b *Blobs) SyncAll(refs []BlobRef) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	if err := b.be.syncAll(refs); err != nil {
+		return fmt.Errorf("blobs sync: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes a blob that no committed row references (a sealing that
+// failed before its transaction). Referenced blobs are only removed by
+// the sweeper.
+func (b *Blobs) Remove(hash string) error {
+	if !ValidHash(hash) {
+		return fmt.Errorf("blob %q: invalid name", hash)
+	}
+	if err := b.be.remove(hash); err != nil {
+		return fmt.Errorf("blob %s: %w", hash, err)
+	}
+	return nil
+}
+
+// checkSize is nil when the blob is stored with ref's size.
+func (b *Blobs) checkSize(ref BlobRef) error {
+	n, err := b.be.size(ref.Hash)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	if n != ref.Size {
+		return fmt.Errorf("%d bytes stored, %d expected: %w", n, ref.Size, ErrNotFound)
+	}
+	return nil
 }
 
 // registerBlob records a committed blob in tx so references to it count.
@@ -249,33 +223,23 @@ func (s *Store) registerBlob(ctx context.Context, tx *sql.Tx, ref BlobRef) error
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", ref.Hash, err)
 	}
-	// The sweeper deletes files inside its own transaction, which is
-	// serialised with ours: if the file is here now, it stays.
-	if _, err := os.Stat(s.blobs.path(ref.Hash)); err != nil {
+	// The sweeper deletes blobs inside its own transaction, which is
+	// serialised with ours: if the blob is here now, it stays.
+	if _, err := s.blobs.be.size(ref.Hash); err != nil {
 		return fmt.Errorf("blob %s: %w", ref.Hash, err)
 	}
 	return nil
 }
 
 // SweepBlobs deletes blobs that nothing has referenced for at least grace,
-// and stray temporary files older than grace. It returns how many blobs it
-// removed.
+// and unfinished writes (temporary files, S3 uploads) older than grace. It
+// returns how many blobs it removed.
 func (s *Store) SweepBlobs(ctx context.Context, grace time.Duration) (int, error) {
-	cutoff := s.now().Add(-grace).Unix()
-	rows, err := s.read.QueryContext(ctx, `SELECT hash FROM blobs WHERE refs <= 0 AND created < ? LIMIT 1000`, cutoff)
+	cutoff := s.now().Add(-grace)
+	hashes, err := s.unreferencedBlobs(ctx, cutoff.Unix())
 	if err != nil {
-		return 0, fmt.Errorf("sweep blobs: %w", err)
+		return 0, err
 	}
-	var hashes []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		hashes = append(hashes, h)
-	}
-	rows.Close()
 	n := 0
 	for _, h := range hashes {
 		var deleted bool
@@ -289,9 +253,7 @@ func (s *Store) SweepBlobs(ctx context.Context, grace time.Duration) (int, error
 			if deleted {
 				// Removed inside the transaction: a concurrent writer that
 				// re-registers the hash waits for us and then rewrites it.
-				if err := os.Remove(s.blobs.path(h)); err != nil && !errors.Is(err, os.ErrNotExist) {
-					return err
-				}
+				return s.blobs.be.remove(h)
 			}
 			return nil
 		})
@@ -302,70 +264,44 @@ func (s *Store) SweepBlobs(ctx context.Context, grace time.Duration) (int, error
 			n++
 		}
 	}
-	s.sweepTmp(cutoff)
+	s.blobs.be.sweepTmp(ctx, cutoff)
 	return n, nil
 }
 
-func (s *Store) sweepTmp(cutoff int64) {
-	dir := filepath.Join(s.blobs.dir, "tmp")
-	entries, err := os.ReadDir(dir)
+// unreferencedBlobs lists up to 1000 blobs unreferenced since before cutoff.
+func (s *Store) unreferencedBlobs(ctx context.Context, cutoff int64) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT hash FROM blobs WHERE refs <= 0 AND created < ? LIMIT 1000`, cutoff)
 	if err != nil {
-		return
+		return nil, fmt.Errorf("sweep blobs: %w", err)
 	}
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil && info.ModTime().Unix() < cutoff {
-			os.Remove(filepath.Join(dir, e.Name()))
+	defer rows.Close()
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("sweep blobs: %w", err)
 		}
+		hashes = append(hashes, h)
 	}
+	return hashes, rows.Err()
 }
 
-// Remove deletes a blob file that no committed row references (a sealing
-// that failed before its transaction). Referenced blobs are only removed
-// by the sweeper.
-func (b *Blobs) Remove(hash string) error {
-	if !ValidHash(hash) {
-		return fmt.Errorf("blob %q: invalid name", hash)
-	}
-	err := os.Remove(b.path(hash))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}
-
-// SweepOrphanBlobs removes blob files older than grace that no transaction
-// ever registered: left by a sealing or an upload that failed between
-// writing its files and committing. It walks the whole blob directory, so
-// it runs rarely. It returns how many files it removed.
+// SweepOrphanBlobs removes blobs older than grace that no transaction ever
+// registered: left by a sealing or an upload that failed (or a process
+// that died) between writing its blobs and committing. It lists every
+// stored blob, so it runs rarely. It returns how many blobs it removed.
 func (s *Store) SweepOrphanBlobs(ctx context.Context, grace time.Duration) (int, error) {
 	cutoff := s.now().Add(-grace)
-	shards, err := os.ReadDir(s.blobs.dir)
-	if err != nil {
-		return 0, fmt.Errorf("sweep orphans: %w", err)
-	}
 	n := 0
-	for _, shard := range shards {
-		if !shard.IsDir() || len(shard.Name()) != 2 {
-			continue
+	err := s.blobs.be.walk(ctx, cutoff, func(hash string) {
+		var one int
+		err := s.read.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash = ?`, hash).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) && s.blobs.be.remove(hash) == nil {
+			n++
 		}
-		files, err := os.ReadDir(filepath.Join(s.blobs.dir, shard.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range files {
-			if ctx.Err() != nil {
-				return n, ctx.Err()
-			}
-			info, err := f.Info()
-			if err != nil || !ValidHash(f.Name()) || info.ModTime().After(cutoff) {
-				continue
-			}
-			var one int
-			err = s.read.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash = ?`, f.Name()).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) && s.blobs.Remove(f.Name()) == nil {
-				n++
-			}
-		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("sweep orphans: %w", err)
 	}
 	return n, nil
 }

@@ -9,7 +9,7 @@ import (
 // syncFS makes everything written to the blobs' file system durable with
 // one syncfs(2): the files and the directory entries of a whole group of
 // blobs at once, instead of two fsyncs per blob.
-func (b *Blobs) syncFS(refs []BlobRef) error { return SyncFS(b.dir, nil) }
+func (b *fileBlobs) syncFS(refs []BlobRef) error { return SyncFS(b.dir, nil) }
 
 // SyncFS makes files written in dir durable, with their directory entries:
 // on Linux with one syncfs(2) of dir's file system, elsewhere by an fsync

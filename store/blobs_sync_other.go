@@ -5,9 +5,9 @@ package store
 import "os"
 
 // syncFS makes blobs durable one by one where syncfs(2) is missing.
-func (b *Blobs) syncFS(refs []BlobRef) error {
+func (b *fileBlobs) syncFS(refs []BlobRef) error {
 	for _, ref := range refs {
-		if err := b.Sync(ref); err != nil {
+		if err := b.sync(ref); err != nil {
 			return err
 		}
 	}

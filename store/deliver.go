@@ -25,7 +25,7 @@ func (s *Store) DeliverMessages(ctx context.Context, ms []*NewMessage) ([]*Deliv
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	for _, d := range out {
-		s.hub.publish(d.event())
+		s.publish(d.event())
 	}
 	return out, nil
 }

@@ -53,9 +53,10 @@ func (s *Store) TicketedEvidence(ctx context.Context, domain string) (TicketedEv
 		return e, fmt.Errorf("ticketed domain %s: %w", domain, err)
 	}
 	// Addresses are stored lowercased, domain in ASCII; substr counts
-	// characters, hence the rune count.
+	// characters, hence the rune count. (A negative start is SQLite's
+	// only, so the start is counted from the length.)
 	suffix := "@" + domain
-	err = s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM pinned_keys WHERE substr(address, -?) = ?`,
+	err = s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM pinned_keys WHERE substr(address, length(address) - ? + 1) = ?`,
 		utf8.RuneCountInString(suffix), suffix).Scan(&e.PinnedKeys)
 	if err != nil {
 		return e, fmt.Errorf("pinned keys at %s: %w", domain, err)

@@ -33,9 +33,9 @@ func (s *Store) CopyMessages(ctx context.Context, srcID int64, uids []uint32, ds
 		return nil, fmt.Errorf("copy from mailbox %d to %d: %w", srcID, dstID, err)
 	}
 	if len(res.Source) > 0 {
-		s.hub.publish(Event{Kind: EventNewMessage, UserID: userID, MailboxID: dstID, UID: res.Dest[len(res.Dest)-1]})
+		s.publish(Event{Kind: EventNewMessage, UserID: userID, MailboxID: dstID, UID: res.Dest[len(res.Dest)-1]})
 		if move {
-			s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: srcID})
+			s.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: srcID})
 		}
 	}
 	return res, nil
@@ -181,7 +181,7 @@ func (s *Store) ExpungeMessages(ctx context.Context, mailboxID int64, maxUID uin
 		return nil, 0, fmt.Errorf("mailbox %d: expunge: %w", mailboxID, err)
 	}
 	if len(gone) > 0 {
-		s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
+		s.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
 	}
 	return gone, modseq, nil
 }

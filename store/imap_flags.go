@@ -144,7 +144,7 @@ func (s *Store) storeFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 		return nil, 0, fmt.Errorf("mailbox %d: store flags: %w", mailboxID, err)
 	}
 	if modseq != 0 {
-		s.hub.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
+		s.publish(Event{Kind: EventChanged, UserID: userID, MailboxID: mailboxID})
 	}
 	return out, modseq, nil
 }

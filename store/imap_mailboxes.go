@@ -137,7 +137,7 @@ func (s *Store) CreateMailbox(ctx context.Context, userID int64, name, specialUs
 	if err != nil {
 		return nil, fmt.Errorf("create mailbox %s: %w", name, err)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
 	return s.MailboxByID(ctx, id)
 }
 
@@ -185,7 +185,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, userID int64, name string) er
 	if err != nil {
 		return fmt.Errorf("delete mailbox %s: %w", name, err)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID, MailboxID: id})
 	return nil
 }
 
@@ -224,12 +224,15 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 			return err
 		}
 		// Subscriptions follow their mailboxes, as Dovecot's do; the new
-		// names may be subscribed already (from deleted mailboxes).
-		for _, update := range []string{`UPDATE mailboxes`, `UPDATE OR REPLACE subscriptions`} {
-			if _, err := tx.ExecContext(ctx,
-				update+` SET name = ?1 || substr(name, length(?2) + 1)
-				 WHERE user_id = ?3 AND (name = ?2 OR substr(name, 1, length(?4)) = ?4)`,
-				newName, oldName, userID, oldName+MailboxDelim); err != nil {
+		// names may be subscribed already (from deleted mailboxes): those
+		// go first, as UPDATE OR REPLACE would (SQLite's only).
+		for _, q := range []string{
+			`DELETE FROM subscriptions WHERE user_id = ?3 AND NOT ` + renamedName + ` AND name IN
+			 (SELECT ?1 || substr(name, length(?2) + 1) FROM subscriptions WHERE user_id = ?3 AND ` + renamedName + `)`,
+			`UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1) WHERE user_id = ?3 AND ` + renamedName,
+			`UPDATE subscriptions SET name = ?1 || substr(name, length(?2) + 1) WHERE user_id = ?3 AND ` + renamedName,
+		} {
+			if _, err := tx.ExecContext(ctx, q, newName, oldName, userID, oldName+MailboxDelim); err != nil {
 				return err
 			}
 		}
@@ -239,9 +242,9 @@ func (s *Store) RenameMailbox(ctx context.Context, userID int64, oldName, newNam
 		return fmt.Errorf("rename mailbox %s to %s: %w", oldName, newName, err)
 	}
 	for _, e := range events {
-		s.hub.publish(e)
+		s.publish(e)
 	}
-	s.hub.publish(Event{Kind: EventMailboxes, UserID: userID})
+	s.publish(Event{Kind: EventMailboxes, UserID: userID})
 	return nil
 }
 
@@ -348,16 +351,20 @@ type MailboxCounts struct {
 	Size     int64  // total RFC822.SIZE of messages whose size is known
 }
 
+// renamedName matches the names a RENAME moves: ?2 (the old name) and,
+// with ?4 the old name and the delimiter, its inferiors.
+const renamedName = `(name = CAST(?2 AS TEXT) OR substr(name, 1, length(CAST(?4 AS TEXT))) = ?4)`
+
 // MailboxCounts counts a mailbox's messages.
 func (s *Store) MailboxCounts(ctx context.Context, mailboxID int64) (MailboxCounts, error) {
 	var c MailboxCounts
 	var unseen, deleted, recent, size sql.NullInt64
 	err := s.read.QueryRowContext(ctx,
 		`SELECT COUNT(*),
-		        SUM(instr(' ' || mm.flags || ' ', ' \Seen ') = 0),
-		        SUM(instr(' ' || mm.flags || ' ', ' \Deleted ') > 0),
-		        SUM(mm.uid > mb.recent_uid),
-		        SUM(max(m.size, 0))
+		        SUM(CASE WHEN instr(' ' || mm.flags || ' ', ' \Seen ') = 0 THEN 1 ELSE 0 END),
+		        SUM(CASE WHEN instr(' ' || mm.flags || ' ', ' \Deleted ') > 0 THEN 1 ELSE 0 END),
+		        SUM(CASE WHEN mm.uid > mb.recent_uid THEN 1 ELSE 0 END),
+		        SUM(CASE WHEN m.size > 0 THEN m.size ELSE 0 END)
 		 FROM mailboxes mb JOIN mailbox_messages mm ON mm.mailbox_id = mb.id JOIN messages m ON m.id = mm.message_id
 		 WHERE mb.id = ?`, mailboxID).Scan(&c.Messages, &unseen, &deleted, &recent, &size)
 	if err != nil {

@@ -381,7 +381,7 @@ func (s *Store) FileMessage(ctx context.Context, messageID, mailboxID int64, aut
 		return nil, fmt.Errorf("file message %d: %w", messageID, err)
 	}
 	if d != nil {
-		s.hub.publish(d.event())
+		s.publish(d.event())
 	}
 	return d, nil
 }
@@ -441,7 +441,7 @@ func (s *Store) AppendMessage(ctx context.Context, m *NewMessage, mailboxID int6
 	if err != nil {
 		return nil, 0, fmt.Errorf("append to mailbox %d: %w", mailboxID, err)
 	}
-	s.hub.publish(d.event())
+	s.publish(d.event())
 	return d, validity, nil
 }
 

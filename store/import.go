@@ -44,7 +44,7 @@ func (s *Store) ImportMessages(ctx context.Context, userID int64, items []Import
 		return 0, fmt.Errorf("import for user %d: %w", userID, err)
 	}
 	for _, d := range stored {
-		s.hub.publish(d.event())
+		s.publish(d.event())
 	}
 	return len(stored), nil
 }

@@ -73,7 +73,7 @@ func (s *Store) DeliverMessage(ctx context.Context, m *NewMessage) (*Delivered, 
 	if err != nil {
 		return nil, fmt.Errorf("deliver to user %d: %w", m.UserID, err)
 	}
-	s.hub.publish(d.event())
+	s.publish(d.event())
 	return d, nil
 }
 
@@ -89,13 +89,13 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*
 	if received.IsZero() {
 		received = s.now()
 	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work, auth_results) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork, m.AuthResults)
+	var id int64
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work, auth_results) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`,
+		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork, m.AuthResults).Scan(&id)
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
 	for _, name := range sortedKeys(m.Blobs) {
 		ref := m.Blobs[name]
 		if err := s.registerBlob(ctx, tx, ref); err != nil {

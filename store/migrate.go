@@ -13,10 +13,19 @@ import (
 
 // migrations are numbered SQL files, NNNN_name.sql, applied in order, each
 // in its own transaction, once. A number is never reused or edited after it
-// has shipped; a change to the schema is a new file.
+// has shipped; a change to the schema is a new file, in migrations/ for
+// SQLite and in migrations/postgres/ for PostgreSQL, with the same name.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
+
+// migrationDir is where the migrations of a dialect are.
+func migrationDir(d dialect) string {
+	if d == postgresDialect {
+		return "migrations/postgres"
+	}
+	return "migrations"
+}
 
 type migration struct {
 	version int
@@ -24,14 +33,18 @@ type migration struct {
 	sql     string
 }
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func loadMigrations(d dialect) ([]migration, error) {
+	dir := migrationDir(d)
+	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	seen := map[int]string{}
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
@@ -41,7 +54,7 @@ func loadMigrations() ([]migration, error) {
 			return nil, fmt.Errorf("migrations %s and %s share number %d", prev, e.Name(), v)
 		}
 		seen[v] = e.Name()
-		b, err := migrations.ReadFile("migrations/" + e.Name())
+		b, err := migrations.ReadFile(dir + "/" + e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -55,9 +68,18 @@ func loadMigrations() ([]migration, error) {
 // order. (Not just those above the highest applied: numbers are reserved
 // in ranges, so a lower one can land after a higher one.)
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations(s.dialect)
 	if err != nil {
 		return err
+	}
+	if s.dialect == postgresDialect {
+		// Nodes started together must not migrate twice: one at a time,
+		// each seeing what the one before applied.
+		unlock, err := s.pgLock(ctx, "migrate")
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	if _, err := s.write.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)`); err != nil {
@@ -100,4 +122,21 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, error) {
 		applied[v] = true
 	}
 	return applied, rows.Err()
+}
+
+// pgLock takes a PostgreSQL advisory lock named name on a connection of
+// its own, held until the returned function is called.
+func (s *Store) pgLock(ctx context.Context, name string) (func(), error) {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext(?))`, "tollbridge "+name); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext(?))`, "tollbridge "+name)
+		conn.Close()
+	}, nil
 }

@@ -55,13 +55,12 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 		if m.UserID != 0 {
 			uid = m.UserID
 		}
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			uid, m.Sender, m.SessionKey, m.Parts, m.Size, m.ClientIP, m.Created.Unix())
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			uid, m.Sender, m.SessionKey, m.Parts, m.Size, m.ClientIP, m.Created.Unix()).Scan(&m.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
-		m.ID, _ = res.LastInsertId()
 		for _, name := range sortedKeys(m.Blobs) {
 			ref := m.Blobs[name]
 			if err := s.registerBlob(ctx, tx, ref); err != nil {
@@ -127,49 +126,6 @@ func scanRecipient(row interface{ Scan(...any) error }) (*OutboxRecipient, error
 	}
 	r.NextAttempt = time.Unix(next, 0)
 	return &r, nil
-}
-
-// ClaimDue picks up to limit recipients due now, oldest first, skipping the
-// ids in busy, and moves each one's next attempt to the time next(tries)
-// gives, in the same transaction: a crash during the attempt waits for
-// that time instead of retrying at once.
-func (s *Store) ClaimDue(ctx context.Context, limit int, busy map[int64]bool, next func(tries int) time.Duration) ([]*OutboxRecipient, error) {
-	var out []*OutboxRecipient
-	err := s.laxTx(ctx, func(tx *sql.Tx) error {
-		now := s.now()
-		rows, err := tx.QueryContext(ctx,
-			`SELECT `+recipientColumns+` FROM outbox_recipients WHERE done = 0 AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`,
-			now.Unix(), limit+len(busy))
-		if err != nil {
-			return err
-		}
-		var due []*OutboxRecipient
-		for rows.Next() {
-			r, err := scanRecipient(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if !busy[r.ID] && len(due) < limit {
-				due = append(due, r)
-			}
-		}
-		rows.Close()
-		for _, r := range due {
-			r.Tries++
-			r.NextAttempt = now.Add(next(r.Tries)).Truncate(time.Second)
-			if _, err := tx.ExecContext(ctx, `UPDATE outbox_recipients SET tries = ?, next_attempt = ? WHERE id = ?`,
-				r.Tries, r.NextAttempt.Unix(), r.ID); err != nil {
-				return err
-			}
-		}
-		out = due
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
-	}
-	return out, nil
 }
 
 // RecipientUpdate changes what is known about a recipient's delivery; nil
@@ -257,7 +213,7 @@ func (s *Store) FinishRecipient(ctx context.Context, r *OutboxRecipient, d Deliv
 		return fmt.Errorf("outbox recipient %d: %w", r.ID, err)
 	}
 	if delivered != nil {
-		s.hub.publish(delivered.event())
+		s.publish(delivered.event())
 	}
 	return nil
 }

@@ -3,10 +3,12 @@
 // and the outbox.
 //
 // Metadata lives in an embedded SQLite database (WAL, synchronous=FULL, so a
-// committed transaction is on disk); encrypted message parts live in
-// content-addressed files under blobs/, written and fsynced before the
-// transaction that references them commits. Nothing here is plaintext mail:
-// callers hand over sealed bytes only.
+// committed transaction is on disk) or, for a domain that runs several
+// bridges, in one PostgreSQL database (Options.Postgres); encrypted message
+// parts live in content-addressed files under blobs/ (or objects in an
+// S3-compatible bucket, Options.S3), written and made durable before the
+// transaction that references them commits. Nothing here is plaintext
+// mail: callers hand over sealed bytes only.
 package store
 
 import (
@@ -14,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,18 +30,38 @@ var ErrNotFound = errors.New("not found")
 
 // Store is an open data directory.
 type Store struct {
-	dir   string
-	write *sql.DB // one connection: SQLite has one writer; serialising in Go avoids SQLITE_BUSY
-	read  *sql.DB // a pool for concurrent readers (WAL)
-	blobs *Blobs
-	now   func() time.Time
-	hub   *Hub
+	dialect dialect
+	dir     string
+	write   *sql.DB // one connection: SQLite has one writer; serialising in Go avoids SQLITE_BUSY
+	read    *sql.DB // a pool for concurrent readers (WAL)
+	blobs   *Blobs
+	now     func() time.Time
+	hub     *Hub
+	node    string
+	lease   time.Duration
+	notify  *notifier // PostgreSQL: events to and from the other nodes
 }
 
 // Options tune Open. The zero value is fine.
 type Options struct {
 	// Now is the clock; time.Now when nil. Tests inject one.
 	Now func() time.Time
+	// Postgres is a PostgreSQL connection string (postgres://…): the
+	// metadata then lives in that database, shared with the other nodes
+	// of the domain, instead of SQLite in dir. Empty: SQLite.
+	Postgres string
+	// Node names this process among the nodes sharing a PostgreSQL
+	// store (outbox claims name it); a random name when empty.
+	Node string
+	// Lease is how long an outbox claim holds without being renewed
+	// (ClaimDue, RenewClaims): a node that dies mid-attempt hands its
+	// recipients over to the others this long after its last renewal.
+	// 30 s when zero.
+	Lease time.Duration
+
+	// S3, when set, keeps sealed parts in an S3-compatible object store
+	// instead of files under the data directory's blobs/.
+	S3 *S3Options
 }
 
 // Open opens (creating if needed) the data directory dir, applies pending
@@ -47,35 +70,71 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, "tollbridge.db")
-	write, err := openDB(path, 1)
-	if err != nil {
-		return nil, err
-	}
-	read, err := openDB(path, 8)
-	if err != nil {
-		write.Close()
-		return nil, err
-	}
-	blobs, err := openBlobs(filepath.Join(dir, "blobs"))
-	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, err
-	}
-	s := &Store{dir: dir, write: write, read: read, blobs: blobs, now: opts.Now, hub: newHub()}
+	s := &Store{dir: dir, now: opts.Now, hub: newHub(), node: opts.Node, lease: opts.Lease}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.node == "" {
+		s.node = fmt.Sprintf("node-%d-%08x", os.Getpid(), rand.Uint32())
+	}
+	if s.lease <= 0 {
+		s.lease = 30 * time.Second
+	}
+	var err error
+	if opts.Postgres != "" {
+		if err = s.openPostgres(opts.Postgres); err == nil {
+			if err = s.listen(ctx, opts.Postgres); err != nil {
+				s.Close()
+			}
+		}
+	} else {
+		err = s.openSQLite()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.blobs, err = openBlobs(ctx, filepath.Join(dir, "blobs"), opts.S3); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store %s: %w", dir, err)
 	}
-	// SQLite creates its files 0644; they hold users' (protected) keys.
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Chmod(path+suffix, 0o600)
+	if s.dialect == sqliteDialect {
+		// SQLite creates its files 0644; they hold users' (protected) keys.
+		path := filepath.Join(dir, "tollbridge.db")
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Chmod(path+suffix, 0o600)
+		}
 	}
 	return s, nil
+}
+
+func (s *Store) openSQLite() error {
+	path := filepath.Join(s.dir, "tollbridge.db")
+	write, err := openDB(path, 1)
+	if err != nil {
+		return err
+	}
+	read, err := openDB(path, 8)
+	if err != nil {
+		write.Close()
+		return err
+	}
+	s.write, s.read = write, read
+	return nil
+}
+
+// openPostgres opens one pool for writers and readers alike: PostgreSQL
+// has no single writer to protect.
+func (s *Store) openPostgres(dsn string) error {
+	db, err := openPostgres(dsn, 16)
+	if err != nil {
+		return err
+	}
+	s.dialect, s.write, s.read = postgresDialect, db, db
+	return nil
 }
 
 func openDB(path string, conns int) (*sql.DB, error) {
@@ -97,22 +156,31 @@ func openDB(path string, conns int) (*sql.DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close closes the database and ends blob reads and writes in flight.
 func (s *Store) Close() error {
-	return errors.Join(s.write.Close(), s.read.Close())
+	s.stopListening()
+	var blobErr error
+	if s.blobs != nil {
+		blobErr = s.blobs.be.close()
+	}
+	if s.write == s.read {
+		return errors.Join(s.write.Close(), blobErr)
+	}
+	return errors.Join(s.write.Close(), s.read.Close(), blobErr)
 }
 
 // Dir is the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Blobs is the content-addressed file store of encrypted parts.
+// Blobs is the content-addressed store of encrypted parts.
 func (s *Store) Blobs() *Blobs { return s.blobs }
 
 // Now is the store's clock.
 func (s *Store) Now() time.Time { return s.now() }
 
 // Hub delivers change notifications (new mail, flag changes) to listeners
-// in this process.
+// in this process: this node's changes and, on PostgreSQL, those of the
+// other nodes sharing the store (LISTEN/NOTIFY).
 func (s *Store) Hub() *Hub { return s.hub }
 
 // tx runs fn in one write transaction, committed when fn returns nil and
@@ -130,6 +198,9 @@ func (s *Store) laxTx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error) error {
+	if s.dialect == postgresDialect {
+		return s.pgTx(ctx, sync == "FULL", fn)
+	}
 	// The write pool has one connection: holding it makes the pragma and
 	// the transaction one unit.
 	conn, err := s.write.Conn(ctx)
@@ -154,6 +225,50 @@ func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error)
 	return nil
 }
 
+// pgTx runs fn in a SERIALIZABLE transaction, again when it lost a race
+// with another (fn must be safe to run twice: it resets what it
+// collects). A lax transaction does not wait for the WAL flush.
+func (s *Store) pgTx(ctx context.Context, durable bool, fn func(*sql.Tx) error) error {
+	return s.pgTxIso(ctx, durable, sql.LevelSerializable, fn)
+}
+
+func (s *Store) pgTxIso(ctx context.Context, durable bool, iso sql.IsolationLevel, fn func(*sql.Tx) error) error {
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = s.pgTxOnce(ctx, durable, iso, fn); !retryable(err) {
+			return err
+		}
+		// Back off a little, more each time, so two retrying writers part.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(try+1) * time.Duration(1+rand.IntN(5)) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) pgTxOnce(ctx context.Context, durable bool, iso sql.IsolationLevel, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if !durable {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("begin: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) unix() int64 { return s.now().Unix() }
 
 // boolInt stores a bool as SQLite's 0/1.
@@ -162,6 +277,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// openBlobs opens the blob backend: the S3 bucket when o is set, else
+// the files under dir.
+func openBlobs(ctx context.Context, dir string, o *S3Options) (*Blobs, error) {
+	if o != nil {
+		be, err := openS3Blobs(ctx, *o)
+		if err != nil {
+			return nil, err
+		}
+		return &Blobs{be: be}, nil
+	}
+	be, err := openFileBlobs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Blobs{be: be}, nil
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound with context.

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +25,7 @@ func (c *clock) add(d time.Duration) {
 func openTest(t testing.TB) (*Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s, err := Open(context.Background(), t.TempDir(), Options{Now: clk.now})
+	s, err := Open(context.Background(), t.TempDir(), withClock(testOptions(t), clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +55,14 @@ func TestReopenKeepsSchemaAndData(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	opts := testOptions(t)
+	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testUser(t, s, "alice@example.org")
 	s.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,56 +265,12 @@ func TestDeliverFilesWithUIDs(t *testing.T) {
 	}
 }
 
-func TestBlobWriterAbort(t *testing.T) {
-	t.Parallel()
-	s, _ := openTest(t)
-	w, err := s.Blobs().Create()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, "half")
-	if err := w.Abort(); err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := os.ReadDir(s.blobs.dir + "/tmp")
-	if len(entries) != 0 {
-		t.Fatalf("tmp not cleaned: %v", entries)
-	}
-}
-
-func TestSweepOrphanBlobs(t *testing.T) {
-	t.Parallel()
-	s, clk := openTest(t)
-	ctx := context.Background()
-	orphan := putBlob(t, s, "never registered")
-	kept := putBlob(t, s, "registered")
-	u := testUser(t, s, "bob@example.net")
-	if _, err := s.DeliverMessage(ctx, &NewMessage{UserID: u.ID, Header: []byte("{}"), Source: SourceMX, Blobs: map[string]BlobRef{"catalog": kept}}); err != nil {
-		t.Fatal(err)
-	}
-	// Files younger than the grace period stay.
-	for _, ref := range []BlobRef{orphan, kept} {
-		os.Chtimes(s.blobs.path(ref.Hash), clk.now(), clk.now())
-	}
-	if n, _ := s.SweepOrphanBlobs(ctx, time.Hour); n != 0 {
-		t.Fatalf("young files removed: %d", n)
-	}
-	clk.add(48 * time.Hour)
-	os.Chtimes(s.blobs.path(orphan.Hash), clk.now().Add(-25*time.Hour), clk.now().Add(-25*time.Hour))
-	os.Chtimes(s.blobs.path(kept.Hash), clk.now().Add(-25*time.Hour), clk.now().Add(-25*time.Hour))
-	if n, err := s.SweepOrphanBlobs(ctx, 24*time.Hour); n != 1 || err != nil {
-		t.Fatalf("removed %d, %v", n, err)
-	}
-	if _, err := s.Blobs().Open(kept.Hash); err != nil {
-		t.Fatal("registered blob removed")
-	}
-}
-
 func TestMigrationAppliedOutOfOrder(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	opts := testOptions(t)
+	s, err := Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +282,7 @@ func TestMigrationAppliedOutOfOrder(t *testing.T) {
 		}
 	}
 	s.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}

@@ -323,7 +323,7 @@ func (s *Store) FailComplete(ctx context.Context, id string, limit int) (closed 
 			return nil
 		}
 		closed = true
-		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET expires = MIN(expires, ?) WHERE id = ?`, s.unix(), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET expires = ? WHERE id = ? AND expires > ?`, s.unix(), id, s.unix()); err != nil {
 			return err
 		}
 		dropped, err = s.deleteUploads(ctx, tx, id)
@@ -449,7 +449,7 @@ func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, up
 	if err != nil {
 		return fmt.Errorf("ticket %s complete: %w", id, err)
 	}
-	s.hub.publish(delivered.event())
+	s.publish(delivered.event())
 	return nil
 }
 

@@ -43,17 +43,16 @@ var DefaultMailboxes = []struct{ Name, SpecialUse string }{
 func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	u.Created = s.now().Truncate(time.Second)
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		err := tx.QueryRowContext(ctx,
 			`INSERT INTO users (address, address_hash, wkd_name, fingerprint, public_key, private_key, recovery_key, retired_keys, created)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			u.Address, u.AddressHash, u.WKDName, u.Fingerprint, u.PublicKey, u.PrivateKey, u.RecoveryKey, orEmpty(u.RetiredKeys), u.Created.Unix())
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+			u.Address, u.AddressHash, u.WKDName, u.Fingerprint, u.PublicKey, u.PrivateKey, u.RecoveryKey, orEmpty(u.RetiredKeys), u.Created.Unix()).Scan(&u.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %s: %w", u.Address, ErrExists)
+		}
 		if err != nil {
 			return fmt.Errorf("user %s: %w", u.Address, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("user %s: %w", u.Address, ErrExists)
-		}
-		u.ID, _ = res.LastInsertId()
 		for _, m := range DefaultMailboxes {
 			if _, err := s.createMailbox(ctx, tx, u.ID, m.Name, m.SpecialUse); err != nil {
 				return fmt.Errorf("user %s: mailbox %s: %w", u.Address, m.Name, err)
@@ -78,13 +77,11 @@ func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, userID int64, nam
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET uid_validity_seq = ? WHERE id = ?`, v, userID); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO mailboxes (user_id, name, special_use, uid_validity) VALUES (?, ?, ?, ?)`,
-		userID, name, specialUse, v)
-	if err != nil {
-		return 0, err
-	}
-	return res.LastInsertId()
+	var id int64
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO mailboxes (user_id, name, special_use, uid_validity) VALUES (?, ?, ?, ?) RETURNING id`,
+		userID, name, specialUse, v).Scan(&id)
+	return id, err
 }
 
 const userColumns = `id, address, address_hash, wkd_name, fingerprint, public_key, private_key, recovery_key, retired_keys, key_generation, created`

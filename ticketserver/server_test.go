@@ -49,11 +49,18 @@ type env struct {
 	receipt *openpgp.Entity
 	cfg     Config
 	works   *pow.Registry // nil: pow alone
+	opts    store.Options // how start opens the store (Now is set there)
 }
 
 func newEnv(t testing.TB, bits, count int) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clk: &clock{t: time.Unix(1_800_000_000, 0)}}
+	return newEnvWith(t, bits, count, store.Options{})
+}
+
+// newEnvWith is newEnv with the store opened with opts.
+func newEnvWith(t testing.TB, bits, count int, opts store.Options) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clk: &clock{t: time.Unix(1_800_000_000, 0)}, opts: opts}
 	rk, err := keyring.LoadOrCreateServiceKey(e.dir+"/receipts.key", "receipts@example.net")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +88,9 @@ func newEnv(t testing.TB, bits, count int) *env {
 
 // start opens the store and serves it (again, after stop).
 func (e *env) start() {
-	st, err := store.Open(context.Background(), e.dir+"/data", store.Options{Now: e.clk.now})
+	opts := e.opts
+	opts.Now = e.clk.now
+	st, err := store.Open(context.Background(), e.dir+"/data", opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

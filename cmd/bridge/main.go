@@ -64,6 +64,7 @@ func commands() []command {
 		{"keys accept", "--config F ADDRESS: accept a changed key for ADDRESS", runKeysAccept},
 		{"queue retry", "--config F [ID | --all]: try message ID (or every message) now instead of at its next attempt", runQueueRetry},
 		{"queue", "--config F: list the outbox", runQueue},
+		{"store migrate", storeMigrateUsage, runStoreMigrate},
 		{"pow bench", "[--seconds N] [--json]: measure the proof-of-work solver on all cores, and each worktype's cost a ticket on one core", runPowBench},
 	}
 }

@@ -10,11 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tollbridge/internal/s3test"
 )
 
-// TestMain removes the bridge binary built (once) by bridgeBinary.
+// TestMain removes the bridge binary built (once) by bridgeBinary, and
+// stops the S3 server (internal/s3test) if a test started one.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := s3test.Main(m)
 	if bin, err := bridgeBinary(); err == nil && strings.HasPrefix(filepath.Base(filepath.Dir(bin)), "bridge-bin") {
 		os.RemoveAll(filepath.Dir(bin))
 	}

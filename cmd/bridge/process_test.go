@@ -40,7 +40,7 @@ var bridgeBinary = sync.OnceValues(func() (string, error) {
 
 // proc is one `bridge serve` process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	cfg  *config.Config
 	done chan error
@@ -50,7 +50,13 @@ type proc struct {
 
 // serveProcess starts `bridge serve --config path` and waits until its
 // submission listener answers.
-func serveProcess(t *testing.T, path string) *proc {
+func serveProcess(t testing.TB, path string) *proc {
+	t.Helper()
+	return serveProcessEnv(t, path, nil)
+}
+
+// serveProcessEnv is serveProcess with env added to the environment.
+func serveProcessEnv(t testing.TB, path string, env []string) *proc {
 	t.Helper()
 	bin, err := bridgeBinary()
 	if err != nil {
@@ -62,6 +68,7 @@ func serveProcess(t *testing.T, path string) *proc {
 	}
 	p := &proc{t: t, cfg: cfg, done: make(chan error, 1), logs: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "serve", "--config", path, "--log-level", "debug")
+	p.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

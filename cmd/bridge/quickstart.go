@@ -19,7 +19,6 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/keyring"
-	"tollbridge/store"
 )
 
 // qsSite is one of the two quickstart bridges.
@@ -148,7 +147,7 @@ func (l *qsLayout) createUsers(ctx context.Context, prot keyring.Protection) err
 		if err != nil {
 			return err
 		}
-		st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+		st, err := openConfigStore(ctx, cfg)
 		if err != nil {
 			return err
 		}

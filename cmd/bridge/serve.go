@@ -133,7 +133,7 @@ func newBridgeWith(ctx context.Context, cfg *config.Config, log *slog.Logger, op
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w (run bridge init, or set tls.cert and tls.key in %s)", err, cfg.File)
 	}
-	st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+	st, err := openConfigStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

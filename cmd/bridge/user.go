@@ -59,7 +59,7 @@ func openStore(ctx context.Context, path string) (*config.Config, *store.Store, 
 	if err := requireDataDir(cfg); err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.Server.DataDir, store.Options{})
+	st, err := openConfigStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,11 @@
+package s3test
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setDeathSignal kills weed when the test binary dies without stopping it.
+func setDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
