@@ -131,12 +131,12 @@ func submitRaw(addr, user, pw string, rcpts []string, msg string) error {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	waitForEvery(t, what, d, 50*time.Millisecond, cond)
 }
 
-func waitForEvery(t *testing.T, what string, d, every time.Duration, cond func() bool) {
+func waitForEvery(t testing.TB, what string, d, every time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -40,7 +40,7 @@ var bridgeBinary = sync.OnceValues(func() (string, error) {
 
 // proc is one `bridge serve` process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	cfg  *config.Config
 	done chan error
@@ -50,7 +50,7 @@ type proc struct {
 
 // serveProcess starts `bridge serve --config path` and waits until its
 // submission listener answers.
-func serveProcess(t *testing.T, path string) *proc {
+func serveProcess(t testing.TB, path string) *proc {
 	t.Helper()
 	bin, err := bridgeBinary()
 	if err != nil {
