@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
@@ -61,6 +62,7 @@ type Unlocker struct {
 	secret  [32]byte // keys flights, so no password is kept as such
 	decoy   []byte
 	sched   *slots
+	derives atomic.Int64 // derivations run, decoys included
 	// unlock runs one derivation; tests count calls through it.
 	unlock func(private, password []byte) (*openpgp.Entity, error)
 }
@@ -248,6 +250,7 @@ func (u *Unlocker) derive(ctx context.Context, client, address string, private, 
 			go u.Idle()
 		}
 	}()
+	u.derives.Add(1)
 	if private == nil {
 		return nil, u.decoyAttempt(password)
 	}
@@ -291,6 +294,10 @@ func (u *Unlocker) decoyAttempt(password []byte) error {
 	}
 	return ErrBadPassword
 }
+
+// Derivations is how many key derivations (memory-hard password checks,
+// decoys included) have run, for metrics and tests.
+func (u *Unlocker) Derivations() int64 { return u.derives.Load() }
 
 // Queued is how many key derivations wait for a slot, for metrics.
 func (u *Unlocker) Queued() int { return u.sched.queued() }
