@@ -203,18 +203,8 @@ func TestParallelFirstLoginsDeriveOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const addr = "dear@example.net"
-	// Dear enough that the ten attempts overlap the one derivation.
-	uk, ent, err := keyring.Generate(addr, []byte(password(addr)), keyring.Protection{MemoryKiB: 16 << 10, Passes: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hash, _ := keyring.AddressHash(addr)
-	u := &store.User{Address: uk.Address, AddressHash: hash, WKDName: addr, Fingerprint: uk.Fingerprint,
-		PublicKey: uk.Public, PrivateKey: uk.Private}
-	if err := e.st.CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
-	e.keys[addr] = ent
+	// Dear enough that the attempts overlap the one derivation.
+	e.addUserProtected(addr, keyring.Protection{MemoryKiB: 16 << 10, Passes: 2})
 	clients := make([]*imapclient.Client, 20)
 	for i := range clients {
 		c, err := imapclient.DialInsecure(e.addr, nil)
@@ -236,4 +226,22 @@ func TestParallelFirstLoginsDeriveOnce(t *testing.T) {
 	if n := e.cfg.Unlocker.Derivations(); n != 1 {
 		t.Errorf("%d derivations for twenty logins with one password", n)
 	}
+}
+
+// addUserProtected creates a local user like addUser, its key protected
+// with prot instead of the cheap test protection.
+func (e *env) addUserProtected(addr string, prot keyring.Protection) *store.User {
+	e.t.Helper()
+	uk, ent, err := keyring.Generate(addr, []byte(password(addr)), prot)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hash, _ := keyring.AddressHash(addr)
+	u := &store.User{Address: uk.Address, AddressHash: hash, WKDName: addr, Fingerprint: uk.Fingerprint,
+		PublicKey: uk.Public, PrivateKey: uk.Private}
+	if err := e.st.CreateUser(context.Background(), u); err != nil {
+		e.t.Fatal(err)
+	}
+	e.keys[addr] = ent
+	return u
 }

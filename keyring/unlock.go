@@ -65,6 +65,9 @@ type Unlocker struct {
 	derives atomic.Int64 // derivations run, decoys included
 	// unlock runs one derivation; tests count calls through it.
 	unlock func(private, password []byte) (*openpgp.Entity, error)
+	// flightEnded, when set (tests), runs when a derivation's flight has
+	// ended, before its caller returns.
+	flightEnded func()
 }
 
 type held struct {
@@ -133,7 +136,7 @@ func (u *Unlocker) AcquireUser(ctx context.Context, client, address string, priv
 				return k, release, nil
 			}
 		}
-		k, err := u.derived(ctx, client, address, private, retired, password)
+		k, release, err := u.derived(ctx, client, address, sk, private, retired, password)
 		if isCanceled(err) && ctx.Err() == nil {
 			continue
 		}
@@ -141,7 +144,6 @@ func (u *Unlocker) AcquireUser(ctx context.Context, client, address string, priv
 			return nil, nil, err
 		}
 		u.sched.succeeded(client)
-		k, release := u.hold(address, k, sk, password)
 		return k, release, nil
 	}
 	return nil, nil, fmt.Errorf("unlock %s: derivation canceled repeatedly", address)
@@ -200,18 +202,22 @@ func (u *Unlocker) hold(address string, k *Unlocked, sk [32]byte, password []byt
 }
 
 // derived runs the derivation for (address, private, password), or waits
-// for the identical one already running.
-func (u *Unlocker) derived(ctx context.Context, client, address string, private, retired, password []byte) (*Unlocked, error) {
-	fk := u.flightKey(address, secretHash(private, retired), password)
+// for the identical one already running, and holds the key it unlocked.
+func (u *Unlocker) derived(ctx context.Context, client, address string, sk [32]byte, private, retired, password []byte) (*Unlocked, func(), error) {
+	fk := u.flightKey(address, sk, password)
 	u.mu.Lock()
 	if f, ok := u.flights[fk]; ok {
 		f.waiters++
 		u.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.k, f.err
+			if f.err != nil {
+				return nil, nil, f.err
+			}
+			k, release := u.hold(address, f.k, sk, password)
+			return k, release, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 	f := &flight{done: make(chan struct{})}
@@ -219,11 +225,21 @@ func (u *Unlocker) derived(ctx context.Context, client, address string, private,
 	u.mu.Unlock()
 
 	f.k, f.err = u.derive(ctx, client, address, private, retired, password)
+	var k *Unlocked
+	var release func()
+	if f.err == nil {
+		// Held before the flight ends: an identical attempt arriving in
+		// between finds the key instead of deriving again.
+		k, release = u.hold(address, f.k, sk, password)
+	}
 	u.mu.Lock()
 	delete(u.flights, fk)
 	u.mu.Unlock()
 	close(f.done)
-	return f.k, f.err
+	if u.flightEnded != nil {
+		u.flightEnded()
+	}
+	return k, release, f.err
 }
 
 // flightKey is a keyed hash of the attempt: the password is never a map

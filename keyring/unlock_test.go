@@ -344,3 +344,38 @@ func TestUnlockerIdleAfterBurst(t *testing.T) {
 		t.Errorf("Idle called %d times for one burst", n)
 	}
 }
+
+// TestUnlockerLateAttemptFindsHeldKey: an identical attempt arriving just
+// as the derivation's flight ends finds the key held instead of deriving
+// again.
+func TestUnlockerLateAttemptFindsHeldKey(t *testing.T) {
+	t.Parallel()
+	k, _, _ := Generate("bob@example.net", []byte("pw"), cheap)
+	u := NewUnlocker(2)
+	var calls atomic.Int32
+	u.unlock = func(private, password []byte) (*openpgp.Entity, error) {
+		calls.Add(1)
+		return Unlock(private, password)
+	}
+	ctx := context.Background()
+	var arrived atomic.Bool
+	var late error
+	u.flightEnded = func() {
+		if arrived.Swap(true) {
+			return
+		}
+		var release func()
+		_, release, late = u.AcquireFrom(ctx, "192.0.2.2", k.Address, k.Private, []byte("pw"))
+		if late == nil {
+			release()
+		}
+	}
+	_, release, err := u.AcquireFrom(ctx, "192.0.2.1", k.Address, k.Private, []byte("pw"))
+	if err != nil || late != nil {
+		t.Fatalf("logins: %v, %v", err, late)
+	}
+	release()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d derivations for two identical attempts, the second as the first's flight ended", n)
+	}
+}
