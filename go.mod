@@ -60,3 +60,8 @@ replace github.com/emersion/go-smtp v0.25.1 => ./third_party/go-smtp
 // (RFC behaviour, CONDSTORE/QRESYNC, SORT/THREAD): see
 // third_party/go-imap/PATCHES.md.
 replace github.com/emersion/go-imap/v2 v2.0.0-beta.9 => ./third_party/go-imap
+
+// go-crypto v1.5.2 with a fix to its S2K cache (it never stored a derived
+// key, so unlocking a key with a subkey ran Argon2 twice): see
+// third_party/go-crypto/PATCHES.md.
+replace github.com/ProtonMail/go-crypto v1.5.2 => ./third_party/go-crypto

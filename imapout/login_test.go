@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"tollbridge/keyring"
+	"tollbridge/store"
 )
 
 func plainClient(user, pass string) sasl.Client { return sasl.NewPlainClient("", user, pass) }
@@ -191,4 +193,55 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestParallelFirstLoginsDeriveOnce: twenty connections of one user from
+// one address (four mail clients opening five each) log in at once, none
+// holding the key yet: none is refused as a guesser while the first is
+// checked, and the password is derived once for all of them.
+func TestParallelFirstLoginsDeriveOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const addr = "dear@example.net"
+	// Dear enough that the attempts overlap the one derivation.
+	e.addUserProtected(addr, keyring.Protection{MemoryKiB: 16 << 10, Passes: 2})
+	clients := make([]*imapclient.Client, 20)
+	for i := range clients {
+		c, err := imapclient.DialInsecure(e.addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			if err := c.Login(addr, password(addr)).Wait(); err != nil {
+				t.Errorf("login: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.cfg.Unlocker.Derivations(); n != 1 {
+		t.Errorf("%d derivations for twenty logins with one password", n)
+	}
+}
+
+// addUserProtected creates a local user like addUser, its key protected
+// with prot instead of the cheap test protection.
+func (e *env) addUserProtected(addr string, prot keyring.Protection) *store.User {
+	e.t.Helper()
+	uk, ent, err := keyring.Generate(addr, []byte(password(addr)), prot)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hash, _ := keyring.AddressHash(addr)
+	u := &store.User{Address: uk.Address, AddressHash: hash, WKDName: addr, Fingerprint: uk.Fingerprint,
+		PublicKey: uk.Public, PrivateKey: uk.Private}
+	if err := e.st.CreateUser(context.Background(), u); err != nil {
+		e.t.Fatal(err)
+	}
+	e.keys[addr] = ent
+	return u
 }

@@ -80,7 +80,7 @@ func (s *session) Login(username, password string) error {
 	if s.user != nil {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already logged in"}
 	}
-	done, err := s.srv.cfg.Guard.Begin(s.ip.String())
+	done, err := s.srv.cfg.Guard.BeginLogin(s.ip.String(), username, password)
 	if err != nil {
 		keyring.LogLoginFailed(s.srv.log, "imap", s.ip.String(), username, keyring.LoginThrottled)
 		return errThrottled

@@ -2,6 +2,10 @@ package keyring
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -23,15 +27,19 @@ type Guard struct {
 	Delay  time.Duration // 0 means one second; negative means none (tests)
 	Now    func() time.Time
 
-	mu    sync.Mutex
-	addrs map[string]*failures
+	mu     sync.Mutex
+	addrs  map[string]*failures
+	secret []byte // keys attempts, so no password is kept as such
 }
 
 type failures struct {
 	count    int
 	since    time.Time // start of the counting window
 	blocked  time.Time // refused until then
-	inFlight int       // attempts begun and not yet done
+	inFlight int       // distinct attempts begun and not yet done
+	// same counts the connections in each distinct attempt in flight,
+	// by a keyed hash of its user name and password.
+	same map[[32]byte]int
 }
 
 func (g *Guard) limit() int {
@@ -77,6 +85,33 @@ func guardKey(ip string) string {
 // outcome; a failure costs Delay (or until ctx is done) before done
 // returns, so a guesser gets one try per Delay per connection.
 func (g *Guard) Begin(ip string) (done func(ctx context.Context, failed bool), err error) {
+	return g.begin(ip, nil)
+}
+
+// BeginLogin is Begin for a check of password for username. Parallel
+// attempts with the same name and password are one guess, whatever their
+// outcome: such an attempt joins one in flight without counting against
+// Limit again, so a client opening many connections at once is not
+// refused while its first login is checked (the Unlocker derives once
+// for all of them). Each failure still counts. The attempt is kept only
+// as a keyed hash, and only while it is in flight.
+func (g *Guard) BeginLogin(ip, username, password string) (done func(ctx context.Context, failed bool), err error) {
+	g.mu.Lock()
+	if g.secret == nil {
+		g.secret = make([]byte, 32)
+		rand.Read(g.secret)
+	}
+	m := hmac.New(sha256.New, g.secret)
+	g.mu.Unlock()
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(username))))
+	m.Write([]byte(username))
+	m.Write([]byte(password))
+	var key [32]byte
+	m.Sum(key[:0])
+	return g.begin(ip, &key)
+}
+
+func (g *Guard) begin(ip string, attempt *[32]byte) (done func(ctx context.Context, failed bool), err error) {
 	k := guardKey(ip)
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -93,19 +128,48 @@ func (g *Guard) Begin(ip string) (done func(ctx context.Context, failed bool), e
 	if now.Sub(f.since) > g.window() {
 		f.count, f.since = 0, now
 	}
-	if now.Before(f.blocked) || f.count+f.inFlight >= g.limit() {
+	joins := attempt != nil && f.same[*attempt] > 0
+	if now.Before(f.blocked) || f.count >= g.limit() || !joins && f.count+f.inFlight >= g.limit() {
 		return nil, ErrThrottled
 	}
-	f.inFlight++
+	f.enter(attempt)
 	var once sync.Once
 	return func(ctx context.Context, failed bool) {
-		once.Do(func() { g.finish(ctx, k, f, failed) })
+		once.Do(func() { g.finish(ctx, f, attempt, failed) })
 	}, nil
 }
 
-func (g *Guard) finish(ctx context.Context, k string, f *failures, failed bool) {
+// enter counts an attempt in flight: a new distinct one, or one more
+// connection in an identical one.
+func (f *failures) enter(attempt *[32]byte) {
+	if attempt == nil {
+		f.inFlight++
+		return
+	}
+	if f.same == nil {
+		f.same = map[[32]byte]int{}
+	}
+	if f.same[*attempt] == 0 {
+		f.inFlight++
+	}
+	f.same[*attempt]++
+}
+
+// leave ends what enter counted.
+func (f *failures) leave(attempt *[32]byte) {
+	if attempt == nil {
+		f.inFlight--
+		return
+	}
+	if f.same[*attempt]--; f.same[*attempt] <= 0 {
+		delete(f.same, *attempt)
+		f.inFlight--
+	}
+}
+
+func (g *Guard) finish(ctx context.Context, f *failures, attempt *[32]byte, failed bool) {
 	g.mu.Lock()
-	f.inFlight--
+	f.leave(attempt)
 	if failed {
 		now := g.now()
 		if now.Sub(f.since) > g.window() {

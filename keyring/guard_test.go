@@ -51,3 +51,59 @@ func TestGuard(t *testing.T) {
 		t.Fatal("still refused after the ban")
 	}
 }
+
+// TestGuardIdenticalAttemptsAreOneGuess: many connections trying the
+// same name and password at once are one attempt in flight, so none is
+// refused while it is checked; distinct ones still count, and so does
+// every failure.
+func TestGuardIdenticalAttemptsAreOneGuess(t *testing.T) {
+	t.Parallel()
+	g := &Guard{Limit: 3, Delay: -1}
+	ctx := context.Background()
+	const ip = "192.0.2.1"
+	var dones []func(context.Context, bool)
+	for i := range 20 {
+		done, err := g.BeginLogin(ip, "bob@example.net", "pw")
+		if err != nil {
+			t.Fatalf("identical attempt %d refused: %v", i, err)
+		}
+		dones = append(dones, done)
+	}
+	// Two distinct guesses fill the limit with the first attempt.
+	for _, pw := range []string{"a", "b"} {
+		done, err := g.BeginLogin(ip, "bob@example.net", pw)
+		if err != nil {
+			t.Fatalf("guess %s refused: %v", pw, err)
+		}
+		dones = append(dones, done)
+	}
+	if _, err := g.BeginLogin(ip, "bob@example.net", "c"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("fourth distinct attempt in flight: %v", err)
+	}
+	if _, err := g.Begin(ip); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("attempt without a password past the limit: %v", err)
+	}
+	for _, done := range dones {
+		done(ctx, false)
+	}
+	if done, err := g.BeginLogin(ip, "bob@example.net", "c"); err != nil {
+		t.Fatalf("after the attempts ended: %v", err)
+	} else {
+		done(ctx, false)
+	}
+	// Identical wrong attempts in parallel each count as a failure.
+	var wrong []func(context.Context, bool)
+	for range 3 {
+		done, err := g.BeginLogin("192.0.2.2", "bob@example.net", "wrong")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong = append(wrong, done)
+	}
+	for _, done := range wrong {
+		done(ctx, true)
+	}
+	if _, err := g.BeginLogin("192.0.2.2", "bob@example.net", "pw"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("not refused after 3 identical failures: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ const maxKnownClients = 4096
 // open. Clients that logged in successfully before go ahead of the rest.
 type slots struct {
 	mu      sync.Mutex
+	size    int // slots in all
 	free    int
 	queue   []*slotWait            // known clients first, each group in arrival order
 	clients map[string]*clientLine // clients with a derivation pending
@@ -42,12 +43,13 @@ type slotWait struct {
 }
 
 func newSlots(n int) *slots {
-	return &slots{free: max(n, 1), clients: map[string]*clientLine{}, known: knownClients{max: maxKnownClients}}
+	return &slots{size: max(n, 1), free: max(n, 1), clients: map[string]*clientLine{}, known: knownClients{max: maxKnownClients}}
 }
 
 // acquire waits until client may run one derivation and returns the
-// function that ends it.
-func (s *slots) acquire(ctx context.Context, client string) (func(), error) {
+// function that ends it, which reports whether that left every slot free
+// and nobody waiting (the end of a burst).
+func (s *slots) acquire(ctx context.Context, client string) (func() bool, error) {
 	if err := s.enterLine(ctx, client); err != nil {
 		return nil, err
 	}
@@ -56,12 +58,22 @@ func (s *slots) acquire(ctx context.Context, client string) (func(), error) {
 		return nil, err
 	}
 	var once sync.Once
-	return func() {
+	return func() bool {
+		idle := false
 		once.Do(func() {
 			s.freeSlot()
 			s.leaveLine(client)
+			idle = s.idle()
 		})
+		return idle
 	}, nil
+}
+
+// idle reports whether no derivation runs or waits for a slot.
+func (s *slots) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.free == s.size && len(s.queue) == 0 && len(s.clients) == 0
 }
 
 // enterLine makes this attempt the client's pending one, waiting behind

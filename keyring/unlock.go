@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
@@ -45,6 +46,15 @@ type Unlocker struct {
 	// so it costs what a wrong password for a real user costs. Set it
 	// before first use.
 	Protection Protection
+	// Idle, when set, is called in a goroutine of its own each time the
+	// last running derivation ends with none waiting. Each derivation
+	// allocates its Argon2 memory (64 MiB by default) afresh, and a
+	// garbage collection that runs meanwhile sets the next heap goal at
+	// twice that, so without help the process keeps ~130 MiB long after
+	// a login. cmd/bridge sets debug.FreeOSMemory: one collection of a
+	// small live heap, and the memory goes back to the system at once.
+	// Set it before first use.
+	Idle func()
 
 	mu      sync.Mutex
 	users   map[string]*held
@@ -52,8 +62,12 @@ type Unlocker struct {
 	secret  [32]byte // keys flights, so no password is kept as such
 	decoy   []byte
 	sched   *slots
+	derives atomic.Int64 // derivations run, decoys included
 	// unlock runs one derivation; tests count calls through it.
 	unlock func(private, password []byte) (*openpgp.Entity, error)
+	// flightEnded, when set (tests), runs when a derivation's flight has
+	// ended, before its caller returns.
+	flightEnded func()
 }
 
 type held struct {
@@ -122,7 +136,7 @@ func (u *Unlocker) AcquireUser(ctx context.Context, client, address string, priv
 				return k, release, nil
 			}
 		}
-		k, err := u.derived(ctx, client, address, private, retired, password)
+		k, release, err := u.derived(ctx, client, address, sk, private, retired, password)
 		if isCanceled(err) && ctx.Err() == nil {
 			continue
 		}
@@ -130,7 +144,6 @@ func (u *Unlocker) AcquireUser(ctx context.Context, client, address string, priv
 			return nil, nil, err
 		}
 		u.sched.succeeded(client)
-		k, release := u.hold(address, k, sk, password)
 		return k, release, nil
 	}
 	return nil, nil, fmt.Errorf("unlock %s: derivation canceled repeatedly", address)
@@ -189,18 +202,22 @@ func (u *Unlocker) hold(address string, k *Unlocked, sk [32]byte, password []byt
 }
 
 // derived runs the derivation for (address, private, password), or waits
-// for the identical one already running.
-func (u *Unlocker) derived(ctx context.Context, client, address string, private, retired, password []byte) (*Unlocked, error) {
-	fk := u.flightKey(address, secretHash(private, retired), password)
+// for the identical one already running, and holds the key it unlocked.
+func (u *Unlocker) derived(ctx context.Context, client, address string, sk [32]byte, private, retired, password []byte) (*Unlocked, func(), error) {
+	fk := u.flightKey(address, sk, password)
 	u.mu.Lock()
 	if f, ok := u.flights[fk]; ok {
 		f.waiters++
 		u.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.k, f.err
+			if f.err != nil {
+				return nil, nil, f.err
+			}
+			k, release := u.hold(address, f.k, sk, password)
+			return k, release, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
 	f := &flight{done: make(chan struct{})}
@@ -208,11 +225,21 @@ func (u *Unlocker) derived(ctx context.Context, client, address string, private,
 	u.mu.Unlock()
 
 	f.k, f.err = u.derive(ctx, client, address, private, retired, password)
+	var k *Unlocked
+	var release func()
+	if f.err == nil {
+		// Held before the flight ends: an identical attempt arriving in
+		// between finds the key instead of deriving again.
+		k, release = u.hold(address, f.k, sk, password)
+	}
 	u.mu.Lock()
 	delete(u.flights, fk)
 	u.mu.Unlock()
 	close(f.done)
-	return f.k, f.err
+	if u.flightEnded != nil {
+		u.flightEnded()
+	}
+	return k, release, f.err
 }
 
 // flightKey is a keyed hash of the attempt: the password is never a map
@@ -234,7 +261,12 @@ func (u *Unlocker) derive(ctx context.Context, client, address string, private, 
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer func() {
+		if done() && u.Idle != nil {
+			go u.Idle()
+		}
+	}()
+	u.derives.Add(1)
 	if private == nil {
 		return nil, u.decoyAttempt(password)
 	}
@@ -278,6 +310,10 @@ func (u *Unlocker) decoyAttempt(password []byte) error {
 	}
 	return ErrBadPassword
 }
+
+// Derivations is how many key derivations (memory-hard password checks,
+// decoys included) have run, for metrics and tests.
+func (u *Unlocker) Derivations() int64 { return u.derives.Load() }
 
 // Queued is how many key derivations wait for a slot, for metrics.
 func (u *Unlocker) Queued() int { return u.sched.queued() }

@@ -293,3 +293,89 @@ func argon2Params(t *testing.T, key []byte) [3]byte {
 	}
 	return [3]byte{b[20], b[21], b[22]}
 }
+
+// TestUnlockerIdleAfterBurst: Idle runs once when the last derivation of
+// a burst ends (two slots, three attempts), not while one still runs.
+func TestUnlockerIdleAfterBurst(t *testing.T) {
+	t.Parallel()
+	k, _, _ := Generate("bob@example.net", []byte("pw"), cheap)
+	u := NewUnlocker(2)
+	var lastDone, early atomic.Bool
+	var idles atomic.Int32
+	u.Idle = func() {
+		if !lastDone.Load() {
+			early.Store(true)
+		}
+		idles.Add(1)
+	}
+	var calls atomic.Int32
+	first, last := make(chan struct{}), make(chan struct{})
+	u.unlock = func(private, password []byte) (*openpgp.Entity, error) {
+		calls.Add(1)
+		if string(password) == "c" {
+			<-last
+			lastDone.Store(true)
+		} else {
+			<-first
+		}
+		return Unlock(private, password)
+	}
+	ctx := context.Background()
+	var firstTwo, all sync.WaitGroup
+	for i, pw := range []string{"a", "b", "c"} {
+		wg := &firstTwo
+		if pw == "c" {
+			wg = &all
+		}
+		wg.Go(func() { u.AcquireFrom(ctx, fmt.Sprintf("192.0.2.%d", i+1), k.Address, k.Private, []byte(pw)) })
+		// c queues behind a and b.
+		waitUntil(t, "attempt "+pw+" started or queued", func() bool { return int(calls.Load())+u.Queued() == i+1 })
+	}
+	close(first)
+	firstTwo.Wait()
+	waitUntil(t, "c running", func() bool { return calls.Load() == 3 })
+	close(last)
+	all.Wait()
+	waitUntil(t, "Idle called", func() bool { return idles.Load() >= 1 })
+	if early.Load() {
+		t.Error("Idle called while a derivation still ran")
+	}
+	if n := idles.Load(); n != 1 {
+		t.Errorf("Idle called %d times for one burst", n)
+	}
+}
+
+// TestUnlockerLateAttemptFindsHeldKey: an identical attempt arriving just
+// as the derivation's flight ends finds the key held instead of deriving
+// again.
+func TestUnlockerLateAttemptFindsHeldKey(t *testing.T) {
+	t.Parallel()
+	k, _, _ := Generate("bob@example.net", []byte("pw"), cheap)
+	u := NewUnlocker(2)
+	var calls atomic.Int32
+	u.unlock = func(private, password []byte) (*openpgp.Entity, error) {
+		calls.Add(1)
+		return Unlock(private, password)
+	}
+	ctx := context.Background()
+	var arrived atomic.Bool
+	var late error
+	u.flightEnded = func() {
+		if arrived.Swap(true) {
+			return
+		}
+		var release func()
+		_, release, late = u.AcquireFrom(ctx, "192.0.2.2", k.Address, k.Private, []byte("pw"))
+		if late == nil {
+			release()
+		}
+	}
+	_, release, err := u.AcquireFrom(ctx, "192.0.2.1", k.Address, k.Private, []byte("pw"))
+	if err != nil || late != nil {
+		t.Fatalf("logins: %v, %v", err, late)
+	}
+	release()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d derivations for two identical attempts, the second as the first's flight ended", n)
+	}
+}

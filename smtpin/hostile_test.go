@@ -47,7 +47,8 @@ func TestSubmissionRefusesSecondFromField(t *testing.T) {
 
 // Parallel connections queue their password checks behind the Argon2
 // slots; the guard counts attempts in flight, so they cannot pass more
-// guesses than the per-address limit (here 5).
+// guesses than the per-address limit (here 5). Each connection guesses a
+// different password: identical attempts are one guess.
 func TestGuardHoldsAgainstParallelLogins(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1<<20, 10)
@@ -66,11 +67,11 @@ func TestGuardHoldsAgainstParallelLogins(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	const n = 40
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00alice@example.org\x00guess"))
 	ready, start := sync.WaitGroup{}, make(chan struct{})
 	replies := make(chan string, n)
 	ready.Add(n)
-	for range n {
+	for i := range n {
+		auth := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "\x00alice@example.org\x00guess%d", i))
 		go func() {
 			conn, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {

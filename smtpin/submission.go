@@ -101,7 +101,7 @@ func (ss *subSession) Auth(mech string) (sasl.Server, error) {
 // login checks the password by unlocking the user's key, which then signs
 // what the user sends in this session.
 func (ss *subSession) login(username, password string) error {
-	done, err := ss.s.Guard.Begin(ss.ip)
+	done, err := ss.s.Guard.BeginLogin(ss.ip, username, password)
 	if err != nil {
 		keyring.LogLoginFailed(ss.s.Log, "smtp", ss.ip, username, keyring.LoginThrottled)
 		return replyAuthThrottled.err("Too many failed logins from your address, try again later")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,6 +195,7 @@ func (b *bridge) setupDelivery(opts options) error {
 		return err
 	}
 	b.unlocker = keyring.NewUnlocker(2)
+	b.unlocker.Idle = debug.FreeOSMemory
 	b.guard = &keyring.Guard{}
 	b.sealer = &intake.Sealer{Store: b.st}
 	b.remote = &keyring.Remote{Pins: pinStore{b.st}}
