@@ -20,6 +20,11 @@ type account struct {
 	keys  *keyCache
 	refs  int // sessions; guarded by srv.mu
 
+	// lingering is the key hold of the last session, kept while the
+	// account lingers after it (timer ends that); guarded by srv.mu.
+	lingering func()
+	timer     *time.Timer
+
 	work sync.Mutex // one filing or indexing run at a time
 
 	deferMu  sync.Mutex
@@ -38,16 +43,33 @@ func (a *account) fileLater() {
 }
 
 // attach returns the user's account, creating it for the first session.
+// A lingering account (see Config.Linger) is taken up again: the key hold
+// it kept is let go, as the new session holds the key itself.
 func (s *Server) attach(u *store.User, key *keyring.Unlocked) (*account, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	// An account opened with keys since changed (a rotation) is left to
 	// its sessions, which end at their next command; new ones get the new
 	// keys.
 	if a := s.accounts[u.ID]; a != nil && a.user.Generation == u.Generation {
 		a.refs++
+		release := a.unlinger()
+		s.mu.Unlock()
+		if release != nil {
+			release()
+		}
 		return a, nil
 	}
+	old := s.accounts[u.ID]
+	a, err := s.newAccount(u, key)
+	s.mu.Unlock()
+	if old != nil {
+		s.expire(old) // if it lingers, its keys no longer log anyone in
+	}
+	return a, err
+}
+
+// newAccount registers a new account for u; s.mu is held.
+func (s *Server) newAccount(u *store.User, key *keyring.Unlocked) (*account, error) {
 	mc, err := newMetaCipher(key.DataKey)
 	if err != nil {
 		return nil, err
@@ -60,19 +82,78 @@ func (s *Server) attach(u *store.User, key *keyring.Unlocked) (*account, error) 
 	return a, nil
 }
 
-// detach ends a session's use of the account; the last one stops it.
-func (s *Server) detach(a *account) {
+// detach ends a session's use of the account; release lets go of the
+// session's hold on the unlocked key. The last session leaves the account
+// (and so the key and its caches) lingering for Config.Linger, so that a
+// client that logs out and in again, or opens a connection per task, does
+// not pay for a key derivation each time; then it stops.
+func (s *Server) detach(a *account, release func()) {
 	s.mu.Lock()
 	a.refs--
-	last := a.refs == 0
-	if last && s.accounts[a.user.ID] == a {
+	if a.refs > 0 {
+		s.mu.Unlock()
+		release()
+		return
+	}
+	if d := s.linger(); d > 0 && !s.closed && s.accounts[a.user.ID] == a {
+		a.lingering = release
+		a.timer = time.AfterFunc(d, func() { s.expire(a) })
+		s.mu.Unlock()
+		return
+	}
+	if s.accounts[a.user.ID] == a {
 		delete(s.accounts, a.user.ID)
 	}
 	s.mu.Unlock()
-	if last {
-		a.cancel()
-		<-a.done
+	a.stop()
+	release()
+}
+
+// unlinger ends the account's lingering and returns the key hold it
+// kept, nil if it was not lingering; s.mu is held.
+func (a *account) unlinger() func() {
+	release := a.lingering
+	if release != nil {
+		a.timer.Stop()
+		a.lingering, a.timer = nil, nil
 	}
+	return release
+}
+
+// expire stops an account that lingers with no session, and lets go of
+// its key. One that a session took up again is left alone.
+func (s *Server) expire(a *account) {
+	s.mu.Lock()
+	if a.refs > 0 || a.lingering == nil {
+		s.mu.Unlock()
+		return
+	}
+	release := a.unlinger()
+	if s.accounts[a.user.ID] == a {
+		delete(s.accounts, a.user.ID)
+	}
+	s.mu.Unlock()
+	a.stop()
+	release()
+}
+
+// expireAll ends every lingering account (Server.Close).
+func (s *Server) expireAll() {
+	s.mu.Lock()
+	var all []*account
+	for _, a := range s.accounts {
+		all = append(all, a)
+	}
+	s.mu.Unlock()
+	for _, a := range all {
+		s.expire(a)
+	}
+}
+
+// stop ends the account's background work and waits for it.
+func (a *account) stop() {
+	a.cancel()
+	<-a.done
 }
 
 // run files mail that arrives while the user is logged in, at once when
