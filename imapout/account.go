@@ -18,6 +18,8 @@ type account struct {
 	key   *keyring.Unlocked
 	metas *metaCipher
 	keys  *keyCache
+	// metaCache holds decoded metadata caches (see lru.go).
+	metaCache *lru[metaKey, cachedMeta]
 	refs  int // sessions; guarded by srv.mu
 
 	// lingering is the key hold of the last session, kept while the
@@ -75,7 +77,8 @@ func (s *Server) newAccount(u *store.User, key *keyring.Unlocked) (*account, err
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1, cancel: cancel,
+	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1,
+		metaCache: newLRU[metaKey, cachedMeta](metaCacheBytes), cancel: cancel,
 		nudge: make(chan struct{}, 1), done: make(chan struct{}), deferred: map[int64]time.Time{}}
 	s.accounts[u.ID] = a
 	go a.run(ctx)

@@ -17,6 +17,9 @@ import (
 // stays open while the client is written to.
 const batch = 256
 
+// flagBatch is the batch of a FETCH of flags and UIDs only.
+const flagBatch = 4096
+
 // maxSections bounds the BODY[…] and BINARY[…] items of one FETCH.
 const maxSections = 64
 
@@ -38,7 +41,11 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
 		f.cols = store.RowMeta
 	}
-	for _, chunk := range chunks(idx, batch) {
+	n := batch
+	if f.cols == store.RowFlags && !needsMeta(options) {
+		n = flagBatch // rows of a few bytes each
+	}
+	for _, chunk := range chunks(idx, n) {
 		if err := f.chunk(chunk); err != nil {
 			return err
 		}
@@ -404,10 +411,15 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 	out := make([]*meta, len(rows))
 	var missing []int64
 	for i, row := range rows {
+		if md := s.cachedMetaOf(row); md != nil {
+			out[i] = md
+			continue
+		}
 		if len(row.Meta) > 0 {
 			md, err := s.acct.metas.open(row.Meta, row.MessageID)
 			if err == nil {
 				out[i] = md
+				s.keepMeta(row, md, len(row.Meta))
 				continue
 			}
 			s.srv.log.Warn("imap: metadata cache unreadable, rebuilding", "message", row.MessageID, "err", err)
@@ -441,6 +453,7 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 			return nil, err
 		}
 		out[i] = md
+		s.keepMeta(row, md, len(b))
 		updates = append(updates, store.MetaUpdate{MessageID: row.MessageID, Meta: b, Size: md.Size})
 	}
 	if err := s.srv.st.SetMessageMeta(s.ctx, updates); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -29,6 +30,17 @@ type meta struct {
 	// Text lists the stored parts that hold text, for SEARCH BODY/TEXT
 	// without rebuilding the message; nil when unknown.
 	Text []textPart `json:"x"`
+
+	// fields are Header's fields, parsed once: an account's cache shares
+	// a meta between sessions and searches.
+	fieldsOnce sync.Once
+	fields     []field
+}
+
+// headerFields returns the fields of Header.
+func (m *meta) headerFields() []field {
+	m.fieldsOnce.Do(func() { m.fields = parseFields(m.Header) })
+	return m.fields
 }
 
 // textPart is a stored part with text in it, as its catalog describes it.

@@ -1,11 +1,16 @@
 package imapout
 
 import (
+	"context"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"tollbridge/store"
 )
@@ -99,5 +104,62 @@ func TestSearch(t *testing.T) {
 	r.ok("ENABLE IMAP4rev2")
 	if got := r.ok(`SEARCH FROM alice`); len(got) != 1 || !strings.HasSuffix(got[0], " ALL 1,4") {
 		t.Errorf("rev2 SEARCH: %q", got)
+	}
+}
+
+// TestSearchHeaderFromAccountCache: a second SEARCH SUBJECT, even in a new
+// session, is answered from the account's decoded metadata: it neither
+// reads nor decrypts the stored metadata caches again (here made
+// unreadable, which a read would log and rebuild).
+func TestSearchHeaderFromAccountCache(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	e := newEnvLogging(t, logs)
+	bob := e.addUser("bob@example.net")
+	for _, m := range searchMessages() {
+		e.deliver(bob, m, delivery{mailbox: "INBOX"})
+	}
+	search := func() []uint32 {
+		c := e.login(bob)
+		defer c.Close()
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "quarterly"}}}, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data.AllSeqNums()
+	}
+	first := search()
+	if fmt.Sprint(first) != "[1 4]" {
+		t.Fatalf("SEARCH SUBJECT quarterly: %v, want [1 4]", first)
+	}
+	// The background indexer may still be storing caches it built: let
+	// it finish, so that nothing rewrites the spoiled ones.
+	for ids := []int64{0}; len(ids) > 0; {
+		var err error
+		if ids, err = e.st.UnindexedMessages(context.Background(), bob.ID, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.srv.mu.Lock()
+	a := e.srv.accounts[bob.ID]
+	e.srv.mu.Unlock()
+	a.work.Lock()
+	a.work.Unlock()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "tollbridge.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE messages SET meta = X'00'`); err != nil {
+		t.Fatal(err)
+	}
+	if again := search(); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Errorf("second search: %v, want %v", again, first)
+	}
+	if strings.Contains(logs.String(), "metadata cache unreadable") {
+		t.Errorf("the second search read the stored metadata:\n%s", logs.String())
 	}
 }
