@@ -17,7 +17,9 @@ import (
 // stays open while the client is written to.
 const batch = 256
 
-// flagBatch is the batch of a FETCH of flags and UIDs only.
+// flagBatch is how many rows are read at once with their flags only
+// (a few bytes each); whole rows not in the account's cache are read
+// batch at a time.
 const flagBatch = 4096
 
 // maxSections bounds the BODY[…] and BINARY[…] items of one FETCH.
@@ -41,11 +43,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
 		f.cols = store.RowMeta
 	}
-	n := batch
-	if f.cols == store.RowFlags && !needsMeta(options) {
-		n = flagBatch // rows of a few bytes each
-	}
-	for _, chunk := range chunks(idx, n) {
+	for _, chunk := range chunks(idx, flagBatch) {
 		if err := f.chunk(chunk); err != nil {
 			return err
 		}
@@ -105,13 +103,12 @@ func (f *fetch) chunk(chunk []int) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, f.cols)
+	rows, metas, err := s.rows(uids, f.cols == store.RowMeta, needsMeta(f.options))
 	if err != nil {
 		return err
 	}
-	metas, err := f.describe(rows)
-	if err != nil {
-		return err
+	if metas == nil {
+		metas = make([]*meta, len(rows))
 	}
 	f.missing = f.missing || len(rows) < len(uids)
 	for i, row := range rows {
@@ -168,19 +165,6 @@ func (f *fetch) setSeen(uids []uint32) (map[uint32]bool, error) {
 		seen[st.UID] = st.Changed
 	}
 	return seen, nil
-}
-
-// describe reads what the FETCH items need beyond the rows: the metadata
-// caches, or only the sizes.
-func (f *fetch) describe(rows []*store.MessageRow) ([]*meta, error) {
-	metas := make([]*meta, len(rows))
-	switch {
-	case needsMeta(f.options):
-		return f.s.metas(rows)
-	case f.options.RFC822Size:
-		return metas, f.s.fillSizes(rows)
-	}
-	return metas, nil
 }
 
 func needsMeta(o *imap.FetchOptions) bool {
@@ -419,7 +403,7 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 			md, err := s.acct.metas.open(row.Meta, row.MessageID)
 			if err == nil {
 				out[i] = md
-				s.keepMeta(row, md, len(row.Meta))
+				s.keepMeta(row, md)
 				continue
 			}
 			s.srv.log.Warn("imap: metadata cache unreadable, rebuilding", "message", row.MessageID, "err", err)
@@ -453,7 +437,8 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 			return nil, err
 		}
 		out[i] = md
-		s.keepMeta(row, md, len(b))
+		row.Meta = b
+		s.keepMeta(row, md)
 		updates = append(updates, store.MetaUpdate{MessageID: row.MessageID, Meta: b, Size: md.Size})
 	}
 	if err := s.srv.st.SetMessageMeta(s.ctx, updates); err != nil {

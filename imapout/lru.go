@@ -3,8 +3,6 @@ package imapout
 import (
 	"container/list"
 	"sync"
-
-	"tollbridge/store"
 )
 
 // lru is a cache bounded by the total weight (about the bytes) of its
@@ -66,46 +64,3 @@ func (c *lru[K, V]) put(k K, v V, weight int64) {
 	}
 }
 
-// metaCacheBytes bounds an account's decoded metadata caches: some 10,000
-// messages' worth, so that SEARCH of header fields and listing a big
-// mailbox again need neither the database's sealed copies nor AES.
-const metaCacheBytes = 32 << 20
-
-// metaKey names a message in a mailbox for as long as the mailbox's
-// UIDVALIDITY lasts: a UID is never given to another message, and a
-// user's UIDVALIDITY values are never reused (store: uid_validity_seq).
-type metaKey struct {
-	mailbox  int64
-	validity uint32
-	uid      uint32
-}
-
-// cachedMeta is a decoded metadata cache and the message it describes.
-type cachedMeta struct {
-	messageID int64
-	md        *meta
-}
-
-// cachedMetaOf returns the decoded metadata of row in the selected
-// mailbox, if the account has it.
-func (s *session) cachedMetaOf(row *store.MessageRow) *meta {
-	if s.sel == nil {
-		return nil
-	}
-	c, ok := s.acct.metaCache.get(metaKey{s.sel.box.ID, s.sel.box.UIDValidity, row.UID})
-	if !ok || c.messageID != row.MessageID {
-		return nil
-	}
-	return c.md
-}
-
-// keepMeta adds the decoded metadata of row in the selected mailbox to
-// the account's cache; sealedSize is its stored size, which stands for
-// its weight.
-func (s *session) keepMeta(row *store.MessageRow, md *meta, sealedSize int) {
-	if s.sel == nil || md == nil {
-		return
-	}
-	s.acct.metaCache.put(metaKey{s.sel.box.ID, s.sel.box.UIDValidity, row.UID},
-		cachedMeta{messageID: row.MessageID, md: md}, int64(3*sealedSize+512))
-}

@@ -26,12 +26,8 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	data := &imap.SearchData{}
 	var matched []uint32
 	var seqs imap.SeqSet
-	n := batch
-	if c.light() {
-		n = flagBatch
-	}
-	for _, chunk := range chunks(all, n) {
-		rows, metas, err := s.searchRows(c, v.uidsAt(chunk))
+	for _, chunk := range chunks(all, flagBatch) {
+		rows, metas, err := s.rows(v.uidsAt(chunk), c.needs > needFlags, c.needs >= needMeta)
 		if err != nil {
 			return nil, err
 		}
@@ -80,83 +76,6 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	return data, nil
 }
 
-// light reports whether the search needs nothing of the rows but their
-// flags and, for header fields, the metadata caches: it reads batches of
-// flagBatch rows then.
-func (c *compiled) light() bool {
-	return c.needs == needFlags || c.needs == needMeta && !c.rowFields
-}
-
-// searchRows reads the rows of uids and what c needs of them. A light
-// search of header fields is answered from the rows' flags and the
-// account's decoded metadata where it holds them; only the others are
-// read with their sealed metadata, a batch at a time.
-func (s *session) searchRows(c *compiled, uids []uint32) ([]*store.MessageRow, []*meta, error) {
-	if !c.light() {
-		return s.fullRows(c, uids)
-	}
-	rows, err := s.srv.st.MessageRows(s.ctx, s.sel.box.ID, uids, store.RowFlags)
-	if err != nil || c.needs == needFlags {
-		return rows, nil, err
-	}
-	metas := make([]*meta, len(rows))
-	var missing []uint32
-	for i, row := range rows {
-		if metas[i] = s.cachedMetaOf(row); metas[i] == nil {
-			missing = append(missing, row.UID)
-		}
-	}
-	if len(missing) == 0 {
-		return rows, metas, nil
-	}
-	var outRows []*store.MessageRow
-	var outMetas []*meta
-	for i := 0; i < len(missing); i += batch {
-		r, m, err := s.fullRows(c, missing[i:min(i+batch, len(missing))])
-		if err != nil {
-			return nil, nil, err
-		}
-		outRows, outMetas = append(outRows, r...), append(outMetas, m...)
-	}
-	rows, metas = mergeRows(rows, metas, outRows, outMetas)
-	return rows, metas, nil
-}
-
-// fullRows reads whole rows and what c needs of them.
-func (s *session) fullRows(c *compiled, uids []uint32) ([]*store.MessageRow, []*meta, error) {
-	rows, err := s.srv.st.MessageRows(s.ctx, s.sel.box.ID, uids, store.RowMeta)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.needs >= needMeta {
-		metas, err := s.metas(rows)
-		return rows, metas, err
-	}
-	return rows, nil, s.fillSizes(rows)
-}
-
-// mergeRows puts the rows read whole (ascending UIDs, for the rows
-// without metadata) in the place of those rows; a row expunged between
-// the two reads is left out.
-func mergeRows(rows []*store.MessageRow, metas []*meta, full []*store.MessageRow, fullMetas []*meta) ([]*store.MessageRow, []*meta) {
-	outRows := make([]*store.MessageRow, 0, len(rows))
-	outMetas := make([]*meta, 0, len(rows))
-	j := 0
-	for i, row := range rows {
-		if metas[i] != nil {
-			outRows, outMetas = append(outRows, row), append(outMetas, metas[i])
-			continue
-		}
-		for j < len(full) && full[j].UID < row.UID {
-			j++
-		}
-		if j < len(full) && full[j].UID == row.UID {
-			outRows, outMetas = append(outRows, full[j]), append(outMetas, fullMetas[j])
-		}
-	}
-	return outRows, outMetas
-}
-
 // appendSeq adds an ascending sequence number to a set.
 func appendSeq(set imap.SeqSet, n uint32) imap.SeqSet {
 	if k := len(set); k > 0 && set[k-1].Stop+1 == n {
@@ -178,9 +97,6 @@ const (
 type compiled struct {
 	s     *session
 	needs int
-	// rowFields: the search looks at what only full rows hold (dates,
-	// sizes; SENTBEFORE falls back to the internal date).
-	rowFields bool
 }
 
 func (s *session) compile(c *imap.SearchCriteria) *compiled {
@@ -199,13 +115,8 @@ func (c *compiled) prepare(k *imap.SearchCriteria) {
 	}
 	if !k.Since.IsZero() || !k.Before.IsZero() || k.Larger > 0 || k.Smaller > 0 {
 		c.needs = max(c.needs, needRow)
-		c.rowFields = true
 	}
-	if !k.SentSince.IsZero() || !k.SentBefore.IsZero() {
-		c.needs = max(c.needs, needMeta)
-		c.rowFields = true
-	}
-	if len(k.Header) > 0 {
+	if !k.SentSince.IsZero() || !k.SentBefore.IsZero() || len(k.Header) > 0 {
 		c.needs = max(c.needs, needMeta)
 	}
 	if len(k.Body) > 0 || len(k.Text) > 0 {
