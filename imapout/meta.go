@@ -30,6 +30,10 @@ type meta struct {
 	// Text lists the stored parts that hold text, for SEARCH BODY/TEXT
 	// without rebuilding the message; nil when unknown.
 	Text []textPart `json:"x"`
+	// Filter is the text filter of the Text parts (textfilter.go); nil
+	// when there is none. Encoded after Text, and only when set, so that
+	// caches from before it decode as they are.
+	Filter []byte `json:"f,omitempty"`
 
 	// fields are Header's fields, parsed once: an account's cache shares
 	// a meta between sessions and searches.

@@ -127,6 +127,9 @@ func encodeMeta(m *meta) []byte {
 		}
 		w.int(t.Size)
 	}
+	if m.Filter != nil {
+		w.bytes(m.Filter)
+	}
 	return w.b
 }
 
@@ -287,6 +290,11 @@ func decodeMeta(b []byte) (*meta, error) {
 			t := &m.Text[i]
 			t.Blob, t.SHA256, t.Decode, t.Charset = r.str(), r.str(), r.str(), r.str()
 			t.Size = r.int()
+		}
+	}
+	if len(r.b) > 0 && r.err == nil {
+		if m.Filter = r.bytes(); !validFilter(m.Filter) {
+			return nil, errMetaCorrupt
 		}
 	}
 	if r.err != nil || len(r.b) != 0 || m.Root == nil {

@@ -343,6 +343,10 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 	if found, ok := m.text[needle]; ok {
 		return found, nil
 	}
+	if !mayContain(m.md.Filter, needle) {
+		m.text[needle] = false // the text filter rules it out
+		return false, nil
+	}
 	found, err := m.s.bodyContains(m.row, m.md, m.sealed, needle)
 	if errors.Is(err, errGone) {
 		return false, nil // expunged by another session meanwhile

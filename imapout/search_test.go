@@ -163,3 +163,83 @@ func TestSearchHeaderFromAccountCache(t *testing.T) {
 		t.Errorf("the second search read the stored metadata:\n%s", logs.String())
 	}
 }
+
+// TestSearchTextFilterSkipsDecryption: SEARCH BODY does not decrypt the
+// text of a message whose text filter rules the needle out. Here the
+// other message's parts are gone, which a decryption would report.
+func TestSearchTextFilterSkipsDecryption(t *testing.T) {
+	t.Parallel()
+	for _, appended := range []bool{false, true} {
+		t.Run(fmt.Sprint("appended=", appended), func(t *testing.T) {
+			t.Parallel()
+			testTextFilterSkips(t, appended)
+		})
+	}
+}
+
+// testTextFilterSkips delivers (or APPENDs, whose caches list no text
+// parts: the search renders such messages) two messages, then searches.
+func testTextFilterSkips(t *testing.T, appended bool) {
+	logs := &lockedBuffer{}
+	e := newEnvLogging(t, logs)
+	bob := e.addUser("bob@example.net")
+	var other int64
+	for i, body := range []string{"a haystack with the zebracorn in it", "nothing to see here"} {
+		raw := message("alice@example.org", bob.Address, fmt.Sprint("msg ", i), body)
+		if !appended {
+			other = e.deliver(bob, raw, delivery{mailbox: "INBOX"}).MessageID
+			continue
+		}
+		c := e.login(bob)
+		cmd := c.Append("INBOX", int64(len(raw)), nil)
+		cmd.Write([]byte(raw))
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		box, err := e.st.MailboxByName(context.Background(), bob.ID, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := e.st.MessageRows(context.Background(), box.ID, []uint32{uint32(i + 1)}, store.RowFlags)
+		if err != nil || len(rows) != 1 {
+			t.Fatal(rows, err)
+		}
+		other = rows[0].MessageID
+	}
+	search := func() string {
+		c := e.login(bob)
+		defer c.Close()
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.Search(&imap.SearchCriteria{Body: []string{"ZebraCorn"}}, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(data.AllSeqNums())
+	}
+	if got := search(); got != "[1]" {
+		t.Fatalf("SEARCH BODY: %s, want [1]", got)
+	}
+	sealed, err := e.st.SealedMessage(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, hash := range sealed.Blobs {
+		if name != store.CatalogBlob {
+			if err := e.st.Blobs().Remove(hash); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A new account (no linger) reads the filters from the sealed caches.
+	e.srv.expireAll()
+	if got := search(); got != "[1]" {
+		t.Errorf("SEARCH BODY again: %s, want [1]", got)
+	}
+	if strings.Contains(logs.String(), "cannot be searched") {
+		t.Errorf("the search decrypted a message its filter rules out:\n%s", logs.String())
+	}
+}
