@@ -153,6 +153,16 @@ func (s *Server) expireAll() {
 	}
 }
 
+// lingers reports whether the account has no session. A lingering
+// account only keeps its key and caches for the next login: it files and
+// indexes nothing (its user may have changed password or keys meanwhile,
+// which only a login notices).
+func (a *account) lingers() bool {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	return a.refs == 0
+}
+
 // stop ends the account's background work and waits for it.
 func (a *account) stop() {
 	a.cancel()
@@ -179,6 +189,9 @@ func (a *account) run(ctx context.Context) {
 			}
 		case <-a.nudge:
 		case <-tick.C:
+		}
+		if a.lingers() {
+			continue // mail waits for the next login, as without a linger
 		}
 		if err := a.fileAll(ctx); err != nil && ctx.Err() == nil {
 			a.srv.log.Warn("imap: filing", "user", a.user.Address, "err", err)
