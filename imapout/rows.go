@@ -5,10 +5,12 @@ import (
 )
 
 // metaCacheBytes bounds an account's cache of message rows and their
-// decoded metadata: some 10,000 messages' worth, so that listing and
-// searching a big mailbox again need neither the sealed metadata from the
-// database nor its decryption, only the flags.
-const metaCacheBytes = 32 << 20
+// decoded metadata (weighed as twice the sealed caches): 10,000 messages
+// of ordinary mail fit, so that listing and searching a big mailbox again
+// need neither the sealed metadata from the database nor its decryption,
+// only the flags. A smaller bound would not do: listing a mailbox that
+// does not fit reads it in order, which an LRU cache never serves.
+const metaCacheBytes = 96 << 20
 
 // metaKey names a message in a mailbox for as long as the mailbox's
 // UIDVALIDITY lasts: a UID is never given to another message, and a
@@ -51,7 +53,7 @@ func (s *session) keepMeta(row *store.MessageRow, md *meta) {
 	}
 	c := cachedMeta{row: *row, md: md}
 	c.row.Flags, c.row.ModSeq, c.row.Meta, c.row.Size = nil, 0, nil, md.Size
-	weight := int64(3*len(row.Meta) + len(row.Trace) + 512)
+	weight := int64(2*len(row.Meta) + len(row.Trace) + 256)
 	s.acct.metaCache.put(metaKey{s.sel.box.ID, s.sel.box.UIDValidity, row.UID}, c, weight)
 }
 
