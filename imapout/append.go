@@ -33,6 +33,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		return nil, err
 	}
 	md := newMeta(res)
+	md.Filter = renderedFilter(md.Root, sp)
 	nm, err := s.srv.cfg.Seal(s.ctx, s.user, sp, sp.Size())
 	if err != nil {
 		return nil, fmt.Errorf("append: seal: %w", err)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -222,6 +223,37 @@ func BenchmarkBigMailbox(b *testing.B) {
 				bc.do(b, "FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
 			}
 		})
+	})
+	b.Run("SEARCH_SUBJECT", func(b *testing.B) {
+		for b.Loop() {
+			bc.do(b, "SEARCH SUBJECT \"number 42\"")
+		}
+	})
+	b.Run("STORE_100_FLAGS", func(b *testing.B) {
+		for b.Loop() {
+			bc.do(b, `STORE 1:100 +FLAGS (\Flagged)`)
+			b.StopTimer()
+			bc.do(b, `STORE 1:100 -FLAGS.SILENT (\Flagged)`)
+			b.StartTimer()
+		}
+	})
+	b.Run("BODY_PEEK_100_random", func(b *testing.B) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for b.Loop() {
+			for range 100 {
+				bc.do(b, fmt.Sprintf("FETCH %d BODY.PEEK[]", 1+r.IntN(benchMessages)))
+			}
+		}
+	})
+	b.Run("LOGIN_SELECT_fresh", func(b *testing.B) {
+		for b.Loop() {
+			c := e.benchLogin(b, u)
+			c.do(b, "SELECT INBOX")
+			b.StopTimer()
+			c.do(b, "LOGOUT")
+			c.c.Close()
+			b.StartTimer()
+		}
 	})
 	b.Run("SEARCH_BODY", func(b *testing.B) {
 		peakHeap(b, func() {

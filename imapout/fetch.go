@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -17,6 +16,11 @@ import (
 // at once: memory stays bounded whatever the mailbox size, and no query
 // stays open while the client is written to.
 const batch = 256
+
+// flagBatch is how many rows are read at once with their flags only
+// (a few bytes each); whole rows not in the account's cache are read
+// batch at a time.
+const flagBatch = 4096
 
 // maxSections bounds the BODY[…] and BINARY[…] items of one FETCH.
 const maxSections = 64
@@ -42,7 +46,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
 		f.cols = store.RowMeta
 	}
-	for _, chunk := range chunks(idx, batch) {
+	for _, chunk := range chunks(idx, flagBatch) {
 		if err := f.chunk(chunk); err != nil {
 			return err
 		}
@@ -105,18 +109,16 @@ func (f *fetch) chunk(chunk []int) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, f.cols)
+	rows, metas, err := s.rows(uids, f.cols == store.RowMeta, needsMeta(f.options))
 	if err != nil {
 		return err
+	}
+	if metas == nil {
+		metas = make([]*meta, len(rows))
 	}
 	f.missing = f.missing || len(rows) < len(uids)
 	if since := int64(f.options.ChangedSince); since != 0 {
-		// RFC 7162 §3.1.4.1: only messages changed after since.
-		rows = slices.DeleteFunc(rows, func(r *store.MessageRow) bool { return r.ModSeq <= since })
-	}
-	metas, err := f.describe(rows)
-	if err != nil {
-		return err
+		rows, metas = changedSince(rows, metas, since)
 	}
 	for i, row := range rows {
 		seq := uint32(v.index(row.UID) + 1)
@@ -172,19 +174,6 @@ func (f *fetch) setSeen(uids []uint32) (map[uint32]bool, error) {
 		seen[st.UID] = st.Changed
 	}
 	return seen, nil
-}
-
-// describe reads what the FETCH items need beyond the rows: the metadata
-// caches, or only the sizes.
-func (f *fetch) describe(rows []*store.MessageRow) ([]*meta, error) {
-	metas := make([]*meta, len(rows))
-	switch {
-	case needsMeta(f.options):
-		return f.s.metas(rows)
-	case f.options.RFC822Size:
-		return metas, f.s.fillSizes(rows)
-	}
-	return metas, nil
 }
 
 func needsMeta(o *imap.FetchOptions) bool {
@@ -430,11 +419,16 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 	var missing []int64
 	var updates []store.MetaUpdate
 	for i, row := range rows {
+		if md := s.cachedMetaOf(row); md != nil {
+			out[i] = md
+			continue
+		}
 		if len(row.Meta) > 0 {
 			md, err := s.acct.metas.open(row.Meta, row.MessageID)
 			if err == nil {
 				out[i] = md
 				updates = s.storeUpgraded(updates, md, row.MessageID)
+				s.keepMeta(row, md)
 				continue
 			}
 			s.srv.log.Warn("imap: metadata cache unreadable, rebuilding", "message", row.MessageID, "err", err)
@@ -468,10 +462,24 @@ func (s *session) metas(rows []*store.MessageRow) ([]*meta, error) {
 			return nil, err
 		}
 		out[i] = md
+		row.Meta = b
+		s.keepMeta(row, md)
 		updates = append(updates, store.MetaUpdate{MessageID: row.MessageID, Meta: b, Size: md.Size})
 	}
 	s.setMetas(updates)
 	return out, nil
+}
+
+// changedSince keeps the rows (and their metas) changed after modseq
+// since (RFC 7162 §3.1.4.1).
+func changedSince(rows []*store.MessageRow, metas []*meta, since int64) ([]*store.MessageRow, []*meta) {
+	keptRows, keptMetas := rows[:0], metas[:0]
+	for i, r := range rows {
+		if r.ModSeq > since {
+			keptRows, keptMetas = append(keptRows, r), append(keptMetas, metas[i])
+		}
+	}
+	return keptRows, keptMetas
 }
 
 // storeUpgraded adds md to updates when it was read from an older

@@ -292,7 +292,7 @@ func (a *account) filingMailbox(ctx context.Context, verdict seal.Verdict) (*sto
 // small batches, so a login's filing never waits long for it.
 func (a *account) index(ctx context.Context) {
 	var after int64
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !a.lingers() {
 		more, last := a.indexBatch(ctx, after)
 		if !more {
 			return

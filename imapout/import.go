@@ -256,6 +256,7 @@ func (x *importer) seal(ctx context.Context, mailbox string, sp *store.Spool, fl
 		return nil, err
 	}
 	md := newMeta(res)
+	md.Filter = renderedFilter(md.Root, sp)
 	nm, err := a.srv.cfg.Seal(ctx, a.user, sp, sp.Size())
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)

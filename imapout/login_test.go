@@ -163,7 +163,7 @@ func TestLoginFailuresThrottled(t *testing.T) {
 
 func TestKeyHeldWhileSessionsLast(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, func(c *Config) { c.Linger = -1 })
 	bob := e.addUser("bob@example.net")
 	c1 := e.login(bob)
 	c2 := e.login(bob)
@@ -181,6 +181,51 @@ func TestKeyHeldWhileSessionsLast(t *testing.T) {
 	e.srv.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d accounts left", n)
+	}
+}
+
+// TestKeyLingersAfterLastSession: after the last session logs out the
+// key and the account stay for Config.Linger, so that logging in again
+// needs no key derivation and finds the account's caches; then both go.
+// A wrong password meanwhile is still refused.
+func TestKeyLingersAfterLastSession(t *testing.T) {
+	t.Parallel()
+	const linger = 4 * time.Second
+	e := newEnv(t, func(c *Config) { c.Linger = linger })
+	bob := e.addUser("bob@example.net")
+	account := func() *account { e.srv.mu.Lock(); defer e.srv.mu.Unlock(); return e.srv.accounts[bob.ID] }
+	noSessions := func() bool { e.srv.mu.Lock(); defer e.srv.mu.Unlock(); return len(e.srv.open) == 0 }
+	c := e.login(bob)
+	first := account()
+	c.Logout().Wait()
+	c.Close()
+	start := time.Now()
+	waitFor(t, noSessions)
+	if _, ok := e.cfg.Unlocker.Get(bob.Address); !ok && time.Since(start) < linger {
+		t.Fatal("key dropped with the last session")
+	}
+	c = e.login(bob)
+	if again := account(); again != first && time.Since(start) < linger {
+		t.Error("a login within the linger got a new account")
+	}
+	c.Logout().Wait()
+	c.Close()
+	waitFor(t, noSessions)
+	bad, err := imapclient.DialInsecure(e.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if err := bad.Login(bob.Address, "wrong").Wait(); err == nil {
+		t.Fatal("wrong password accepted while the key lingers")
+	}
+	for deadline := time.Now().Add(3 * linger); account() != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("account still there long after the linger")
+		}
+	}
+	if _, ok := e.cfg.Unlocker.Get(bob.Address); ok {
+		t.Error("key held after the linger")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -37,6 +38,21 @@ type meta struct {
 	// upgraded marks a cache read from an older layout and completed;
 	// it is stored again in the current one.
 	upgraded bool
+	// Filter is the text filter of the Text parts (textfilter.go); nil
+	// when there is none. Encoded after Text, and only when set, so that
+	// caches from before it decode as they are.
+	Filter []byte `json:"g,omitempty"`
+
+	// fields are Header's fields, parsed once: an account's cache shares
+	// a meta between sessions and searches.
+	fieldsOnce sync.Once
+	fields     []field
+}
+
+// headerFields returns the fields of Header.
+func (m *meta) headerFields() []field {
+	m.fieldsOnce.Do(func() { m.fields = parseFields(m.Header) })
+	return m.fields
 }
 
 // textPart is a stored part with text in it, as its catalog describes it.

@@ -139,6 +139,9 @@ func encodeMeta(m *meta) []byte {
 	if w.v >= 4 {
 		w.strs(m.References)
 	}
+	if m.Filter != nil {
+		w.bytes(m.Filter)
+	}
 	return w.b
 }
 
@@ -311,6 +314,11 @@ func decodeMeta(b []byte) (*meta, error) {
 	}
 	if r.v >= 4 {
 		m.References = r.strs()
+	}
+	if len(r.b) > 0 && r.err == nil {
+		if m.Filter = r.bytes(); !validFilter(m.Filter) {
+			return nil, errMetaCorrupt
+		}
 	}
 	if r.err != nil || len(r.b) != 0 || m.Root == nil {
 		return nil, errMetaCorrupt

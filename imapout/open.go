@@ -226,6 +226,7 @@ func (a *account) describe(o *opened, prefix []byte) (*meta, *store.Spool, error
 	}
 	md := newMeta(res)
 	md.Text = textParts(o)
+	md.Filter = a.textFilter(o.key, md.Text)
 	return md, sp, nil
 }
 

@@ -19,10 +19,6 @@ import (
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	v := s.sel
 	c := s.compile(criteria)
-	cols := store.RowFlags
-	if c.needs > needFlags {
-		cols = store.RowMeta
-	}
 	all := make([]int, len(v.uids))
 	for i := range all {
 		all[i] = i
@@ -30,20 +26,10 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	data := &imap.SearchData{}
 	var matched []uint32
 	var seqs imap.SeqSet
-	for _, chunk := range chunks(all, batch) {
-		rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, v.uidsAt(chunk), cols)
+	for _, chunk := range chunks(all, flagBatch) {
+		rows, metas, err := s.rows(v.uidsAt(chunk), c.needs > needFlags, c.needs >= needMeta)
 		if err != nil {
 			return nil, err
-		}
-		var metas []*meta
-		if c.needs >= needMeta {
-			if metas, err = s.metas(rows); err != nil {
-				return nil, err
-			}
-		} else if c.needs == needRow {
-			if err := s.fillSizes(rows); err != nil {
-				return nil, err
-			}
 		}
 		sealed := s.sealedLoader(rows)
 		for i, row := range rows {
@@ -152,7 +138,6 @@ type candidate struct {
 	seq    uint32
 	row    *store.MessageRow
 	md     *meta
-	fields []field
 	text   map[string]bool // BODY/TEXT needles already looked for
 	sealed func() (*store.Sealed, error)
 }
@@ -332,11 +317,8 @@ func (m *candidate) headerHas(key, value string) bool {
 	if m.md == nil {
 		return false
 	}
-	if m.fields == nil {
-		m.fields = parseFields(m.md.Header)
-	}
 	value = strings.ToLower(value)
-	for _, f := range m.fields {
+	for _, f := range m.md.headerFields() {
 		if !strings.EqualFold(f.Name, key) {
 			continue
 		}
@@ -363,6 +345,10 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 	}
 	if found, ok := m.text[needle]; ok {
 		return found, nil
+	}
+	if !mayContain(m.md.Filter, needle) {
+		m.text[needle] = false // the text filter rules it out
+		return false, nil
 	}
 	found, err := m.s.bodyContains(m.row, m.md, m.sealed, needle)
 	if errors.Is(err, errGone) {

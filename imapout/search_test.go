@@ -1,11 +1,16 @@
 package imapout
 
 import (
+	"context"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"tollbridge/store"
 )
@@ -99,5 +104,142 @@ func TestSearch(t *testing.T) {
 	r.ok("ENABLE IMAP4rev2")
 	if got := r.ok(`SEARCH FROM alice`); len(got) != 1 || !strings.HasSuffix(got[0], " ALL 1,4") {
 		t.Errorf("rev2 SEARCH: %q", got)
+	}
+}
+
+// TestSearchHeaderFromAccountCache: a second SEARCH SUBJECT, even in a new
+// session, is answered from the account's decoded metadata: it neither
+// reads nor decrypts the stored metadata caches again (here made
+// unreadable, which a read would log and rebuild).
+func TestSearchHeaderFromAccountCache(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	e := newEnvLogging(t, logs)
+	bob := e.addUser("bob@example.net")
+	for _, m := range searchMessages() {
+		e.deliver(bob, m, delivery{mailbox: "INBOX"})
+	}
+	search := func() []uint32 {
+		c := e.login(bob)
+		defer c.Close()
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "quarterly"}}}, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data.AllSeqNums()
+	}
+	first := search()
+	if fmt.Sprint(first) != "[1 4]" {
+		t.Fatalf("SEARCH SUBJECT quarterly: %v, want [1 4]", first)
+	}
+	// The background indexer may still be storing caches it built: let
+	// it finish, so that nothing rewrites the spoiled ones.
+	for ids := []int64{0}; len(ids) > 0; {
+		var err error
+		if ids, err = e.st.UnindexedMessages(context.Background(), bob.ID, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.srv.mu.Lock()
+	a := e.srv.accounts[bob.ID]
+	e.srv.mu.Unlock()
+	a.work.Lock()
+	a.work.Unlock()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "tollbridge.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE messages SET meta = X'00'`); err != nil {
+		t.Fatal(err)
+	}
+	if again := search(); fmt.Sprint(again) != fmt.Sprint(first) {
+		t.Errorf("second search: %v, want %v", again, first)
+	}
+	if strings.Contains(logs.String(), "metadata cache unreadable") {
+		t.Errorf("the second search read the stored metadata:\n%s", logs.String())
+	}
+}
+
+// TestSearchTextFilterSkipsDecryption: SEARCH BODY does not decrypt the
+// text of a message whose text filter rules the needle out. Here the
+// other message's parts are gone, which a decryption would report.
+func TestSearchTextFilterSkipsDecryption(t *testing.T) {
+	t.Parallel()
+	for _, appended := range []bool{false, true} {
+		t.Run(fmt.Sprint("appended=", appended), func(t *testing.T) {
+			t.Parallel()
+			testTextFilterSkips(t, appended)
+		})
+	}
+}
+
+// testTextFilterSkips delivers (or APPENDs, whose caches list no text
+// parts: the search renders such messages) two messages, then searches.
+func testTextFilterSkips(t *testing.T, appended bool) {
+	logs := &lockedBuffer{}
+	e := newEnvLogging(t, logs)
+	bob := e.addUser("bob@example.net")
+	var other int64
+	for i, body := range []string{"a haystack with the zebracorn in it", "nothing to see here"} {
+		raw := message("alice@example.org", bob.Address, fmt.Sprint("msg ", i), body)
+		if !appended {
+			other = e.deliver(bob, raw, delivery{mailbox: "INBOX"}).MessageID
+			continue
+		}
+		c := e.login(bob)
+		cmd := c.Append("INBOX", int64(len(raw)), nil)
+		cmd.Write([]byte(raw))
+		cmd.Close()
+		if _, err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		box, err := e.st.MailboxByName(context.Background(), bob.ID, "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := e.st.MessageRows(context.Background(), box.ID, []uint32{uint32(i + 1)}, store.RowFlags)
+		if err != nil || len(rows) != 1 {
+			t.Fatal(rows, err)
+		}
+		other = rows[0].MessageID
+	}
+	search := func() string {
+		c := e.login(bob)
+		defer c.Close()
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.Search(&imap.SearchCriteria{Body: []string{"ZebraCorn"}}, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(data.AllSeqNums())
+	}
+	if got := search(); got != "[1]" {
+		t.Fatalf("SEARCH BODY: %s, want [1]", got)
+	}
+	sealed, err := e.st.SealedMessage(context.Background(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, hash := range sealed.Blobs {
+		if name != store.CatalogBlob {
+			if err := e.st.Blobs().Remove(hash); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A new account (no linger) reads the filters from the sealed caches.
+	e.srv.expireAll()
+	if got := search(); got != "[1]" {
+		t.Errorf("SEARCH BODY again: %s, want [1]", got)
+	}
+	if strings.Contains(logs.String(), "cannot be searched") {
+		t.Errorf("the search decrypted a message its filter rules out:\n%s", logs.String())
 	}
 }

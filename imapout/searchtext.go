@@ -41,7 +41,7 @@ func (s *session) bodyContains(row *store.MessageRow, md *meta, sealed func() (*
 	}
 	m := newMatcher(needle)
 	for _, tp := range md.Text {
-		if err := s.searchPart(key, tp, m); err != nil {
+		if err := s.acct.feedPart(key, tp, m, s.copyBuf()); err != nil {
 			return false, err
 		}
 		m.flush()
@@ -49,9 +49,10 @@ func (s *session) bodyContains(row *store.MessageRow, md *meta, sealed func() (*
 	return m.found, nil
 }
 
-// searchPart feeds one decrypted, decoded text part to m and checks it.
-func (s *session) searchPart(key *seal.SessionKey, tp textPart, m *matcher) error {
-	f, err := s.srv.st.Blobs().Open(tp.Blob)
+// feedPart writes one decrypted, decoded text part to w and checks it
+// against its catalog entry.
+func (a *account) feedPart(key *seal.SessionKey, tp textPart, w io.Writer, buf []byte) error {
+	f, err := a.srv.st.Blobs().Open(tp.Blob)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUnreadable, err)
 	}
@@ -65,7 +66,7 @@ func (s *session) searchPart(key *seal.SessionKey, tp textPart, m *matcher) erro
 	plain := io.TeeReader(pr, counted)
 	// A decoding error stops the search in this part; the rest is still
 	// read and checked below (and a decryption error comes back there).
-	io.CopyBuffer(m, decodeBody(plain, tp.Decode, tp.Charset), s.copyBuf())
+	io.CopyBuffer(w, decodeBody(plain, tp.Decode, tp.Charset), buf)
 	if _, err := io.Copy(io.Discard, plain); err != nil {
 		return fmt.Errorf("%w: %w", errUnreadable, err)
 	}
@@ -86,18 +87,35 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// renderedContains is bodyContains for a metadata cache without a text
-// index: it searches the text leaves of the rebuilt message.
+// renderedContains is bodyContains for a metadata cache without a list
+// of text parts (APPENDed mail): it searches the text leaves of the
+// rebuilt message.
 func (s *session) renderedContains(row *store.MessageRow, md *meta, needle string) (bool, error) {
 	msg, err := s.rendered(row, md)
 	if err != nil {
 		return false, err
 	}
 	m := newMatcher(needle)
+	if err := renderedText(md.Root, msg, m); err != nil {
+		return false, err
+	}
+	return m.found, nil
+}
+
+// textSink takes the decoded text of a message, a part at a time.
+type textSink interface {
+	io.Writer
+	flush()     // ends a part
+	done() bool // wants no more
+}
+
+// renderedText writes the decoded text leaves of a message described by
+// root to sink.
+func renderedText(root *part, msg interface{ Section(off, n int64) io.Reader }, sink textSink) error {
 	var walk func(p *part) error
 	walk = func(p *part) error {
 		switch {
-		case m.found:
+		case sink.done():
 			return nil
 		case p.isMultipart():
 			for _, c := range p.Children {
@@ -112,14 +130,11 @@ func (s *session) renderedContains(row *store.MessageRow, md *meta, needle strin
 			return nil
 		}
 		r := decodeBody(msg.Section(p.BodyStart, p.End-p.BodyStart), p.Encoding, p.Params["charset"])
-		_, err := io.Copy(m, r)
-		m.flush()
+		_, err := io.Copy(sink, r)
+		sink.flush()
 		return err
 	}
-	if err := walk(md.Root); err != nil {
-		return false, err
-	}
-	return m.found, nil
+	return walk(root)
 }
 
 // decodeBody undoes a body's transfer encoding and converts it to UTF-8.
@@ -183,6 +198,8 @@ func (m *matcher) Write(p []byte) (int, error) {
 	m.tail = append(m.tail[:0], buf[len(buf)-keep:]...)
 	return n, nil
 }
+
+func (m *matcher) done() bool { return m.found }
 
 // flush ends one text: a match never spans two parts.
 func (m *matcher) flush() {

@@ -60,6 +60,25 @@ type Config struct {
 	Guard *keyring.Guard
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Linger is how long a user's unlocked key, session-key cache and
+	// metadata caches stay in memory after their last session ends, so
+	// that logging out and in again (clients that open a connection per
+	// task, or reconnect) costs no key derivation: a login in that time
+	// is checked against the held key's password verifier. 0 means
+	// DefaultLinger; negative drops them with the last session.
+	Linger time.Duration
+}
+
+// DefaultLinger is Config.Linger's default: Dovecot's clients reconnect
+// within minutes, and the key stays no longer than a session would.
+const DefaultLinger = 5 * time.Minute
+
+// linger is Config.Linger with its default.
+func (s *Server) linger() time.Duration {
+	if s.cfg.Linger == 0 {
+		return DefaultLinger
+	}
+	return s.cfg.Linger
 }
 
 // Metrics are optional hooks for monitoring.
@@ -267,6 +286,7 @@ func (s *Server) Close() error {
 		}
 	})
 	s.sessions.Wait()
+	s.expireAll()
 	return nil
 }
 

@@ -48,14 +48,15 @@ func newSession(s *Server, c *imapserver.Conn) *session {
 	return &session{srv: s, conn: c, ip: remoteIP(c.NetConn()), ctx: ctx, cancel: cancel}
 }
 
-// Close ends the session, dropping the user's key if it was the last one.
+// Close ends the session. The user's key is dropped when it was the last
+// one, after Config.Linger.
 func (s *session) Close() error {
 	s.cancel()
 	s.dropCache()
 	s.sel = nil
 	if s.acct != nil {
-		s.srv.detach(s.acct)
-		s.acct = nil
+		s.srv.detach(s.acct, s.release)
+		s.acct, s.release = nil, nil
 	}
 	if s.release != nil {
 		s.release()
