@@ -124,12 +124,8 @@ func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.Ou
 	if err != nil {
 		return nil, err
 	}
-	var parts []protocol.HeaderPart
-	if err := json.Unmarshal(m.Parts, &parts); err != nil {
-		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
-	}
 	cat := m.Blobs[store.CatalogBlob]
-	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, parts)
+	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, m.Parts)
 	if err != nil {
 		return nil, err
 	}
