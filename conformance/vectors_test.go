@@ -808,7 +808,7 @@ func TestVectorsSignedRequestAtServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.clock.set(time.Unix(nowUnix, 0))
+	s.clock.Set(time.Unix(nowUnix, 0))
 	domain := ctx.SenderAddress[strings.LastIndexByte(ctx.SenderAddress, '@')+1:]
 	s.senders[domain] = readArmoredKey(t, sreqKey)
 	s.trust(ctx.SenderAddress)

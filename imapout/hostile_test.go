@@ -128,7 +128,7 @@ func TestLoginDoesNotWaitForSenderKeyLookups(t *testing.T) {
 	t.Parallel()
 	stall := make(chan struct{})
 	t.Cleanup(func() { close(stall) })
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *Options) {
 		c.SenderKeys = func(ctx context.Context, _ string) (*openpgp.Entity, error) {
 			select {
 			case <-stall:

@@ -395,7 +395,7 @@ func TestImportDovecotMaildir(t *testing.T) {
 // named, the others are stored, and nothing of it is.
 func TestImportRefusesWhole(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.AppendLimit = 2000 })
+	e := newEnv(t, func(c *Options) { c.AppendLimit = 2000 })
 	bob := e.addUser("bob@example.net")
 	path := filepath.Join(t.TempDir(), "mbox")
 	big := "From a@example.org Mon Nov 23 10:00:00 2026\nFrom: a@example.org\nSubject: big\n\n" + strings.Repeat("x", 3000) + "\n\n"
