@@ -66,7 +66,7 @@ func (o *Outbox) attempt(ctx context.Context, r *store.OutboxRecipient) {
 	case !errors.As(err, &f):
 		f = &failure{Status: "4.3.0", Temporary: true, Err: err}
 	}
-	expired := o.st.Now().Sub(m.Created) >= o.cfg.RetryFor
+	expired := o.now().Sub(m.Created) >= o.cfg.RetryFor
 	if f.Temporary && !expired {
 		o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{State: ptr("waiting"), LastError: ptr(f.Error())})
 		log.Warn("delivery deferred", "err", f, "next", r.NextAttempt)
@@ -158,7 +158,7 @@ func (o *Outbox) deliverLocal(ctx context.Context, m *store.OutboxMessage, r *st
 	if err != nil {
 		return nil, temporary("%v", err)
 	}
-	now := o.st.Now()
+	now := o.now()
 	id := fmt.Sprintf("L%d.%d", m.ID, r.ID)
 	trace := fmt.Appendf(nil, "Received: from [%s] by %s with tollbridge (local) id %s;\r\n\t%s\r\n",
 		m.ClientIP, o.cfg.Hostname, id, now.UTC().Format(time.RFC1123Z))
