@@ -15,11 +15,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"tollbridge/keyring"
+	"tollbridge/internal/teststore"
 )
-
-// cheap keeps Argon2 fast in tests.
-var cheap = keyring.Protection{MemoryKiB: 1024, Passes: 1}
 
 // notFoundSRV answers every SRV lookup with NXDOMAIN: unrouted domains are
 // legacy, whatever the machine's resolver does.
@@ -53,7 +50,7 @@ func startSites(t *testing.T, dir string, ss []*qsSite, smarthost string, powBit
 	for _, s := range ss {
 		s.Password = "pw-" + s.User
 	}
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	return restartSites(t, l, only...)
@@ -99,7 +96,7 @@ func (s *sites) addUser(i int, address string) string {
 	s.t.Helper()
 	pw := "pw-" + address
 	b := s.bridges[i]
-	if _, err := addUser(context.Background(), b.cfg, b.st, address, []byte(pw), cheap); err != nil {
+	if _, err := addUser(context.Background(), b.cfg, b.st, address, []byte(pw), teststore.Cheap); err != nil {
 		s.t.Fatal(err)
 	}
 	return pw

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"tollbridge/config"
+	"tollbridge/internal/teststore"
 )
 
 // bridgeBinary builds cmd/bridge once per test run.
@@ -130,7 +131,7 @@ func processLayout(t *testing.T, bits, count int) *qsLayout {
 	for _, s := range l.Sites {
 		s.Password = "pw-" + s.User
 	}
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	return l
