@@ -157,13 +157,8 @@ func TestKeyHeldWhileSessionsLast(t *testing.T) {
 	}
 }
 
+// waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", 30*time.Second, cond)
 }

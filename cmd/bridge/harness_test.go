@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/testkit"
 	"tollbridge/internal/teststore"
 )
 
@@ -130,18 +131,13 @@ func submitRaw(addr, user, pw string, rcpts []string, msg string) error {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	waitForEvery(t, what, d, 50*time.Millisecond, cond)
+	testkit.WaitForEvery(t, what, d, 50*time.Millisecond, cond)
 }
 
+// waitForEvery is testkit.WaitForEvery.
 func waitForEvery(t *testing.T, what string, d, every time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(every)
-	}
+	testkit.WaitForEvery(t, what, d, every, cond)
 }
 
 // unfiled is how many messages wait for address at site i.

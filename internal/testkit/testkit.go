@@ -106,3 +106,26 @@ func (c *Certificate) ServerConfig() *tls.Config {
 func (c *Certificate) ClientConfig(serverName string) *tls.Config {
 	return &tls.Config{RootCAs: c.Pool, ServerName: serverName}
 }
+
+// WaitFor polls cond every 10 ms until it holds, and fails the test
+// naming what it waited for when d passes first. It is how a test waits
+// for an event it cannot be told of: never a fixed sleep. Bounds are
+// generous (a loaded machine is slow); a passing test waits only as long
+// as the event takes.
+func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	WaitForEvery(t, what, d, 10*time.Millisecond, cond)
+}
+
+// WaitForEvery is WaitFor polling every interval, for conditions that are
+// dear to check.
+func WaitForEvery(t testing.TB, what string, d, every time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(every)
+	}
+}
