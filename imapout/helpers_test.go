@@ -251,7 +251,7 @@ func sealMessage(blobs *store.Blobs, raw []byte, from, to string, recipient, sig
 		return nil, err
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(recipient, protocol.Header{From: addrHash(from), To: addrHash(to), Catalog: protocol.RefOf(enc.Bytes()), Parts: sink.parts})
 	if err != nil {
 		return nil, err
 	}

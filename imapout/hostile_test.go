@@ -56,7 +56,7 @@ func sealCrafted(t *testing.T, blobs *store.Blobs, raw []byte, from, to string, 
 		t.Fatal(err)
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(recipient, protocol.Header{From: addrHash(from), To: addrHash(to), Catalog: protocol.RefOf(enc.Bytes()), Parts: sink.parts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func (sd *Message) CatalogRef() protocol.Ref {
 
 // Header makes the per-recipient header: the session key wrapped to to.
 func (sd *Message) Header(fromHash, toHash string, to *openpgp.Entity) ([]byte, error) {
-	h, err := sd.Key.NewHeader(fromHash, toHash, to, sd.CatalogRef(), sd.Parts)
+	h, err := sd.Key.NewHeader(to, protocol.Header{From: fromHash, To: toHash, Catalog: sd.CatalogRef(), Parts: sd.Parts})
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,10 @@ func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.Ou
 		return nil, err
 	}
 	cat := m.Blobs[store.CatalogBlob]
-	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, m.Parts)
+	h, err := k.NewHeader(to.entity, protocol.Header{
+		From: hashOf(m.Sender), To: hashOf(r.Recipient),
+		Catalog: protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, Parts: m.Parts,
+	})
 	if err != nil {
 		return nil, err
 	}
