@@ -100,11 +100,7 @@ func TestCorpusThroughSealAndOpen(t *testing.T) {
 	if err != nil || len(files) < 40 {
 		t.Fatalf("corpus: %d files, %v", len(files), err)
 	}
-	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := teststore.Open(t, store.Options{})
 	sealer := &intake.Sealer{Store: st}
 	all := recipients(t, 50)
 	_, alice, _ := keyring.Generate("alice@example.org", []byte("pw"), teststore.Cheap)

@@ -63,10 +63,7 @@ func (l *logBuffer) String() string {
 
 func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, store.Options{})
 	e := &env{st: st, notified: make(chan struct{}, 100), logs: &logBuffer{}, dns: dnstest.New(t)}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
@@ -94,7 +91,6 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		st.Close()
 		if strings.Contains(e.logs.String(), "panic") {
 			t.Errorf("server panicked:\n%s", e.logs.String())
 		}
