@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"sync"
@@ -128,4 +129,31 @@ func WaitForEvery(t testing.TB, what string, d, every time.Duration, cond func()
 		}
 		time.Sleep(every)
 	}
+}
+
+// Free ports are picked in [freeLow, freeHigh), below the kernel's
+// ephemeral range (Linux's ip_local_port_range starts at 32768): the
+// kernel hands out ports in that range to every outgoing connection and
+// every listener on port 0, and one of those may take a port between the
+// pick and the bind of the process it is written in a config for.
+const freeLow, freeHigh = 20000, 32768
+
+// FreeAddr returns a loopback address whose port is free now, for a
+// config file of a process the test starts (listeners the test opens
+// itself should listen on port 0 instead).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	for range 64 {
+		n, err := rand.Int(rand.Reader, big.NewInt(freeHigh-freeLow))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(freeLow+n.Int64())))
+		if err == nil {
+			defer ln.Close()
+			return ln.Addr().String()
+		}
+	}
+	t.Fatal("no free port below the ephemeral range in 64 tries")
+	return ""
 }
