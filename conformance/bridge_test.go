@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"tollbridge/internal/testkit"
 )
 
 // A whole bridge, driven only through the CLI contract of docs/rules.md §5
@@ -38,16 +40,9 @@ type bridgeProc struct {
 // route is a [[route]] of the config.
 type route struct{ domain, url, ca string }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a free loopback address for a bridge's config, below the
+// ephemeral port range (testkit.FreeAddr says why).
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // buildBridge compiles cmd/bridge into dir.
 func buildBridge(t *testing.T, _ string) string {
@@ -147,7 +142,9 @@ func startBridge(t *testing.T, bin, domain string, users []string, bits, count i
 	go func() { b.done <- b.cmd.Wait() }()
 	t.Cleanup(b.stop)
 	for _, addr := range []string{ticket, b.imap, b.submission, b.mx} {
-		b.waitListening(addr)
+		if err := b.waitListening(addr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return b
 }
@@ -166,22 +163,24 @@ func (b *bridgeProc) log() string {
 	return b.logs.String()
 }
 
-func (b *bridgeProc) waitListening(addr string) {
-	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+// waitListening waits until addr accepts connections, or says why not.
+// A process that exited leaves its status in b.done for stop.
+func (b *bridgeProc) waitListening(addr string) error {
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		select {
 		case err := <-b.done:
-			b.t.Fatalf("bridge serve exited: %v\n%s", err, b.log())
+			b.done <- err // stop waits for it too
+			return fmt.Errorf("bridge serve exited: %v\n%s", err, b.log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("bridge not listening on %s:\n%s", addr, b.log())
+			return fmt.Errorf("bridge not listening on %s:\n%s", addr, b.log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

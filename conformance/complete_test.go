@@ -121,7 +121,7 @@ func TestCompleteMissingPart(t *testing.T) {
 // for receipts@DOMAIN.
 func checkReceipt(t *testing.T, s *site, r *reply, header []byte) {
 	t.Helper()
-	checkReceiptWith(t, s.api, r, header, "example.net", s.clock.now())
+	checkReceiptWith(t, s.api, r, header, "example.net", s.clock.Now())
 }
 
 func checkReceiptWith(t *testing.T, a *api, r *reply, header []byte, domain string, now time.Time) {
@@ -189,9 +189,9 @@ func TestStatusPrecedence(t *testing.T) {
 	hit(unworked, 403, "ticket not yet valid")
 
 	// One second before expiry everything still works.
-	s.clock.add(expiry - time.Second)
+	s.clock.Add(expiry - time.Second)
 	s.api.check(200, "PUT", "/v1/tickets/"+open+"/catalog", m.catalog, "one second before expiry")
-	s.clock.add(time.Second)
+	s.clock.Add(time.Second)
 	hit(open, 410, "expired valid ticket")
 	hit(unworked, 410, "expired ticket not yet valid (410 before 403)")
 	s.api.check(410, "POST", "/v1/tickets/"+unworked, proofsBody(proof...), "expired ticket: proofs")

@@ -88,7 +88,7 @@ func sameChallenge(t *testing.T, r *reply, c challenge) {
 func TestProofCounting(t *testing.T) {
 	t.Parallel()
 	s := newSite(t, siteOptions{bits: 10, count: 5})
-	start := s.clock.now()
+	start := s.clock.Now()
 	id, c := s.workTicket(s.sample(nil))
 	path := "/v1/tickets/" + id
 	ps := c.solve(t, 3, nil)
@@ -126,22 +126,22 @@ func TestProofCounting(t *testing.T) {
 	}
 
 	// The last proof, 20 minutes in: valid, and the expiry restarts.
-	s.clock.add(20 * time.Minute)
+	s.clock.Add(20 * time.Minute)
 	last := c.solve(t, 1, map[uint64]bool{ps[0]: true, ps[1]: true, ps[2]: true, big[0]: true})
 	r = s.api.expect(200, "POST", path, proofsBody(last...))
 	if v, _ := r.obj["valid"].(bool); !v {
 		t.Fatalf("all %d proofs counted, ticket not valid: %s", c.count, r.body)
 	}
-	wantExp := s.clock.now().Add(expiry).Unix()
+	wantExp := s.clock.Now().Add(expiry).Unix()
 	if got := num(t, r.obj, "expires"); got != wantExp {
 		t.Errorf("expires %d, want now + expiry = %d (§3.6 \"When a ticket becomes valid its expiry restarts\")", got, wantExp)
 	}
 	// Past the first expiry the ticket is still usable...
-	s.clock.set(start.Add(expiry + 5*time.Minute))
+	s.clock.Set(start.Add(expiry + 5*time.Minute))
 	m := s.sample(nil)
 	s.api.check(200, "PUT", path+"/catalog", m.catalog, "upload after the original expiry, before the restarted one")
 	// ...until the restarted expiry: "expired when now ≥ expires".
-	s.clock.set(time.Unix(wantExp, 0))
+	s.clock.Set(time.Unix(wantExp, 0))
 	s.api.check(410, "PUT", path+"/catalog", m.catalog, `§3.6 "a ticket is expired when now ≥ expires"`)
 	s.api.check(410, "POST", path, proofsBody(ps[0]), "proofs on an expired ticket")
 }

@@ -5,17 +5,17 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"tollbridge/internal/testkit"
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/store"
@@ -26,20 +26,6 @@ import (
 // start a ticket server over a store with one user, the way `bridge serve`
 // and `bridge user add` do. Everything sent to it is built in this package.
 
-// clock is a settable store clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // expiry is the ticket lifetime every in-process site uses.
 const expiry = 30 * time.Minute
 
@@ -47,7 +33,7 @@ const expiry = 30 * time.Minute
 // user bob@example.net.
 type site struct {
 	t       *testing.T
-	clock   *clock
+	clock   *testkit.Clock
 	st      *store.Store
 	api     *api
 	bob     *store.User
@@ -71,8 +57,8 @@ type siteOptions struct {
 func newSite(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	dir := t.TempDir()
-	s := &site{t: t, clock: &clock{t: time.Unix(1_900_000_000, 0)}}
-	st, err := store.Open(context.Background(), dir+"/data", store.Options{Now: s.clock.now})
+	s := &site{t: t, clock: testkit.NewClock(time.Unix(1_900_000_000, 0))}
+	st, err := store.Open(context.Background(), dir+"/data", store.Options{Now: s.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +81,8 @@ func newSite(t *testing.T, o siteOptions) *site {
 	if o.equihash {
 		works = pow.NewRegistry(pow.Equihash{N: 24, K: 2, Count: 2}, pow.HashWork{})
 	}
-	srv := ticketserver.New(st, works, ticketserver.Config{
+	srv := ticketserver.New(ticketserver.Options{
+		Store: st, Works: works,
 		Hostname: "mail.example.net", Domains: o.domains,
 		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
 		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: receipts,
@@ -105,7 +92,7 @@ func newSite(t *testing.T, o siteOptions) *site {
 			}
 			return nil, keyring.ErrNoSuchUser
 		},
-	}, slog.New(slog.DiscardHandler), ticketserver.Metrics{})
+	})
 	hs := httptest.NewTLSServer(srv)
 	t.Cleanup(hs.Close)
 	s.api = &api{t: t, base: hs.URL, hc: hs.Client()}
@@ -119,17 +106,7 @@ func newSite(t *testing.T, o siteOptions) *site {
 // addUser creates a local user as `bridge user add` does.
 func (s *site) addUser(address string) (*store.User, *openpgp.Entity) {
 	s.t.Helper()
-	k, e, err := keyring.Generate(address, []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	local, domain := keyring.SplitAddress(k.Address)
-	u := &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: domain + "/" + keyring.WKDHash(local),
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
-	if err := s.st.CreateUser(context.Background(), u); err != nil {
-		s.t.Fatal(err)
-	}
-	return u, e
+	return teststore.AddUser(s.t, s.st, address, "pw")
 }
 
 // trust puts sender on bob's allow list.
@@ -158,7 +135,7 @@ func (s *site) signedRequestBy(m *sealed, sender, domain string) map[string]any 
 	q["sender_domain"] = domain
 	// The server honours one body once (§3.7's replay window); the clock
 	// stands still here, so each request is dated a second earlier.
-	q["created"] = s.clock.now().Unix() - int64(s.signed)
+	q["created"] = s.clock.Now().Unix() - int64(s.signed)
 	s.signed++
 	body, err := json.Marshal(q)
 	if err != nil {

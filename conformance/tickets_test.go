@@ -65,7 +65,7 @@ func TestTicketRequestAnswers(t *testing.T) {
 	if v, ok := tk["valid"].(bool); !ok || v {
 		t.Errorf("ticket for an unknown sender: valid %v, want false", tk["valid"])
 	}
-	if got, want := num(t, tk, "expires"), s.clock.now().Add(expiry).Unix(); got != want {
+	if got, want := num(t, tk, "expires"), s.clock.Now().Add(expiry).Unix(); got != want {
 		t.Errorf("expires %d, want now + expiry = %d", got, want)
 	}
 	c := challengeOf(t, tk)
@@ -99,7 +99,7 @@ func TestTicketTrustedSender(t *testing.T) {
 	if v, _ := tk["valid"].(bool); !v {
 		t.Fatalf("signed request of an allowed sender: ticket %v, want valid: true at once", tk)
 	}
-	if got, want := num(t, tk, "expires"), s.clock.now().Add(expiry).Unix(); got != want {
+	if got, want := num(t, tk, "expires"), s.clock.Now().Add(expiry).Unix(); got != want {
 		t.Errorf("expires %d, want %d", got, want)
 	}
 	id := str(t, tk, "ticket_id")

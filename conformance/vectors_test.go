@@ -390,8 +390,7 @@ func makeMessageVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := protocol.RefOf(pb.Bytes())
-	h, err := k.NewHeader(hashAddr(t, "alice@example.org"), hashAddr(t, "bob@example.net"), bob, protocol.RefOf(cat.Bytes()),
-		[]protocol.HeaderPart{{ID: "b1", Kind: protocol.KindBlock, Size: ref.Size, SHA256: ref.SHA256}})
+	h, err := k.NewHeader(bob, protocol.Header{From: hashAddr(t, "alice@example.org"), To: hashAddr(t, "bob@example.net"), Catalog: protocol.RefOf(cat.Bytes()), Parts: []protocol.HeaderPart{{ID: "b1", Kind: protocol.KindBlock, Size: ref.Size, SHA256: ref.SHA256}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -808,7 +807,7 @@ func TestVectorsSignedRequestAtServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.clock.set(time.Unix(nowUnix, 0))
+	s.clock.Set(time.Unix(nowUnix, 0))
 	domain := ctx.SenderAddress[strings.LastIndexByte(ctx.SenderAddress, '@')+1:]
 	s.senders[domain] = readArmoredKey(t, sreqKey)
 	s.trust(ctx.SenderAddress)

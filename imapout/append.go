@@ -60,7 +60,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 // message of the same size, so the metadata cache built from the
 // plaintext describes what will be shown.
 func (a *account) checkSealed(ctx context.Context, nm *store.NewMessage, size int64) error {
-	m := &store.Sealed{Header: nm.Header, Source: store.SourceAppend, Blobs: map[string]string{}}
+	m := &store.SealedMessage{Header: nm.Header, Source: store.SourceAppend, Blobs: map[string]string{}}
 	for name, ref := range nm.Blobs {
 		m.Blobs[name] = ref.Hash
 	}

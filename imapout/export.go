@@ -209,7 +209,7 @@ func (x *exporter) deliver(dir string, written []string) error {
 
 // message writes one message file into tmp/ with the message's
 // INTERNALDATE as mtime, and returns its path and the one it gets in cur/.
-func (x *exporter) message(ctx context.Context, dir string, m *store.Sealed, info string) (string, string, error) {
+func (x *exporter) message(ctx context.Context, dir string, m *store.SealedMessage, info string) (string, string, error) {
 	o, err := x.p.a.open(ctx, m)
 	if err != nil {
 		return "", "", err

@@ -107,7 +107,7 @@ func (a *account) file(ctx context.Context, id int64, keys map[string]senderKey)
 // verdict is the signature result shown as tollbridge=…: checked for mail
 // that came over the ticketed protocol (or from another local user); the
 // stored one, or none, for legacy SMTP mail and DSNs.
-func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
+func (a *account) verdict(ctx context.Context, m *store.SealedMessage, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
 	if m.Source != store.SourceTicket && m.Source != store.SourceLocal {
 		v, _ := seal.ParseVerdict(m.Auth) // none when nothing was stored
 		return v, nil
@@ -119,7 +119,7 @@ func (a *account) verdict(ctx context.Context, m *store.Sealed, o *opened, keys 
 	return a.check(ctx, m, h, o, keys)
 }
 
-func (a *account) check(ctx context.Context, m *store.Sealed, h *protocol.Header, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
+func (a *account) check(ctx context.Context, m *store.SealedMessage, h *protocol.Header, o *opened, keys map[string]senderKey) (seal.Verdict, error) {
 	log := a.srv.log.With("user", a.user.Address, "message", m.ID)
 	from, err := keyring.NormalizeAddress(o.cat.From)
 	if err != nil || keyring.HashNormalized(from) != h.From {
@@ -200,7 +200,7 @@ func (a *account) refreshKey(ctx context.Context, from string, keys map[string]s
 // trusted sender's signed request earns one, and such a sender signs),
 // or when its sender is a local user (whose mail submission always signs)
 // or has a pinned key (a sender known to sign); none otherwise.
-func (a *account) unsignedVerdict(ctx context.Context, log interface{ Warn(string, ...any) }, m *store.Sealed, from string) (seal.Verdict, error) {
+func (a *account) unsignedVerdict(ctx context.Context, log interface{ Warn(string, ...any) }, m *store.SealedMessage, from string) (seal.Verdict, error) {
 	if m.NoWork {
 		log.Warn("imap: unsigned mail came on a no-work ticket", "from", from)
 		return seal.VerdictFail, nil
@@ -234,7 +234,7 @@ var errDeferred = errors.New("filing deferred")
 // had. Signed mail is only pass or fail (docs/protocol.md §3.4 keeps none for
 // unsigned and legacy mail): a sender with no key at all is fail; a key
 // server that does not answer is given keyWait to come back.
-func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.Sealed, from string, err error) (seal.Verdict, error) {
+func (a *account) noSenderKey(log interface{ Warn(string, ...any) }, m *store.SealedMessage, from string, err error) (seal.Verdict, error) {
 	if err == nil || errors.Is(err, keyring.ErrNoSuchUser) || errors.Is(err, keyring.ErrNoPin) {
 		log.Warn("imap: signed by a sender who has no key", "from", from, "err", err)
 		return seal.VerdictFail, nil

@@ -256,7 +256,7 @@ func TestSignedMailWaitsForAnUnreachableKeyServer(t *testing.T) {
 	now := time.Now()
 	reachable := false
 	var e *env
-	e = newEnv(t, func(c *Config) {
+	e = newEnv(t, func(c *Options) {
 		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		c.SenderKeys = func(ctx context.Context, addr string) (*openpgp.Entity, error) {
 			mu.Lock()
@@ -316,7 +316,7 @@ func TestRotatedSenderWaitsForItsServer(t *testing.T) {
 	reachable := false
 	old := userKey(t, "alice@example.org", "old").e
 	next := userKey(t, "alice@example.org", "new").e
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *Options) {
 		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 		c.SenderKeys = func(context.Context, string) (*openpgp.Entity, error) { return old, nil } // the pin
 		c.FreshSenderKey = func(context.Context, string) (*openpgp.Entity, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/protocol"
 	"tollbridge/seal"
@@ -30,9 +31,6 @@ import (
 
 const hostname = "mx.test"
 
-// cheapKeys keeps Argon2 fast in tests.
-var cheapKeys = keyring.Protection{MemoryKiB: 1024, Passes: 1}
-
 // env is a store, a server on a loopback listener and its users.
 type env struct {
 	t      testing.TB
@@ -41,7 +39,7 @@ type env struct {
 	srv    *Server
 	addr   string
 	cancel context.CancelFunc
-	cfg    Config
+	cfg    Options
 	keys   map[string]*openpgp.Entity // every address's unlocked key (users and remote senders)
 	served chan struct{}
 	logs   io.Writer // server log output (discarded when nil)
@@ -49,7 +47,7 @@ type env struct {
 	jsonLogs io.Writer
 }
 
-type envOption func(*Config)
+type envOption func(*Options)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
@@ -63,7 +61,7 @@ func newEnvLogging(t testing.TB, logs io.Writer, opts ...envOption) *env {
 	if e.st, err = store.Open(context.Background(), e.dir, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	e.cfg = Config{
+	e.cfg = Options{
 		Hostname:   hostname,
 		Unlocker:   keyring.NewUnlocker(2),
 		SpoolDir:   t.TempDir(),
@@ -89,7 +87,9 @@ func (e *env) start(t testing.TB) {
 	if e.jsonLogs != nil {
 		h = slog.NewMultiHandler(h, slog.NewJSONHandler(e.jsonLogs, nil))
 	}
-	e.srv = New(e.st, e.cfg, slog.New(h))
+	opts := e.cfg
+	opts.Store, opts.Logger = e.st, slog.New(h)
+	e.srv = New(opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func userKey(t testing.TB, addr, password string) cachedKey {
 	if k, ok := testKeys.Load(addr + "\x00" + password); ok {
 		return k.(cachedKey)
 	}
-	uk, ent, err := keyring.Generate(addr, []byte(password), cheapKeys)
+	uk, ent, err := keyring.Generate(addr, []byte(password), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func sealMessage(blobs *store.Blobs, raw []byte, from, to string, recipient, sig
 		return nil, err
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(recipient, protocol.Header{From: addrHash(from), To: addrHash(to), Catalog: protocol.RefOf(enc.Bytes()), Parts: sink.parts})
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func addrHash(a string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// appendSeal is Config.Seal for tests: seal to the user's own key, unsigned.
+// appendSeal is Options.Seal for tests: seal to the user's own key, unsigned.
 func (e *env) appendSeal(_ context.Context, u *store.User, src io.ReaderAt, size int64) (*store.NewMessage, error) {
 	pub, err := keyring.ReadKey(u.PublicKey)
 	if err != nil {

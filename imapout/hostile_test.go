@@ -56,7 +56,7 @@ func sealCrafted(t *testing.T, blobs *store.Blobs, raw []byte, from, to string, 
 		t.Fatal(err)
 	}
 	sink.refs["catalog"] = ref
-	h, err := key.NewHeader(addrHash(from), addrHash(to), recipient, protocol.RefOf(enc.Bytes()), sink.parts)
+	h, err := key.NewHeader(recipient, protocol.Header{From: addrHash(from), To: addrHash(to), Catalog: protocol.RefOf(enc.Bytes()), Parts: sink.parts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestLoginDoesNotWaitForSenderKeyLookups(t *testing.T) {
 	t.Parallel()
 	stall := make(chan struct{})
 	t.Cleanup(func() { close(stall) })
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *Options) {
 		c.SenderKeys = func(ctx context.Context, _ string) (*openpgp.Entity, error) {
 			select {
 			case <-stall:

@@ -44,7 +44,7 @@ type ImportStats struct {
 
 // Import stores the messages of path, a Maildir or an mbox file, as the
 // user's own (IMAP APPEND: sealed to the user's key at once by
-// Config.Seal, shown back byte for byte with no trace fields in front),
+// Options.Seal, shown back byte for byte with no trace fields in front),
 // creating mailboxes as needed. path may be:
 //   - an mbox file (mboxrd or mboxo: "From " lines separate messages,
 //     ">From " lines lose one ">"), filed into opts.Mailbox;
@@ -61,7 +61,7 @@ type ImportStats struct {
 // (an export's) are stored byte for byte.
 //
 // Messages are stored in groups, each in one transaction: a message is
-// stored whole or not at all. With a Config.Seal that defers its fsyncs
+// stored whole or not at all. With a Options.Seal that defers its fsyncs
 // (intake.Sealer.Deferred), a group's blobs are synced together first. Each one is remembered by a mark keyed with
 // the user's data key, so running the same import again after an
 // interruption skips what was stored.

@@ -2,13 +2,7 @@ package imapout
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -19,32 +13,12 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 
+	"tollbridge/internal/testkit"
 	"tollbridge/keyring"
 	"tollbridge/store"
 )
 
 func plainClient(user, pass string) sasl.Client { return sasl.NewPlainClient("", user, pass) }
-
-func testCert(t *testing.T) (*tls.Config, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: hostname},
-		DNSNames: []string{hostname}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
-}
 
 // remoteListener makes connections look as if they came from elsewhere.
 type remoteListener struct{ net.Listener }
@@ -79,8 +53,9 @@ func (e *env) serveExtra(t *testing.T, wrap func(net.Listener) net.Listener) str
 
 func TestTLSAndLoginDisabled(t *testing.T) {
 	t.Parallel()
-	tlsConfig, pool := testCert(t)
-	e := newEnv(t, func(c *Config) { c.TLS = tlsConfig })
+	cert := testkit.NewCertificate(t, hostname)
+	pool := cert.Pool
+	e := newEnv(t, func(c *Options) { c.TLS = cert.ServerConfig() })
 	bob := e.addUser("bob@example.net")
 
 	// A remote client without TLS: LOGINDISABLED, LOGIN refused.
@@ -107,7 +82,7 @@ func TestTLSAndLoginDisabled(t *testing.T) {
 		t.Errorf("LOGIN after STARTTLS: %v", err)
 	}
 	// Implicit TLS, remote, AUTHENTICATE PLAIN.
-	implicit := e.serveExtra(t, func(l net.Listener) net.Listener { return tls.NewListener(remoteListener{l}, tlsConfig) })
+	implicit := e.serveExtra(t, func(l net.Listener) net.Listener { return tls.NewListener(remoteListener{l}, cert.ServerConfig()) })
 	c3, err := imapclient.DialTLS(implicit, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: pool, ServerName: hostname}})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +103,7 @@ func TestTLSAndLoginDisabled(t *testing.T) {
 
 func TestLoginFailuresThrottled(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) {
+	e := newEnv(t, func(c *Options) {
 		c.Guard = &keyring.Guard{Delay: 200 * time.Millisecond, Limit: 3}
 	})
 	bob := e.addUser("bob@example.net")
@@ -163,7 +138,7 @@ func TestLoginFailuresThrottled(t *testing.T) {
 
 func TestKeyHeldWhileSessionsLast(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) { c.Linger = -1 })
+	e := newEnv(t, func(c *Options) { c.Linger = -1 })
 	bob := e.addUser("bob@example.net")
 	c1 := e.login(bob)
 	c2 := e.login(bob)
@@ -191,7 +166,7 @@ func TestKeyHeldWhileSessionsLast(t *testing.T) {
 func TestKeyLingersAfterLastSession(t *testing.T) {
 	t.Parallel()
 	const linger = 4 * time.Second
-	e := newEnv(t, func(c *Config) { c.Linger = linger })
+	e := newEnv(t, func(c *Options) { c.Linger = linger })
 	bob := e.addUser("bob@example.net")
 	account := func() *account { e.srv.mu.Lock(); defer e.srv.mu.Unlock(); return e.srv.accounts[bob.ID] }
 	noSessions := func() bool { e.srv.mu.Lock(); defer e.srv.mu.Unlock(); return len(e.srv.open) == 0 }
@@ -229,15 +204,10 @@ func TestKeyLingersAfterLastSession(t *testing.T) {
 	}
 }
 
+// waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the condition", 30*time.Second, cond)
 }
 
 // TestParallelFirstLoginsDeriveOnce: twenty connections of one user from

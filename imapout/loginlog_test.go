@@ -36,7 +36,7 @@ func (l *lockedBuffer) String() string {
 func TestFailedLoginLoggedForFail2ban(t *testing.T) {
 	t.Parallel()
 	text, json := &lockedBuffer{}, &lockedBuffer{}
-	e := newEnvLogging(t, text, func(c *Config) { c.Guard = &keyring.Guard{Delay: -1, Limit: 4} })
+	e := newEnvLogging(t, text, func(c *Options) { c.Guard = &keyring.Guard{Delay: -1, Limit: 4} })
 	e.jsonLogs = json
 	e.restart(t)
 	bob := e.addUser("bob@example.net")

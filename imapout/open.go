@@ -34,7 +34,7 @@ var errGone = errors.New("message expunged meanwhile")
 // sameMessage reports whether a stored message read by id is still the
 // one a mailbox row named: message ids are reused once the newest message
 // is deleted, catalogs are not.
-func sameMessage(row *store.MessageRow, m *store.Sealed) bool {
+func sameMessage(row *store.MessageRow, m *store.SealedMessage) bool {
 	return m != nil && (row.Catalog == "" || m.Blobs["catalog"] == row.Catalog)
 }
 
@@ -50,7 +50,7 @@ func (s *session) stillThere(mailboxID int64, row *store.MessageRow) (bool, erro
 
 // opened is a message whose catalog is decrypted and checked.
 type opened struct {
-	msg     *store.Sealed
+	msg     *store.SealedMessage
 	catalog *seal.Catalog
 	cat     *translate.Catalog
 	key     *seal.SessionKey
@@ -59,7 +59,7 @@ type opened struct {
 
 // sessionKey unwraps a message's session key with the user's key, or
 // takes it from the account's cache.
-func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
+func (a *account) sessionKey(m *store.SealedMessage) (*seal.SessionKey, error) {
 	hash := m.Blobs[store.CatalogBlob]
 	if k := a.keys.get(hash); k != nil {
 		return k, nil
@@ -84,7 +84,7 @@ func (a *account) sessionKey(m *store.Sealed) (*seal.SessionKey, error) {
 
 // open decrypts and checks a message's catalog. Errors about the stored
 // data wrap errUnreadable.
-func (a *account) open(ctx context.Context, m *store.Sealed) (*opened, error) {
+func (a *account) open(ctx context.Context, m *store.SealedMessage) (*opened, error) {
 	hash, ok := m.Blobs[store.CatalogBlob]
 	if !ok {
 		return nil, fmt.Errorf("%w: no catalog", errUnreadable)
@@ -154,7 +154,7 @@ func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
 // auth, then the results of the legacy checks stored with MX mail (SPF,
 // DKIM, DMARC; docs/rules.md §4), each resinfo on a line of its own so that the
 // field stays within RFC 5322's line length.
-func (s *Server) prefix(m *store.Sealed, auth string) []byte {
+func (s *Server) prefix(m *store.SealedMessage, auth string) []byte {
 	if m.Source == store.SourceAppend {
 		return nil
 	}
@@ -205,7 +205,7 @@ func (a *account) render(o *opened, prefix []byte) (*store.Spool, error) {
 
 // build opens, renders and describes a message: its metadata cache and
 // the rendered message, which the caller closes.
-func (a *account) build(ctx context.Context, m *store.Sealed, auth string) (*meta, *store.Spool, error) {
+func (a *account) build(ctx context.Context, m *store.SealedMessage, auth string) (*meta, *store.Spool, error) {
 	o, err := a.open(ctx, m)
 	if err != nil {
 		return nil, nil, err

@@ -22,7 +22,7 @@ import (
 // bridge's own Sealer, which streams, deferring fsyncs to each group as
 // `bridge user import` does.
 func benchEnv(b *testing.B, appendLimit int64) *env {
-	e := newEnv(b, func(c *Config) { c.AppendLimit = appendLimit })
+	e := newEnv(b, func(c *Options) { c.AppendLimit = appendLimit })
 	e.srv.cfg.Seal = (&intake.Sealer{Store: e.st, Deferred: true}).ForUser
 	return e
 }

@@ -139,7 +139,7 @@ type candidate struct {
 	row    *store.MessageRow
 	md     *meta
 	text   map[string]bool // BODY/TEXT needles already looked for
-	sealed func() (*store.Sealed, error)
+	sealed func() (*store.SealedMessage, error)
 }
 
 func (c *compiled) match(k *imap.SearchCriteria, m *candidate) (bool, error) {
@@ -368,10 +368,10 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 // sealedLoader gives each row a function that reads its stored message;
 // the first call reads those of every row whose session key is not cached,
 // in one query.
-func (s *session) sealedLoader(rows []*store.MessageRow) func(*store.MessageRow) func() (*store.Sealed, error) {
-	var batch map[int64]*store.Sealed
-	return func(row *store.MessageRow) func() (*store.Sealed, error) {
-		return func() (*store.Sealed, error) {
+func (s *session) sealedLoader(rows []*store.MessageRow) func(*store.MessageRow) func() (*store.SealedMessage, error) {
+	var batch map[int64]*store.SealedMessage
+	return func(row *store.MessageRow) func() (*store.SealedMessage, error) {
+		return func() (*store.SealedMessage, error) {
 			if batch == nil {
 				var ids []int64
 				for _, r := range rows {

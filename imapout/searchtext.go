@@ -22,7 +22,7 @@ import (
 // charset to UTF-8. Only verified content counts: a part whose size or
 // SHA-256 differs from its catalog's, or whose MDC fails, makes the message
 // unreadable.
-func (s *session) bodyContains(row *store.MessageRow, md *meta, sealed func() (*store.Sealed, error), needle string) (bool, error) {
+func (s *session) bodyContains(row *store.MessageRow, md *meta, sealed func() (*store.SealedMessage, error), needle string) (bool, error) {
 	if md.Text == nil {
 		return s.renderedContains(row, md, needle)
 	}

@@ -21,9 +21,15 @@ import (
 	"tollbridge/store"
 )
 
-// Config configures a Server. Unlocker should be the one SMTP submission
-// uses too; without Seal, APPEND is refused.
-type Config struct {
+// Options configure a Server. Unlocker should be the one SMTP submission
+// uses too; without Seal, APPEND is refused. Zero values get the defaults
+// noted.
+type Options struct {
+	// Store holds the users and their mail.
+	Store *store.Store
+	// Logger logs sessions' failures; nil discards.
+	Logger *slog.Logger
+
 	// Hostname names this bridge in Authentication-Results fields (the
 	// system's host name when empty).
 	Hostname string
@@ -91,7 +97,7 @@ type Metrics struct {
 // Server serves IMAP to the users of a store.
 type Server struct {
 	st  *store.Store
-	cfg Config
+	cfg Options
 	log *slog.Logger
 
 	ctx    context.Context // sessions' context, cancelled by Close
@@ -134,8 +140,9 @@ var caps = imap.CapSet{
 	imap.CapQResync:          {},
 }
 
-// New returns a server for the users of st.
-func New(st *store.Store, cfg Config, log *slog.Logger) *Server {
+// New returns a server for the users of cfg.Store.
+func New(cfg Options) *Server {
+	st, log := cfg.Store, cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -207,7 +214,7 @@ func (s *Server) start() {
 
 // Serve accepts IMAP connections on ln until ctx is done or Close is
 // called, then closes ln and every session of the server and returns nil.
-// ln is a plain listener (STARTTLS is offered when Config.TLS is set) or
+// ln is a plain listener (STARTTLS is offered when Options.TLS is set) or
 // an implicit-TLS one (tls.NewListener; ServeTLS is better, it coalesces
 // writes under TLS too). Serve may run on several listeners at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -215,7 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // ServeTLS is Serve for implicit TLS (RFC 8314) on a plain listener ln,
-// with Config.TLS.
+// with Options.TLS.
 func (s *Server) ServeTLS(ctx context.Context, ln net.Listener) error {
 	return s.serve(ctx, ln, true)
 }

@@ -7,7 +7,6 @@ package intake
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -39,9 +38,11 @@ type Sealer struct {
 	Deferred bool
 }
 
-// Sealed is a message split and encrypted once, its blobs written and
-// fsynced but not yet referenced by any row.
-type Sealed struct {
+// Message is what a Sealer makes of a plaintext message: split and
+// encrypted once, its blobs written and fsynced but not yet referenced by
+// any row (store.NewMessage and store.OutboxMessage reference them; once
+// stored it is a store.SealedMessage).
+type Message struct {
 	Key     *seal.SessionKey
 	Catalog *translate.Catalog    // plaintext catalog, never stored as is
 	Parts   []protocol.HeaderPart // encrypted parts, in catalog order
@@ -53,7 +54,7 @@ type Sealed struct {
 }
 
 // commit commits a blob, durably unless the sealing is deferred.
-func (sd *Sealed) commit(w *store.BlobWriter) (store.BlobRef, error) {
+func (sd *Message) commit(w *store.BlobWriter) (store.BlobRef, error) {
 	if sd.deferred {
 		return w.CommitUnsynced()
 	}
@@ -63,12 +64,12 @@ func (sd *Sealed) commit(w *store.BlobWriter) (store.BlobRef, error) {
 // Seal splits src, signs the catalog with signer (nil: unsigned) and
 // encrypts everything under a new session key. from becomes the catalog's
 // from: the envelope sender, who signs (docs/protocol.md §3.6).
-func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts Options) (*Sealed, error) {
+func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.Entity, opts Options) (*Message, error) {
 	key, err := seal.NewSessionKey()
 	if err != nil {
 		return nil, err
 	}
-	sd := &Sealed{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs(), deferred: s.Deferred}
+	sd := &Message{Key: key, Blobs: map[string]store.BlobRef{}, blobs: s.Store.Blobs(), deferred: s.Deferred}
 	sink := &blobSink{sd: sd}
 	cat, err := translate.Split(src, size, sink, translate.Options{StripBcc: opts.StripBcc})
 	if err != nil {
@@ -92,7 +93,7 @@ func (s *Sealer) Seal(src io.ReaderAt, size int64, from string, signer *openpgp.
 	return sd, nil
 }
 
-func (sd *Sealed) sealCatalog(signer *openpgp.Entity) error {
+func (sd *Message) sealCatalog(signer *openpgp.Entity) error {
 	plain, err := sd.Catalog.Marshal()
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
@@ -114,36 +115,30 @@ func (sd *Sealed) sealCatalog(signer *openpgp.Entity) error {
 }
 
 // CatalogRef is the encrypted catalog's size and hash, as a header names it.
-func (sd *Sealed) CatalogRef() protocol.Ref {
+func (sd *Message) CatalogRef() protocol.Ref {
 	ref := sd.Blobs[store.CatalogBlob]
 	return protocol.Ref{Size: ref.Size, SHA256: ref.Hash}
 }
 
 // Header makes the per-recipient header: the session key wrapped to to.
-func (sd *Sealed) Header(fromHash, toHash string, to *openpgp.Entity) ([]byte, error) {
-	h, err := sd.Key.NewHeader(fromHash, toHash, to, sd.CatalogRef(), sd.Parts)
+func (sd *Message) Header(fromHash, toHash string, to *openpgp.Entity) ([]byte, error) {
+	h, err := sd.Key.NewHeader(to, protocol.Header{From: fromHash, To: toHash, Catalog: sd.CatalogRef(), Parts: sd.Parts})
 	if err != nil {
 		return nil, err
 	}
 	return h.Marshal()
 }
 
-// PartsJSON lists the encrypted parts for the outbox.
-func (sd *Sealed) PartsJSON() []byte {
-	b, _ := json.Marshal(sd.Parts)
-	return b
-}
-
 // Abort removes the blobs written so far; only for a message whose rows
 // were never committed.
-func (sd *Sealed) Abort() {
+func (sd *Message) Abort() {
 	for _, ref := range sd.Blobs {
 		sd.blobs.Remove(ref.Hash)
 	}
 }
 
 // blobSink is a translate.Sink encrypting each part into its own blob.
-type blobSink struct{ sd *Sealed }
+type blobSink struct{ sd *Message }
 
 func (s *blobSink) CreatePart(id, kind string) (translate.PartWriter, error) {
 	bw, err := s.sd.blobs.Create()
@@ -160,7 +155,7 @@ func (s *blobSink) CreatePart(id, kind string) (translate.PartWriter, error) {
 
 type blobPart struct {
 	id  string
-	sd  *Sealed
+	sd  *Message
 	bw  *store.BlobWriter
 	enc io.WriteCloser
 }
@@ -200,7 +195,7 @@ func senderHash(from string) string {
 // from the MX, bounces, and mail clients' own copies (IMAP APPEND). It
 // returns one NewMessage per user, sharing the blobs; the caller stores
 // them (setting mailbox, flags and trace as it needs).
-func (s *Sealer) SealFor(src io.ReaderAt, size int64, from string, users []*store.User) ([]*store.NewMessage, *Sealed, error) {
+func (s *Sealer) SealFor(src io.ReaderAt, size int64, from string, users []*store.User) ([]*store.NewMessage, *Message, error) {
 	sd, err := s.Seal(src, size, from, nil, Options{})
 	if err != nil {
 		return nil, nil, err

@@ -66,7 +66,7 @@ func (o *Outbox) attempt(ctx context.Context, r *store.OutboxRecipient) {
 	case !errors.As(err, &f):
 		f = &failure{Status: "4.3.0", Temporary: true, Err: err}
 	}
-	expired := o.st.Now().Sub(m.Created) >= o.cfg.RetryFor
+	expired := o.now().Sub(m.Created) >= o.cfg.RetryFor
 	if f.Temporary && !expired {
 		o.st.UpdateRecipient(ctx, r.ID, store.RecipientUpdate{State: ptr("waiting"), LastError: ptr(f.Error())})
 		log.Warn("delivery deferred", "err", f, "next", r.NextAttempt)
@@ -124,12 +124,11 @@ func (o *Outbox) header(ctx context.Context, m *store.OutboxMessage, r *store.Ou
 	if err != nil {
 		return nil, err
 	}
-	var parts []protocol.HeaderPart
-	if err := json.Unmarshal(m.Parts, &parts); err != nil {
-		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
-	}
 	cat := m.Blobs[store.CatalogBlob]
-	h, err := k.NewHeader(hashOf(m.Sender), hashOf(r.Recipient), to.entity, protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, parts)
+	h, err := k.NewHeader(to.entity, protocol.Header{
+		From: hashOf(m.Sender), To: hashOf(r.Recipient),
+		Catalog: protocol.Ref{Size: cat.Size, SHA256: cat.Hash}, Parts: m.Parts,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +161,7 @@ func (o *Outbox) deliverLocal(ctx context.Context, m *store.OutboxMessage, r *st
 	if err != nil {
 		return nil, temporary("%v", err)
 	}
-	now := o.st.Now()
+	now := o.now()
 	id := fmt.Sprintf("L%d.%d", m.ID, r.ID)
 	trace := fmt.Appendf(nil, "Received: from [%s] by %s with tollbridge (local) id %s;\r\n\t%s\r\n",
 		m.ClientIP, o.cfg.Hostname, id, now.UTC().Format(time.RFC1123Z))

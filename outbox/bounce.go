@@ -42,7 +42,7 @@ func (o *Outbox) sendDSN(ctx context.Context, m *store.OutboxMessage, r *store.O
 	if _, cat, err := o.openCatalog(m); err == nil {
 		headers, _ = o.text.Headers(cat)
 	}
-	raw := o.dsn(m, r, f, headers, o.st.Now())
+	raw := o.dsn(m, r, f, headers, o.now())
 	return o.bounceTo(ctx, u, raw)
 }
 

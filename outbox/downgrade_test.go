@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"tollbridge/intake"
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/store"
@@ -88,15 +89,12 @@ func TestNoSilentDowngrade(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, store.Options{})
 	outboxKey, err := keyring.LoadOrCreateServiceKey(filepath.Join(dir, "outbox.key"), "outbox@mail.example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, alice, err := keyring.Generate("alice@example.org", []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
+	_, alice, err := keyring.Generate("alice@example.org", []byte("pw"), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +139,7 @@ func TestNoSilentDowngrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcpts := []string{"bob@ticketed.example", "carol@pinned.example", "dan@legacy.example"}
-	if err := st.EnqueueOutbox(ctx, &store.OutboxMessage{Sender: "alice@example.org", SessionKey: pkesk, Parts: sd.PartsJSON(),
+	if err := st.EnqueueOutbox(ctx, &store.OutboxMessage{Sender: "alice@example.org", SessionKey: pkesk, Parts: sd.Parts,
 		Size: sd.Size, Blobs: sd.Blobs}, rcpts); err != nil {
 		t.Fatal(err)
 	}

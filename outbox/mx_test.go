@@ -3,17 +3,12 @@ package outbox
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -26,6 +21,8 @@ import (
 
 	"tollbridge/intake"
 	"tollbridge/internal/dnstest"
+	"tollbridge/internal/testkit"
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/store"
 	"tollbridge/ticketclient"
@@ -115,23 +112,6 @@ func startMX(t *testing.T, cert *tls.Certificate) (*mxSink, int) {
 	return sk, ln.Addr().(*net.TCPAddr).Port
 }
 
-// selfSigned makes a certificate no client can verify for name.
-func selfSigned(t *testing.T, name string) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // testDKIMKeys are an Ed25519 and an RSA-2048 key, as cmd/bridge makes.
 func testDKIMKeys(t testing.TB) []DKIMKey {
 	t.Helper()
@@ -171,16 +151,12 @@ func runOutbox(t *testing.T, zone *dnstest.Server, cfg Options, raw, rcpt string
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.OpenDir(t, dir, store.Options{})
 	outboxKey, err := keyring.LoadOrCreateServiceKey(filepath.Join(dir, "outbox.key"), "outbox@mail.example.org")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, alice, err := keyring.Generate("alice@example.org", []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
+	_, alice, err := keyring.Generate("alice@example.org", []byte("pw"), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +168,7 @@ func runOutbox(t *testing.T, zone *dnstest.Server, cfg Options, raw, rcpt string
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.EnqueueOutbox(ctx, &store.OutboxMessage{Sender: "alice@example.org", SessionKey: pkesk, Parts: sd.PartsJSON(),
+	if err := st.EnqueueOutbox(ctx, &store.OutboxMessage{Sender: "alice@example.org", SessionKey: pkesk, Parts: sd.Parts,
 		Size: sd.Size, Blobs: sd.Blobs}, []string{rcpt}); err != nil {
 		t.Fatal(err)
 	}
@@ -255,8 +231,8 @@ func TestDirectMXDelivery(t *testing.T) {
 		name string
 		cert *tls.Certificate
 	}{
-		{"starttls", selfSigned(t, "mx.legacy.example")},
-		{"broken-cert", selfSigned(t, "wrong.invalid")},
+		{"starttls", &testkit.NewCertificate(t, "mx.legacy.example").Certificate},
+		{"broken-cert", &testkit.NewCertificate(t, "wrong.invalid").Certificate},
 		{"plaintext", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,7 +359,7 @@ func waitFailed(t *testing.T, st *store.Store) string {
 // must not silently downgrade.
 func TestDirectMXNoFallbackAfterSTARTTLS(t *testing.T) {
 	t.Parallel()
-	broken := selfSigned(t, "mx.legacy.example")
+	broken := &testkit.NewCertificate(t, "mx.legacy.example").Certificate
 	broken.PrivateKey = nil // the server cannot complete a handshake
 	sk, port := startMX(t, broken)
 	zone := dnstest.New(t)
@@ -403,13 +379,8 @@ func TestDirectMXNoFallbackAfterSTARTTLS(t *testing.T) {
 // offer STARTTLS gets nothing.
 func TestSmarthostSTARTTLS(t *testing.T) {
 	t.Parallel()
-	cert := selfSigned(t, "relay.test")
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
+	relay := testkit.NewCertificate(t, "relay.test")
+	cert, roots := &relay.Certificate, relay.Pool
 	zone := dnstest.New(t)
 	raw := "From: alice@example.org\r\nTo: dan@legacy.example\r\nSubject: x\r\n\r\nx\r\n"
 

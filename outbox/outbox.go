@@ -43,6 +43,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics counts deliveries; fields may be nil.
 	Metrics Metrics
+	// Now is the clock of retries, expiry and trace fields; Store.Now when
+	// nil. The store's clock times ClaimDue's back-off, so a test gives
+	// both the same one.
+	Now func() time.Time
 
 	Hostname string
 	Domains  []string
@@ -150,11 +154,20 @@ func New(cfg Options) *Outbox {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil && cfg.Store != nil {
+		cfg.Now = cfg.Store.Now
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Outbox{
 		cfg: cfg, st: cfg.Store, key: cfg.OutboxKey, tickets: cfg.Tickets, keys: cfg.Keys, text: cfg.Plaintext,
 		bounceTo: cfg.Bounce, log: cfg.Logger, metrics: cfg.Metrics, wake: make(chan struct{}, 1), busy: map[int64]bool{},
 	}
 }
+
+// now is the outbox's clock (Options.Now).
+func (o *Outbox) now() time.Time { return o.cfg.Now() }
 
 // Notify wakes the dispatcher: a message was queued.
 func (o *Outbox) Notify() {

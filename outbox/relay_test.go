@@ -1,22 +1,14 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"tollbridge/intake"
-	"tollbridge/keyring"
 	"tollbridge/store"
-	"tollbridge/ticketclient"
 	"tollbridge/translate"
 )
 
@@ -103,91 +95,20 @@ func (headersOnly) Headers(catalog []byte) ([]byte, error) {
 // DSN stored for the sender's INBOX, instead of waiting out retry_for.
 func TestNonexistentDomainBouncesAtOnce(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
+	q := newQueue(t)
+	q.send("bob@gone.example")
+	q.step()
+	got := q.outcomes()
+	if len(got) != 1 || !strings.HasPrefix(got[0], store.OutcomeBounced+" 5.1.2") {
+		t.Fatalf("deliveries = %q, want one bounce with 5.1.2", got)
 	}
-	t.Cleanup(func() { st.Close() })
-	k, signer, err := keyring.Generate("alice@example.org", []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
-	if err != nil {
-		t.Fatal(err)
+	if qs, _ := q.st.Queue(t.Context()); len(qs) != 0 {
+		t.Errorf("still queued: %+v", qs[0])
 	}
-	alice := &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: "example.org/x",
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
-	if err := st.CreateUser(ctx, alice); err != nil {
-		t.Fatal(err)
-	}
-	outboxKey, err := keyring.LoadOrCreateServiceKey(filepath.Join(dir, "outbox.key"), "outbox@mail.example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer := &intake.Sealer{Store: st}
-	raw := "From: alice@example.org\r\nTo: bob@gone.example\r\nSubject: to nowhere\r\n\r\nhello\r\n"
-	sd, err := sealer.Seal(strings.NewReader(raw), int64(len(raw)), alice.Address, signer, intake.Options{StripBcc: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkesk, err := sd.Key.Wrap(outboxKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &store.OutboxMessage{UserID: alice.ID, Sender: alice.Address, SessionKey: pkesk, Parts: sd.PartsJSON(), Size: sd.Size, Blobs: sd.Blobs}
-	if err := st.EnqueueOutbox(ctx, m, []string{"bob@gone.example"}); err != nil {
-		t.Fatal(err)
-	}
-
-	var mu sync.Mutex
-	var dsns []string
-	bounceTo := func(ctx context.Context, u *store.User, raw []byte) error {
-		mu.Lock()
-		dsns = append(dsns, string(raw))
-		mu.Unlock()
-		ms, sd, err := sealer.SealFor(bytes.NewReader(raw), int64(len(raw)), "", []*store.User{u})
-		if err != nil {
-			return err
-		}
-		ms[0].Source = store.SourceDSN
-		if _, err := st.DeliverMessages(ctx, ms); err != nil {
-			sd.Abort()
-			return err
-		}
-		return nil
-	}
-	tickets, err := ticketclient.New(nil, nil, ticketclient.Options{NoSRV: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := New(Options{Hostname: "mail.example.org", Domains: []string{"example.org"}, RetryFor: 48 * time.Hour,
-		LookupMX: testDNS.lookupMX, LookupHost: testDNS.lookupHost, Store: st, OutboxKey: outboxKey, Tickets: tickets, Plaintext: headersOnly{}, Bounce: bounceTo, Logger: slog.New(slog.DiscardHandler)})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); o.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	var ds []store.Delivery
-	for deadline := time.Now().Add(20 * time.Second); len(ds) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ds, err = st.Deliveries(ctx, 10); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(ds) != 1 || ds[0].Outcome != store.OutcomeBounced || !strings.Contains(ds[0].Detail, "5.1.2") {
-		t.Fatalf("deliveries = %+v, want one bounce with 5.1.2", ds)
-	}
-	if q, _ := st.Queue(ctx); len(q) != 0 {
-		t.Errorf("still queued: %+v", q[0])
-	}
-	if n, err := st.UnfiledCount(ctx, alice.ID); err != nil || n != 1 {
+	if n, err := q.st.UnfiledCount(t.Context(), q.alice.ID); err != nil || n != 1 {
 		t.Fatalf("alice has %d messages waiting for her INBOX (%v), want the bounce", n, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, want := range []string{"Final-Recipient: rfc822; bob@gone.example", "Status: 5.1.2", "Subject: to nowhere"} {
-		if !strings.Contains(dsns[0], want) {
-			t.Errorf("bounce lacks %q:\n%s", want, dsns[0])
-		}
-	}
+	q.checkDSN("Final-Recipient: rfc822; bob@gone.example", "Status: 5.1.2", "Subject: queued")
 }
 
 // describeTargets says what relayTargets found, for comparing: the

@@ -154,10 +154,6 @@ func ticketFailure(err error) error {
 }
 
 func (o *Outbox) ticketMessage(m *store.OutboxMessage, r *store.OutboxRecipient, header []byte) (*ticketclient.Message, error) {
-	var parts []protocol.HeaderPart
-	if err := json.Unmarshal(m.Parts, &parts); err != nil {
-		return nil, fmt.Errorf("outbox %d: parts: %w", m.ID, err)
-	}
 	blobs := o.st.Blobs()
 	_, senderDomain := keyring.SplitAddress(m.Sender)
 	msg := &ticketclient.Message{
@@ -165,7 +161,7 @@ func (o *Outbox) ticketMessage(m *store.OutboxMessage, r *store.OutboxRecipient,
 		Header:  ticketclient.BytesBlob(header),
 		Catalog: blob{blobs, m.Blobs[store.CatalogBlob]},
 	}
-	for _, p := range parts {
+	for _, p := range m.Parts {
 		ref, ok := m.Blobs[p.ID]
 		if !ok {
 			return nil, fmt.Errorf("outbox %d: part %s missing", m.ID, p.ID)

@@ -255,7 +255,7 @@ func BenchmarkNewHeader(b *testing.B) {
 	bob, k := newEntity(b, "bob"), newKey(b)
 	parts := []protocol.HeaderPart{{ID: "b1", Kind: protocol.KindBlock, Size: 1, SHA256: addrHash("x")}}
 	for b.Loop() {
-		h, err := k.NewHeader(addrHash("a"), addrHash("b"), bob, protocol.RefOf(nil), parts)
+		h, err := k.NewHeader(bob, protocol.Header{From: addrHash("a"), To: addrHash("b"), Catalog: protocol.RefOf(nil), Parts: parts})
 		if err != nil {
 			b.Fatal(err)
 		}

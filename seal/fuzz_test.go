@@ -58,8 +58,8 @@ func fuzzSeeds(t testing.TB, e *openpgp.Entity) [][]byte {
 	big := sealPart(t, k, bytes.Repeat([]byte(fuzzPartPlain), 4000)) // spans chunks
 	signed := sealCatalog(t, k, []byte(testCatalog), e)
 	unsigned := sealCatalog(t, k, []byte(testCatalog), nil)
-	h, err := k.NewHeader(addrHash("a@x"), addrHash("b@y"), e, protocol.RefOf(signed), []protocol.HeaderPart{
-		{ID: "b1", Kind: protocol.KindBlock, Size: int64(len(part)), SHA256: protocol.RefOf(part).SHA256}})
+	h, err := k.NewHeader(e, protocol.Header{From: addrHash("a@x"), To: addrHash("b@y"), Catalog: protocol.RefOf(signed), Parts: []protocol.HeaderPart{
+		{ID: "b1", Kind: protocol.KindBlock, Size: int64(len(part)), SHA256: protocol.RefOf(part).SHA256}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestGnuPGReadsOurs(t *testing.T) {
 	g.ImportPublic(alice)
 
 	s := sealMessage(t, alice, 0, 1, 3*chunkSize+17)
-	h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.org"), bob, s.ref, s.refs)
+	h, err := s.key.NewHeader(bob, protocol.Header{From: addrHash("alice@example.org"), To: addrHash("bob@example.org"), Catalog: s.ref, Parts: s.refs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,30 +11,26 @@ import (
 )
 
 // NewHeader makes the header (docs/protocol.md §3.3.4) for one recipient
-// of a message sealed under k: it wraps k to to's encryption key and fills
-// key_fingerprint with to's primary key fingerprint. Only this PKESK is
-// per recipient; catalog and parts are the same bytes for everyone.
-// fromHash and toHash are hash(envelope sender) and hash(envelope
-// recipient). The header is checked by protocol's rules before it is
-// returned.
-func (k *SessionKey) NewHeader(fromHash, toHash string, to *openpgp.Entity, catalog protocol.Ref, parts []protocol.HeaderPart) (*protocol.Header, error) {
+// of a message sealed under k from h's from, to, catalog and parts: it
+// wraps k to to's encryption key (encrypted_key), fills key_fingerprint
+// with to's primary key fingerprint and sets the version; h's own values
+// of those three are not used. Only the PKESK is per recipient; catalog
+// and parts are the same bytes for everyone. h.From and h.To are
+// hash(envelope sender) and hash(envelope recipient). The header is
+// checked by protocol's rules before it is returned.
+func (k *SessionKey) NewHeader(to *openpgp.Entity, h protocol.Header) (*protocol.Header, error) {
 	pkesk, err := k.Wrap(to)
 	if err != nil {
 		return nil, err
 	}
-	h := &protocol.Header{
-		Version:        protocol.HeaderVersion,
-		From:           fromHash,
-		To:             toHash,
-		KeyFingerprint: hex.EncodeToString(to.PrimaryKey.Fingerprint),
-		EncryptedKey:   base64.StdEncoding.EncodeToString(pkesk),
-		Catalog:        catalog,
-		Parts:          append([]protocol.HeaderPart{}, parts...),
-	}
+	h.Version = protocol.HeaderVersion
+	h.KeyFingerprint = hex.EncodeToString(to.PrimaryKey.Fingerprint)
+	h.EncryptedKey = base64.StdEncoding.EncodeToString(pkesk)
+	h.Parts = append([]protocol.HeaderPart{}, h.Parts...)
 	if err := h.Validate(); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return h, nil
+	return &h, nil
 }
 
 // UnwrapHeader unwraps a header's session key with priv, the recipient's

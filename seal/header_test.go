@@ -64,7 +64,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	t.Parallel()
 	alice, bob := newEntity(t, "alice"), newEntity(t, "bob")
 	s := sealMessage(t, alice, 120, 81234)
-	h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.net"), bob, s.ref, s.refs)
+	h, err := s.key.NewHeader(bob, protocol.Header{From: addrHash("alice@example.org"), To: addrHash("bob@example.net"), Catalog: s.ref, Parts: s.refs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Fatalf("other recipient's key: %v", err)
 	}
 	// Parts may be empty (a message whose bodies are all empty).
-	h3, err := s.key.NewHeader(h.From, h.To, bob, s.ref, nil)
+	h3, err := s.key.NewHeader(bob, protocol.Header{From: h.From, To: h.To, Catalog: s.ref})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestMultiRecipient(t *testing.T) {
 		seen := make(map[string]bool)
 		for i := range n {
 			rcpt := newEntity(t, fmt.Sprintf("r%d", i))
-			h, err := s.key.NewHeader(addrHash("alice@example.org"), addrHash(fmt.Sprintf("r%d@example.net", i)), rcpt, s.ref, s.refs)
+			h, err := s.key.NewHeader(rcpt, protocol.Header{From: addrHash("alice@example.org"), To: addrHash(fmt.Sprintf("r%d@example.net", i)), Catalog: s.ref, Parts: s.refs})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,7 +188,7 @@ func TestOutboxKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := k.NewHeader(addrHash("alice@example.org"), addrHash("bob@example.net"), publicOnly(t, bob), s.ref, s.refs)
+	h, err := k.NewHeader(publicOnly(t, bob), protocol.Header{From: addrHash("alice@example.org"), To: addrHash("bob@example.net"), Catalog: s.ref, Parts: s.refs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,11 +282,11 @@ func TestNewHeaderValidates(t *testing.T) {
 	t.Parallel()
 	bob := newEntity(t, "bob")
 	s := sealMessage(t, nil, 10, 20)
-	if _, err := s.key.NewHeader("nothex", addrHash("b@y"), bob, s.ref, s.refs); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "from") {
+	if _, err := s.key.NewHeader(bob, protocol.Header{From: "nothex", To: addrHash("b@y"), Catalog: s.ref, Parts: s.refs}); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "from") {
 		t.Errorf("NewHeader with bad from: %v", err)
 	}
 	dup := append(append([]protocol.HeaderPart{}, s.refs...), s.refs[0])
-	if _, err := s.key.NewHeader(addrHash("a@x"), addrHash("b@y"), bob, s.ref, dup); !errors.Is(err, ErrMalformed) {
+	if _, err := s.key.NewHeader(bob, protocol.Header{From: addrHash("a@x"), To: addrHash("b@y"), Catalog: s.ref, Parts: dup}); !errors.Is(err, ErrMalformed) {
 		t.Errorf("NewHeader with a part twice: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"tollbridge/intake"
+	"tollbridge/internal/testkit"
 	"tollbridge/keyring"
 	"tollbridge/store"
 )
@@ -143,14 +144,8 @@ func guess(t *testing.T, ip, addr string, n int) bool {
 	return c.Auth(sasl.NewPlainClient("", "alice@example.org", fmt.Sprintf("%s/%d", ip, n))) == nil
 }
 
-// waitFor polls cond for up to 10 s.
+// waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for range 2000 {
-		if cond() {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("timed out waiting")
+	testkit.WaitFor(t, "the condition", 30*time.Second, cond)
 }

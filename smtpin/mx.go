@@ -39,20 +39,20 @@ type MX struct {
 	// Resolver answers the SPF, DKIM and DMARC lookups;
 	// net.DefaultResolver when nil.
 	Resolver Resolver
-
-	ctx context.Context
 }
 
 // Serve runs the MX listener until ctx is done.
 func (m *MX) Serve(ctx context.Context, ln net.Listener) error {
-	m.ctx = ctx
 	srv := newServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &mxSession{m: m, c: c}, nil
+		return &mxSession{ctx: ctx, m: m, c: c}, nil
 	}), m.Config, m.Log)
 	return serve(ctx, srv, ln, false)
 }
 
+// mxSession is one MX connection. ctx is Serve's: go-smtp's session
+// methods take none, so the connection carries the listener's.
 type mxSession struct {
+	ctx   context.Context
 	m     *MX
 	c     *smtp.Conn
 	from  string
@@ -88,7 +88,7 @@ func (s *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !s.m.Config.isLocal(domain) {
 		return replyRelayDenied.err("Relay access denied: %s is not a domain of this server", domain)
 	}
-	us, err := localUsers(s.m.ctx, s.m.Config, s.m.Store, s.m.Log, addr)
+	us, err := localUsers(s.ctx, s.m.Config, s.m.Store, s.m.Log, addr)
 	if err != nil {
 		return err
 	}
@@ -116,12 +116,12 @@ func (s *mxSession) Data(r io.Reader) error {
 	}
 	id, now := newID(), s.m.Store.Now()
 	hdr := sd.Catalog.MIME.Header.Bytes
-	auth := s.m.checkLegacy(s.m.ctx, client{net.ParseIP(remoteIP(s.c)), s.c.Hostname()}, s.from, sp, sp.Size(), hdr)
+	auth := s.m.checkLegacy(s.ctx, client{net.ParseIP(remoteIP(s.c)), s.c.Hostname()}, s.from, sp, sp.Size(), hdr)
 	if err := s.m.refuse(auth, id, s.from); err != nil {
 		sd.Abort()
 		return err
 	}
-	verdict, why, err := s.m.verdict(s.m.ctx, hdr, auth)
+	verdict, why, err := s.m.verdict(s.ctx, hdr, auth)
 	if err != nil {
 		sd.Abort()
 		return internalError(s.m.Log, "mx verdict", err)
@@ -130,7 +130,7 @@ func (s *mxSession) Data(r io.Reader) error {
 		m.Source, m.Received, m.Auth, m.AuthResults = store.SourceMX, now, verdict.String(), auth.results()
 		m.Trace = received(s.c, s.m.Config.Hostname, id, s.rcpts[i].Address, false, now)
 	}
-	if _, err := s.m.Store.DeliverMessages(s.m.ctx, ms); err != nil {
+	if _, err := s.m.Store.DeliverMessages(s.ctx, ms); err != nil {
 		sd.Abort()
 		return internalError(s.m.Log, "store", err)
 	}

@@ -22,8 +22,9 @@ import (
 // `bridge serve` does, and returns its address.
 func (e *env) serveIMAP(t *testing.T) string {
 	t.Helper()
-	srv := imapout.New(e.st, imapout.Config{Hostname: "mail.example.org", Unlocker: keyring.NewUnlocker(2),
-		SpoolDir: t.TempDir(), Guard: &keyring.Guard{Delay: -1, Limit: 5}}, slog.New(slog.NewTextHandler(e.logs, nil)))
+	srv := imapout.New(imapout.Options{Store: e.st, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
+		Hostname: "mail.example.org", Unlocker: keyring.NewUnlocker(2),
+		SpoolDir: t.TempDir(), Guard: &keyring.Guard{Delay: -1, Limit: 5}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -3,16 +3,11 @@ package smtpin
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,24 +22,12 @@ import (
 
 	"tollbridge/intake"
 	"tollbridge/internal/dnstest"
+	"tollbridge/internal/testkit"
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/seal"
 	"tollbridge/store"
 )
-
-// selfSigned makes a throwaway certificate for 127.0.0.1.
-func selfSigned(t testing.TB) tls.Certificate {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-var cheap = keyring.Protection{MemoryKiB: 1024, Passes: 1}
 
 // env is a store with alice@example.org and the submission and MX
 // listeners on loopback.
@@ -80,24 +63,20 @@ func (l *logBuffer) String() string {
 
 func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.OpenDir(t, dir, store.Options{})
 	e := &env{st: st, notified: make(chan struct{}, 100), logs: &logBuffer{}, dns: dnstest.New(t)}
 	if tt, ok := t.(*testing.T); ok {
 		e.t = tt
 	}
 	e.alice = addUser(t, st, "alice@example.org", "alice-pw")
 	e.outbox, _ = keyring.LoadOrCreateServiceKey(filepath.Join(dir, "outbox.key"), "outbox@mail.example.org")
-	cert := selfSigned(t)
 	cfg := Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: maxBytes,
-		MaxRecipients: maxRcpt, Timeout: 10 * time.Second, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}
+		MaxRecipients: maxRcpt, Timeout: 10 * time.Second, TLS: testkit.NewCertificate(t, "localhost").ServerConfig()}
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	sealer := &intake.Sealer{Store: st}
 	unlocker := keyring.NewUnlocker(2)
-	unlocker.Protection = cheap // unknown users cost what real ones do
+	unlocker.Protection = teststore.Cheap // unknown users cost what real ones do
 	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: unlocker,
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, OutboxKey: e.outbox, Log: log,
 		Notify: func() { e.notified <- struct{}{} }}
@@ -112,7 +91,6 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		st.Close()
 		if strings.Contains(e.logs.String(), "panic") {
 			t.Errorf("server panicked:\n%s", e.logs.String())
 		}
@@ -121,16 +99,7 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 }
 
 func addUser(t testing.TB, st *store.Store, addr, pw string) *store.User {
-	k, _, err := keyring.Generate(addr, []byte(pw), cheap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, domain := keyring.SplitAddress(k.Address)
-	u := &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: domain + "/" + keyring.WKDHash(local),
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
-	if err := st.CreateUser(context.Background(), u); err != nil {
-		t.Fatal(err)
-	}
+	u, _ := teststore.AddUser(t, st, addr, pw)
 	return u
 }
 

@@ -35,23 +35,21 @@ type Submission struct {
 	Notify    func()          // wakes the outbox after a message is queued
 	Log       *slog.Logger
 	Metrics   Metrics
-
-	ctx context.Context
 }
 
 // Serve runs the listener until ctx is done. implicitTLS wraps ln in TLS
 // (RFC 8314); otherwise STARTTLS is offered.
 func (s *Submission) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) error {
-	s.ctx = ctx
-	srv := newServer(smtp.BackendFunc(s.newSession), s.Config, s.Log)
+	srv := newServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &subSession{ctx: ctx, s: s, c: c, ip: remoteIP(c)}, nil
+	}), s.Config, s.Log)
 	return serve(ctx, srv, ln, implicitTLS)
 }
 
-func (s *Submission) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &subSession{s: s, c: c, ip: remoteIP(c)}, nil
-}
-
+// subSession is one submission connection. ctx is Serve's: go-smtp's
+// session methods take none, so the connection carries the listener's.
 type subSession struct {
+	ctx     context.Context
 	s       *Submission
 	c       *smtp.Conn
 	ip      string
@@ -106,7 +104,7 @@ func (ss *subSession) login(username, password string) error {
 		keyring.LogLoginFailed(ss.s.Log, "smtp", ss.ip, username, keyring.LoginThrottled)
 		return replyAuthThrottled.err("Too many failed logins from your address, try again later")
 	}
-	ctx := ss.s.ctx
+	ctx := ss.ctx
 	err = ss.unlock(username, password)
 	failed := errors.Is(err, smtp.ErrAuthFailed)
 	if failed {
@@ -117,7 +115,7 @@ func (ss *subSession) login(username, password string) error {
 }
 
 func (ss *subSession) unlock(username, password string) error {
-	ctx := ss.s.ctx
+	ctx := ss.ctx
 	u, err := ss.lookupUser(username)
 	if err != nil {
 		return internalError(ss.s.Log, "smtp auth", err)
@@ -147,7 +145,7 @@ func (ss *subSession) lookupUser(username string) (*store.User, error) {
 	if err != nil {
 		return nil, nil
 	}
-	return storeUser(ss.s.ctx, ss.s.Store, addr)
+	return storeUser(ss.ctx, ss.s.Store, addr)
 }
 
 func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
@@ -178,7 +176,7 @@ func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	rcpts := []string{addr}
 	if _, domain := keyring.SplitAddress(addr); ss.s.Config.isLocal(domain) {
-		us, err := localUsers(ss.s.ctx, ss.s.Config, ss.s.Store, ss.s.Log, addr)
+		us, err := localUsers(ss.ctx, ss.s.Config, ss.s.Store, ss.s.Log, addr)
 		if err != nil {
 			return err
 		}
@@ -359,14 +357,14 @@ func (ss *subSession) queue(sp *store.Spool) (int64, error) {
 		return 0, internalError(ss.s.Log, "wrap to outbox key", err)
 	}
 	m := &store.OutboxMessage{
-		UserID: ss.user.ID, Sender: ss.from, SessionKey: pkesk, Parts: sd.PartsJSON(),
+		UserID: ss.user.ID, Sender: ss.from, SessionKey: pkesk, Parts: sd.Parts,
 		Size: sd.Size, ClientIP: ss.ip, Blobs: sd.Blobs,
 	}
 	// Signed replies from the people this user writes to need no work.
 	for _, r := range ss.rcpts {
 		m.Peers = append(m.Peers, store.Correspondent{Hash: keyring.HashNormalized(r), Address: r})
 	}
-	if err := ss.s.Store.EnqueueOutbox(ss.s.ctx, m, ss.rcpts); err != nil {
+	if err := ss.s.Store.EnqueueOutbox(ss.ctx, m, ss.rcpts); err != nil {
 		sd.Abort()
 		return 0, internalError(ss.s.Log, "queue", err)
 	}
@@ -413,7 +411,7 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 // CLI in another process): 421, after which the connection is no longer
 // logged in. Checked at each MAIL FROM and DATA.
 func (ss *subSession) checkKey() error {
-	gen, err := ss.s.Store.KeyGeneration(ss.s.ctx, ss.user.ID)
+	gen, err := ss.s.Store.KeyGeneration(ss.ctx, ss.user.ID)
 	if err == nil && gen == ss.user.Generation {
 		return nil
 	}

@@ -48,7 +48,7 @@ func TestAliases(t *testing.T) {
 	if addr, _ := d.AddressByHash(ctx, "h-bob+x"); addr != "bob+x@example.org" {
 		t.Errorf("noted subaddress by hash: %q", addr)
 	}
-	clk.add(SubaddressTTL + time.Second)
+	clk.Add(SubaddressTTL + time.Second)
 	if addr, _ := d.AddressByHash(ctx, "h-bob+x"); addr != "" {
 		t.Errorf("subaddress found after its TTL: %q", addr)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"tollbridge/internal/testkit"
 
 	"github.com/minio/minio-go/v7"
 
@@ -26,7 +27,7 @@ var blobBackends = []string{"files", "s3"}
 // the same store again.
 type blobStore struct {
 	*Store
-	clk  *clock
+	clk  *testkit.Clock
 	dir  string
 	opts Options
 }
@@ -43,8 +44,8 @@ func eachBlobs(t *testing.T, fn func(t *testing.T, s *blobStore)) {
 
 func openBlobStore(t *testing.T, backend string) *blobStore {
 	t.Helper()
-	clk := &clock{t: time.Now()}
-	bs := &blobStore{clk: clk, dir: t.TempDir(), opts: Options{Now: clk.now}}
+	clk := testkit.NewClock(time.Now())
+	bs := &blobStore{clk: clk, dir: t.TempDir(), opts: Options{Now: clk.Now}}
 	if backend == "s3" {
 		b := s3test.New(t)
 		bs.opts.S3 = &S3Options{Endpoint: b.Endpoint, Bucket: b.Name, AccessKey: b.AccessKey, SecretKey: b.SecretKey}
@@ -209,7 +210,7 @@ func TestSweepUnfinishedWrites(t *testing.T) {
 		if _, err := s.SweepBlobs(ctx, time.Hour); err != nil || s.leftovers(t) != 1 {
 			t.Fatalf("a young unfinished write is swept (%v)", err)
 		}
-		s.clk.add(2 * time.Hour)
+		s.clk.Add(2 * time.Hour)
 		if _, err := s.SweepBlobs(ctx, time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +234,7 @@ func TestSweepOrphanBlobs(t *testing.T) {
 		if n, err := s.SweepOrphanBlobs(ctx, time.Hour); n != 0 || err != nil {
 			t.Fatalf("young blobs removed: %d, %v", n, err)
 		}
-		s.clk.add(48 * time.Hour)
+		s.clk.Add(48 * time.Hour)
 		if n, err := s.SweepOrphanBlobs(ctx, 24*time.Hour); n != 1 || err != nil {
 			t.Fatalf("removed %d, %v", n, err)
 		}
@@ -253,16 +254,16 @@ func TestSweepUnreferencedBlob(t *testing.T) {
 	eachBlobs(t, func(t *testing.T, s *blobStore) {
 		ctx := context.Background()
 		u := testUser(t, s.Store, "bob@example.net")
-		s.CreateTicket(ctx, &Ticket{ID: "t_1", UserID: u.ID, Valid: true, Expires: s.clk.now().Add(time.Minute), Blocks: 1, Bytes: 100})
+		s.CreateTicket(ctx, &Ticket{ID: "t_1", UserID: u.ID, Valid: true, Expires: s.clk.Now().Add(time.Minute), Blocks: 1, Bytes: 100})
 		ref := putBlob(t, s.Store, "part")
 		if err := s.PutUpload(ctx, "t_1", "blocks/b1", ref); err != nil {
 			t.Fatal(err)
 		}
-		s.clk.add(time.Minute)
+		s.clk.Add(time.Minute)
 		if up, _, err := s.SweepTickets(ctx, time.Hour); err != nil || up != 1 {
 			t.Fatalf("sweep tickets = %d, %v", up, err)
 		}
-		s.clk.add(2 * time.Hour)
+		s.clk.Add(2 * time.Hour)
 		if n, err := s.SweepBlobs(ctx, time.Hour); err != nil || n != 1 {
 			t.Fatalf("SweepBlobs = %d, %v", n, err)
 		}

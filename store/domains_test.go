@@ -18,12 +18,12 @@ func TestTicketedEvidence(t *testing.T) {
 	if err := s.RecordTicketedDelivery(ctx, "Example.NET", "https://mail.example.net:8443"); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Hour)
+	clk.Add(time.Hour)
 	if err := s.RecordTicketedDelivery(ctx, "example.net", "https://new.example.net"); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.TicketedEvidence(ctx, "example.net")
-	if err != nil || !e.Any() || e.Endpoint != "https://new.example.net" || e.LastDelivered.Unix() != clk.now().Unix() {
+	if err != nil || !e.Any() || e.Endpoint != "https://new.example.net" || e.LastDelivered.Unix() != clk.Now().Unix() {
 		t.Fatalf("after deliveries: %+v %v", e, err)
 	}
 	// Pinned keys count for their own domain only, not a parent's.

@@ -204,8 +204,8 @@ func (s *Store) MessageRows(ctx context.Context, mailboxID int64, uids []uint32,
 	return out, rows.Err()
 }
 
-// Sealed is a stored message as needed to open it.
-type Sealed struct {
+// SealedMessage is a stored message as needed to open it.
+type SealedMessage struct {
 	ID       int64
 	UserID   int64
 	Header   []byte
@@ -222,7 +222,7 @@ type Sealed struct {
 }
 
 // SealedMessage reads a stored message and the names of its blobs.
-func (s *Store) SealedMessage(ctx context.Context, id int64) (*Sealed, error) {
+func (s *Store) SealedMessage(ctx context.Context, id int64) (*SealedMessage, error) {
 	ms, err := s.SealedMessages(ctx, []int64{id})
 	if err != nil {
 		return nil, err
@@ -237,8 +237,8 @@ func (s *Store) SealedMessage(ctx context.Context, id int64) (*Sealed, error) {
 // Messages and blob names are read in one snapshot: a message expunged
 // meanwhile by another session is absent, never returned without its
 // blobs.
-func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sealed, error) {
-	out := make(map[int64]*Sealed, len(ids))
+func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*SealedMessage, error) {
+	out := make(map[int64]*SealedMessage, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -274,7 +274,7 @@ func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sea
 }
 
 // sealedRows reads the messages rows of SealedMessages.
-func sealedRows(ctx context.Context, tx *sql.Tx, out map[int64]*Sealed, in string, args []any) error {
+func sealedRows(ctx context.Context, tx *sql.Tx, out map[int64]*SealedMessage, in string, args []any) error {
 	rows, err := tx.QueryContext(ctx,
 		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
 	if err != nil {
@@ -282,7 +282,7 @@ func sealedRows(ctx context.Context, tx *sql.Tx, out map[int64]*Sealed, in strin
 	}
 	defer rows.Close()
 	for rows.Next() {
-		m := &Sealed{Blobs: map[string]string{}}
+		m := &SealedMessage{Blobs: map[string]string{}}
 		var received int64
 		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults); err != nil {
 			return fmt.Errorf("messages: %w", err)

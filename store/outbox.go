@@ -3,18 +3,21 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"tollbridge/protocol"
 )
 
 // OutboxMessage is one accepted message waiting for delivery, sealed.
 type OutboxMessage struct {
 	ID         int64
-	UserID     int64  // the sending local user; 0 if gone
-	Sender     string // envelope sender, normalised
-	SessionKey []byte // PKESK of the session key to the outbox key
-	Parts      []byte // JSON list of the encrypted parts (id, kind, size, sha256)
-	Size       int64  // size of the rebuilt plaintext message
+	UserID     int64                 // the sending local user; 0 if gone
+	Sender     string                // envelope sender, normalised
+	SessionKey []byte                // PKESK of the session key to the outbox key
+	Parts      []protocol.HeaderPart // the encrypted parts, in catalog order
+	Size       int64                 // size of the rebuilt plaintext message
 	ClientIP   string
 	Created    time.Time
 	Blobs      map[string]BlobRef // "catalog" and part ids
@@ -50,6 +53,10 @@ const (
 // disk.
 func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients []string) error {
 	m.Created = s.now().Truncate(time.Second)
+	parts, err := json.Marshal(m.Parts)
+	if err != nil {
+		return fmt.Errorf("outbox parts: %w", err)
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var uid any
 		if m.UserID != 0 {
@@ -57,7 +64,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 		}
 		err := tx.QueryRowContext(ctx,
 			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			uid, m.Sender, m.SessionKey, m.Parts, m.Size, m.ClientIP, m.Created.Unix()).Scan(&m.ID)
+			uid, m.Sender, m.SessionKey, parts, m.Size, m.ClientIP, m.Created.Unix()).Scan(&m.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
@@ -91,11 +98,15 @@ func (s *Store) OutboxMessage(ctx context.Context, id int64) (*OutboxMessage, er
 	var m OutboxMessage
 	var uid sql.NullInt64
 	var created int64
+	var parts []byte
 	err := s.read.QueryRowContext(ctx,
 		`SELECT id, user_id, sender, session_key, parts, size, client_ip, created FROM outbox WHERE id = ?`, id).
-		Scan(&m.ID, &uid, &m.Sender, &m.SessionKey, &m.Parts, &m.Size, &m.ClientIP, &created)
+		Scan(&m.ID, &uid, &m.Sender, &m.SessionKey, &parts, &m.Size, &m.ClientIP, &created)
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("outbox %d", id))
+	}
+	if err := json.Unmarshal(parts, &m.Parts); err != nil {
+		return nil, fmt.Errorf("outbox %d parts: %w", id, err)
 	}
 	m.UserID, m.Created = uid.Int64, time.Unix(created, 0)
 	rows, err := s.read.QueryContext(ctx, `SELECT o.name, o.blob, b.size FROM outbox_blobs o JOIN blobs b ON b.hash = o.blob WHERE o.outbox_id = ?`, id)

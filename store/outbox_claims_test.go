@@ -6,14 +6,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tollbridge/internal/testkit"
 )
 
 // twoNodes opens the same store twice, as two bridges sharing it would,
 // with one clock and a 30 s lease.
-func twoNodes(t *testing.T) (a, b *Store, clk *clock) {
+func twoNodes(t *testing.T) (a, b *Store, clk *testkit.Clock) {
 	t.Helper()
-	clk = &clock{t: time.Unix(1_800_000_000, 0)}
-	dir, opts := t.TempDir(), withClock(testOptions(t), clk.now)
+	clk = testkit.NewClock(time.Unix(1_800_000_000, 0))
+	dir, opts := t.TempDir(), withClock(testOptions(t), clk.Now)
 	opts.Lease = 30 * time.Second
 	var err error
 	for i, s := range []**Store{&a, &b} {
@@ -28,7 +29,7 @@ func twoNodes(t *testing.T) (a, b *Store, clk *clock) {
 
 func enqueue(t *testing.T, s *Store, recipients ...string) {
 	t.Helper()
-	m := &OutboxMessage{Sender: "alice@example.org", SessionKey: []byte("k"), Parts: []byte("[]")}
+	m := &OutboxMessage{Sender: "alice@example.org", SessionKey: []byte("k")}
 	if err := s.EnqueueOutbox(context.Background(), m, recipients); err != nil {
 		t.Fatal(err)
 	}
@@ -64,18 +65,18 @@ func TestClaimsLeasedAcrossNodes(t *testing.T) {
 	}
 	// node1's attempt runs past its next attempt, renewing its claim.
 	for range 4 {
-		clk.add(20 * time.Second)
+		clk.Add(20 * time.Second)
 		if err := a.RenewClaims(ctx, []int64{mine}); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := b.ClaimDue(ctx, 5, map[int64]bool{other[0].ID: true}, minute); err != nil || len(got) != 0 {
-			t.Fatalf("node2 took a renewed claim after %v: %v %v", clk.now().Sub(time.Unix(1_800_000_000, 0)), ids(got), err)
+			t.Fatalf("node2 took a renewed claim after %v: %v %v", clk.Now().Sub(time.Unix(1_800_000_000, 0)), ids(got), err)
 		}
 	}
 	// node1 dies: its lease runs out 30 s after the last renewal and
 	// node2 takes the recipient over at once (its next attempt, claimed
 	// anew, is a minute later still).
-	clk.add(31 * time.Second)
+	clk.Add(31 * time.Second)
 	got, err = b.ClaimDue(ctx, 5, map[int64]bool{other[0].ID: true}, minute)
 	if err != nil || len(got) != 1 || got[0].ID != mine || got[0].Tries != 2 {
 		t.Fatalf("node2 takeover: %v %v", ids(got), err)

@@ -4,28 +4,16 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"tollbridge/internal/testkit"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func openTest(t testing.TB) (*Store, *clock) {
+func openTest(t testing.TB) (*Store, *testkit.Clock) {
 	t.Helper()
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	s, err := Open(context.Background(), t.TempDir(), withClock(testOptions(t), clk.now))
+	clk := testkit.NewClock(testkit.Epoch)
+	s, err := Open(context.Background(), t.TempDir(), withClock(testOptions(t), clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +94,11 @@ func TestFirstSighting(t *testing.T) {
 			t.Fatalf("sighting %d = %v, %v; want %v", i, fresh, err, want)
 		}
 	}
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	if fresh, _ := s.FirstSighting(ctx, "d1", 10*time.Minute); !fresh {
 		t.Error("after the window: want fresh again")
 	}
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	if n, err := s.SweepSeenRequests(ctx); n != 1 || err != nil {
 		t.Errorf("sweep = %d, %v; want 1", n, err)
 	}
@@ -150,7 +138,7 @@ func TestTicketLifecycle(t *testing.T) {
 	ctx := context.Background()
 	u := testUser(t, s, "bob@example.net")
 	tk := &Ticket{ID: "t_1", SenderHash: "s", RecipientHash: u.AddressHash, UserID: u.ID, Worktype: "pow",
-		Challenge: []byte(`{}`), Needed: 2, Expires: clk.now().Add(time.Hour), Blocks: 1, Bytes: 1000}
+		Challenge: []byte(`{}`), Needed: 2, Expires: clk.Now().Add(time.Hour), Blocks: 1, Bytes: 1000}
 	if err := s.CreateTicket(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +150,9 @@ func TestTicketLifecycle(t *testing.T) {
 	if err != nil || got.Done != 1 || got.Valid {
 		t.Fatalf("first proofs: %+v %v", got, err)
 	}
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	got, err = s.AddProofs(ctx, "t_1", []string{"1", "2"}, 10*time.Minute)
-	if err != nil || got.Done != 2 || !got.Valid || !got.Expires.Equal(clk.now().Add(10*time.Minute)) {
+	if err != nil || got.Done != 2 || !got.Valid || !got.Expires.Equal(clk.Now().Add(10*time.Minute)) {
 		t.Fatalf("second proofs: %+v %v", got, err)
 	}
 	if err := s.PutUpload(ctx, "t_1", "catalog", ref); err != nil {
@@ -200,12 +188,12 @@ func TestTicketExpiryAndSweep(t *testing.T) {
 	s, clk := openTest(t)
 	ctx := context.Background()
 	u := testUser(t, s, "bob@example.net")
-	s.CreateTicket(ctx, &Ticket{ID: "t_2", UserID: u.ID, Valid: true, Expires: clk.now().Add(time.Minute), Blocks: 1, Bytes: 100})
+	s.CreateTicket(ctx, &Ticket{ID: "t_2", UserID: u.ID, Valid: true, Expires: clk.Now().Add(time.Minute), Blocks: 1, Bytes: 100})
 	ref := putBlob(t, s, "part")
 	if err := s.PutUpload(ctx, "t_2", "blocks/b1", ref); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	if _, err := s.CheckTicket(ctx, "t_2", true); !errors.Is(err, ErrTicketExpired) {
 		t.Fatalf("expired ticket: %v", err)
 	}
@@ -216,7 +204,7 @@ func TestTicketExpiryAndSweep(t *testing.T) {
 	if _, err := s.CheckTicket(ctx, "t_2", true); !errors.Is(err, ErrTicketExpired) {
 		t.Fatalf("swept ticket still answers expired: %v", err)
 	}
-	clk.add(2 * time.Hour)
+	clk.Add(2 * time.Hour)
 	n, err := s.SweepBlobs(ctx, time.Hour)
 	if err != nil || n != 1 {
 		t.Fatalf("SweepBlobs = %d, %v", n, err)

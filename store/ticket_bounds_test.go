@@ -34,7 +34,7 @@ func TestPendingQuotaAndFailedCompletes(t *testing.T) {
 	for _, tk := range []*Ticket{
 		{ID: "t_1", ClientIP: "2001:db8::1"}, {ID: "t_2", ClientIP: "2001:db8::2"}, {ID: "t_3", ClientIP: "192.0.2.1"},
 	} {
-		tk.UserID, tk.Valid, tk.Expires, tk.Blocks, tk.Bytes = u.ID, true, clk.now().Add(time.Hour), 1, 1000
+		tk.UserID, tk.Valid, tk.Expires, tk.Blocks, tk.Bytes = u.ID, true, clk.Now().Add(time.Hour), 1, 1000
 		if err := s.CreateTicket(ctx, tk); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/protocol"
@@ -50,26 +50,15 @@ func newPeer(t *testing.T, bits, count int) *peer {
 func newPeerWith(t *testing.T, works *pow.Registry, bits, count int) *peer {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := teststore.OpenDir(t, dir, store.Options{})
 	rk, _ := keyring.LoadOrCreateServiceKey(dir+"/receipts.key", "receipts@example.net")
-	k, _, err := keyring.Generate("bob@example.net", []byte("pw"), keyring.Protection{MemoryKiB: 1024, Passes: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob := &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: "example.net/" + keyring.WKDHash("bob"),
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
-	if err := st.CreateUser(context.Background(), bob); err != nil {
-		t.Fatal(err)
-	}
-	s := ticketserver.New(st, works, ticketserver.Config{
+	bob, _ := teststore.AddUser(t, st, "bob@example.net", "pw")
+	s := ticketserver.New(ticketserver.Options{
+		Store: st, Works: works,
 		Hostname: "mail.example.net", Domains: []string{"example.net"},
 		Difficulty: pow.Difficulty{Bits: bits, Count: count}, Expiry: 30 * time.Minute,
 		MaxMessageBytes: 1 << 20, ReceiptKeys: map[string]*openpgp.Entity{"example.net": rk},
-	}, slog.New(slog.DiscardHandler), ticketserver.Metrics{})
+	})
 	srv := httptest.NewTLSServer(s)
 	t.Cleanup(srv.Close)
 	return &peer{st: st, bob: bob, receipt: rk, srv: srv}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/store"
 )
@@ -36,7 +37,7 @@ func (d liveDir) AddressByWKDName(ctx context.Context, n string) (string, error)
 // and carol), postmaster bob and subaddresses with "+".
 func aliasEnv(t *testing.T) *env {
 	e := newEnv(t, 4, 2)
-	carol, _, err := keyring.Generate("carol@example.net", []byte("pw"), cheap)
+	carol, _, err := keyring.Generate("carol@example.net", []byte("pw"), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}

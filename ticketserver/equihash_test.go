@@ -108,6 +108,6 @@ func TestEquihashProofPosts(t *testing.T) {
 	}
 
 	ans = e.equihashRequest("equihash")
-	e.clk.add(30 * time.Minute)
+	e.clk.Add(30 * time.Minute)
 	e.expect(410, "POST", "/v1/tickets/"+ans["ticket_id"].(string), equihashPost(proofs[2]))
 }

@@ -18,7 +18,9 @@ func FuzzTicketJSON(f *testing.F) {
 	f.Add([]byte(`{"sender":null,"recipient":"","preference":[],"parts":{}}`), []byte(`{"pow":{"proofs":[1e3]}}`))
 	f.Add([]byte(`{"parts":{"blocks":-1,"attachments":1.5,"bytes":"9"}}`), []byte(`{"pow":null}`))
 	f.Add([]byte("\x00\xff{"), []byte(`{"pow":{"proofs":[18446744073709551616]}}`))
-	srv := New(e.st, e.srvWorks(), e.cfg, e.log(), Metrics{})
+	opts := e.cfg
+	opts.Store, opts.Works = e.st, e.srvWorks()
+	srv := New(opts)
 	ticket := e.workTicketID()
 	f.Fuzz(func(t *testing.T, req, work []byte) {
 		rec := httptest.NewRecorder()

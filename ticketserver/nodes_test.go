@@ -18,14 +18,16 @@ func TestTicketAcrossNodes(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, 4, 4, store.Options{Postgres: pgtest.Schema(t, pgtest.Server(t)), Node: "node1"})
 	opts := e.opts
-	opts.Now, opts.Node = e.clk.now, "node2"
+	opts.Now, opts.Node = e.clk.Now, "node2"
 	st2, err := store.Open(context.Background(), e.dir+"/data", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st2.Close()
 	node1 := e.srv
-	node2 := httptest.NewTLSServer(New(st2, e.srvWorks(), e.cfg, e.log(), Metrics{}))
+	node2Opts := e.cfg
+	node2Opts.Store, node2Opts.Works = st2, e.srvWorks()
+	node2 := httptest.NewTLSServer(New(node2Opts))
 	defer node2.Close()
 	on := func(srv *httptest.Server) { e.srv = srv }
 	defer on(node1)

@@ -25,8 +25,19 @@ import (
 	"tollbridge/store"
 )
 
-// Config is what the server needs from the bridge's configuration.
-type Config struct {
+// Options configure a Server: what it works with and the settings from
+// the bridge's configuration. Zero values get the defaults noted.
+type Options struct {
+	// Store holds users, tickets and uploads.
+	Store *store.Store
+	// Works is the registry of worktypes offered (docs/protocol.md §3.8).
+	Works *pow.Registry
+	// Logger logs requests' failures; nil discards.
+	Logger *slog.Logger
+	// Metrics counts what the server did; fields may be nil.
+	Metrics Metrics
+
+	// Hostname names this server; Domains are the local domains.
 	Hostname string
 	Domains  []string
 	// Difficulty of the work asked of untrusted senders.
@@ -71,7 +82,7 @@ type Config struct {
 
 // Server is the ticket API.
 type Server struct {
-	cfg     Config
+	cfg     Options
 	store   *store.Store
 	works   *pow.Registry
 	log     *slog.Logger
@@ -91,10 +102,15 @@ type Metrics struct {
 	MessagesReceived func()
 }
 
-// New returns a ticket API server over st offering the worktypes in works.
-func New(st *store.Store, works *pow.Registry, cfg Config, log *slog.Logger, m Metrics) *Server {
+// New returns a ticket API server over opts.Store offering the worktypes
+// in opts.Works.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, st := opts, opts.Store
 	return &Server{
-		cfg: cfg, store: st, works: works, log: log, metrics: m,
+		cfg: cfg, store: st, works: opts.Works, log: opts.Logger, metrics: opts.Metrics,
 		byIP:   newLimiter(cfg.RatePerMinute, st.Now),
 		bySend: newLimiter(cfg.RatePerMinute, st.Now),
 		pending: newReservations(st, store.UploadQuota{

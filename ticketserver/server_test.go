@@ -9,45 +9,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"tollbridge/internal/testkit"
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/pow"
 	"tollbridge/store"
 )
 
-var cheap = keyring.Protection{MemoryKiB: 1024, Passes: 1}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is one ticket server on a real TLS listener with user bob@example.net.
 type env struct {
 	t       testing.TB
 	dir     string
-	clk     *clock
+	clk     *testkit.Clock
 	st      *store.Store
 	srv     *httptest.Server
 	bob     *store.User
 	receipt *openpgp.Entity
-	cfg     Config
+	cfg     Options
 	works   *pow.Registry // nil: pow alone
 	opts    store.Options // how start opens the store (Now is set there)
 }
@@ -60,42 +46,35 @@ func newEnv(t testing.TB, bits, count int) *env {
 // newEnvWith is newEnv with the store opened with opts.
 func newEnvWith(t testing.TB, bits, count int, opts store.Options) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clk: &clock{t: time.Unix(1_800_000_000, 0)}, opts: opts}
+	e := &env{t: t, dir: t.TempDir(), clk: testkit.NewClock(testkit.Epoch), opts: opts}
 	rk, err := keyring.LoadOrCreateServiceKey(e.dir+"/receipts.key", "receipts@example.net")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.receipt = rk
-	e.cfg = Config{
+	e.cfg = Options{
 		Hostname: "mail.example.net", Domains: []string{"example.net"},
 		Difficulty: pow.Difficulty{Bits: bits, Count: count}, Expiry: 30 * time.Minute,
 		RatePerMinute: 1000, MaxMessageBytes: 1 << 20,
 		ReceiptKeys: map[string]*openpgp.Entity{"example.net": rk},
 	}
 	e.start()
-	k, _, err := keyring.Generate("bob@example.net", []byte("pw"), cheap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, _ := keyring.SplitAddress(k.Address)
-	e.bob = &store.User{Address: k.Address, AddressHash: keyring.HashNormalized(k.Address), WKDName: "example.net/" + keyring.WKDHash(local),
-		Fingerprint: k.Fingerprint, PublicKey: k.Public, PrivateKey: k.Private}
-	if err := e.st.CreateUser(context.Background(), e.bob); err != nil {
-		t.Fatal(err)
-	}
+	e.bob, _ = teststore.AddUser(t, e.st, "bob@example.net", "pw")
 	return e
 }
 
 // start opens the store and serves it (again, after stop).
 func (e *env) start() {
 	opts := e.opts
-	opts.Now = e.clk.now
+	opts.Now = e.clk.Now
 	st, err := store.Open(context.Background(), e.dir+"/data", opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.st = st
-	s := New(st, e.srvWorks(), e.cfg, e.log(), Metrics{})
+	srvOpts := e.cfg
+	srvOpts.Store, srvOpts.Works = st, e.srvWorks()
+	s := New(srvOpts)
 	e.srv = httptest.NewTLSServer(s)
 	e.t.Cleanup(e.stop)
 }
@@ -106,8 +85,6 @@ func (e *env) srvWorks() *pow.Registry {
 	}
 	return pow.NewRegistry(pow.HashWork{})
 }
-
-func (e *env) log() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // workTicketID requests a ticket that still needs work.
 func (e *env) workTicketID() string {
@@ -272,7 +249,7 @@ func TestTicketRequestStatuses(t *testing.T) {
 	if ch["bits"].(json.Number).String() != "8" || ch["count"].(json.Number).String() != "4" || len(ch["data"].(string)) != 44 {
 		t.Fatalf("challenge = %v", ch)
 	}
-	if exp, _ := ans["expires"].(json.Number).Int64(); exp != e.clk.now().Add(30*time.Minute).Unix() {
+	if exp, _ := ans["expires"].(json.Number).Int64(); exp != e.clk.Now().Add(30*time.Minute).Unix() {
 		t.Fatalf("expires = %v", ans["expires"])
 	}
 
@@ -317,7 +294,7 @@ func TestRateLimit(t *testing.T) {
 	if status != 429 || h.Get("Retry-After") == "" || m["error"] == nil {
 		t.Fatalf("4th request: %d %v Retry-After=%q", status, m, h.Get("Retry-After"))
 	}
-	e.clk.add(time.Minute)
+	e.clk.Add(time.Minute)
 	e.expect(201, "POST", "/v1/tickets", request(alice, e.bob.AddressHash, 1))
 }
 
@@ -349,16 +326,16 @@ func TestWorkStatuses(t *testing.T) {
 	if got["remaining"].(json.Number).String() != "1" {
 		t.Fatalf("after repeat: %v", got)
 	}
-	e.clk.add(10 * time.Minute)
+	e.clk.Add(10 * time.Minute)
 	got = e.expect(200, "POST", "/v1/tickets/"+id, map[string]any{"pow": map[string]any{"proofs": []uint64{proofs[2]}}})
 	if got["valid"] != true || got["remaining"] != nil || got["pow"] != nil {
 		t.Fatalf("valid answer: %v", got)
 	}
 	// The expiry restarts when the ticket becomes valid.
-	if exp, _ := got["expires"].(json.Number).Int64(); exp != e.clk.now().Add(30*time.Minute).Unix() {
+	if exp, _ := got["expires"].(json.Number).Int64(); exp != e.clk.Now().Add(30*time.Minute).Unix() {
 		t.Fatalf("expiry not restarted: %v", got["expires"])
 	}
-	e.clk.add(30 * time.Minute)
+	e.clk.Add(30 * time.Minute)
 	e.expect(410, "POST", "/v1/tickets/"+id, map[string]any{"pow": map[string]any{"proofs": []uint64{proofs[2]}}})
 	e.expect(410, "PUT", "/v1/tickets/"+id+"/header", "{}")
 	e.expect(410, "POST", "/v1/tickets/"+id+"/complete", nil)
@@ -491,12 +468,12 @@ func TestExpiredUploadsSwept(t *testing.T) {
 	m := e.message(alice)
 	id := e.validTicket(m)
 	e.upload(id, m)
-	e.clk.add(31 * time.Minute)
+	e.clk.Add(31 * time.Minute)
 	ctx := context.Background()
 	if up, _, err := e.st.SweepTickets(ctx, 24*time.Hour); err != nil || up != 4 {
 		t.Fatalf("swept %d uploads, %v", up, err)
 	}
-	e.clk.add(2 * time.Hour)
+	e.clk.Add(2 * time.Hour)
 	if n, err := e.st.SweepBlobs(ctx, time.Hour); err != nil || n != 4 {
 		t.Fatalf("swept %d blobs, %v", n, err)
 	}

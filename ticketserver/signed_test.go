@@ -122,7 +122,7 @@ func (e *signedEnv) post(body []byte, signature string) bool {
 func TestForgedTrustedSenderWorks(t *testing.T) {
 	t.Parallel()
 	e := newSignedEnv(t)
-	now := e.clk.now()
+	now := e.clk.Now()
 
 	// Version 1 requests (no signature) from a trusted sender: work.
 	if e.post(mustJSON(t, request(alice, e.bob.AddressHash, 100)), "") {
@@ -151,7 +151,7 @@ func TestForgedTrustedSenderWorks(t *testing.T) {
 func TestSignedRequestRejections(t *testing.T) {
 	t.Parallel()
 	e := newSignedEnv(t)
-	now := e.clk.now()
+	now := e.clk.Now()
 	orgKey, evilKey := e.keys["example.org"], e.keys["evil.example"]
 
 	cases := []struct {
@@ -196,7 +196,7 @@ func TestSignedRequestRejections(t *testing.T) {
 	if e.post(body, sig) {
 		t.Error("replayed signed request got a second no-work ticket")
 	}
-	e.clk.add(601 * time.Second) // past the window, but now the body is stale
+	e.clk.Add(601 * time.Second) // past the window, but now the body is stale
 	if e.post(body, sig) {
 		t.Error("replayed stale request got a no-work ticket")
 	}
@@ -211,7 +211,7 @@ func TestSignedRequestUnreachableKey(t *testing.T) {
 	if err := e.st.NoteCorrespondent(ctx, e.bob.ID, store.Correspondent{Hash: hash("dan@unreachable.example"), Address: "dan@unreachable.example"}); err != nil {
 		t.Fatal(err)
 	}
-	body := e.signedBody("dan@unreachable.example", "unreachable.example", e.clk.now())
+	body := e.signedBody("dan@unreachable.example", "unreachable.example", e.clk.Now())
 	if e.post(body, sign(t, e.keys["example.org"], body)) {
 		t.Error("unreachable server key: got a no-work ticket")
 	}
@@ -226,7 +226,7 @@ func TestTrustWithoutAddress(t *testing.T) {
 	if err := e.st.NoteCorrespondent(context.Background(), e.bob.ID, store.Correspondent{Hash: dave}); err != nil {
 		t.Fatal(err)
 	}
-	body := e.signedBody("dave@example.org", "example.org", e.clk.now())
+	body := e.signedBody("dave@example.org", "example.org", e.clk.Now())
 	if e.post(body, sign(t, e.keys["example.org"], body)) {
 		t.Error("trusted hash without an address: got a no-work ticket")
 	}
@@ -270,7 +270,7 @@ func TestDomainAllow(t *testing.T) {
 		return []string{"Dave@Evil.Example", "@example.com"}
 	}
 	e.start()
-	now := e.clk.now()
+	now := e.clk.Now()
 	body := e.signedBody("erin@example.com", "example.com", now)
 	if !e.post(body, sign(t, e.keys["example.com"], body)) {
 		t.Error("signed request from @example.com: want a no-work ticket")

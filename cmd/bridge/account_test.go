@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/teststore"
 	"tollbridge/keyring"
 	"tollbridge/store"
 )
@@ -375,7 +376,7 @@ func TestRotateKeyBetweenBridges(t *testing.T) {
 	}
 
 	// Someone replaces bob's key with one the old key never certified.
-	_, other, err := keyring.Generate("mallory@example.net", []byte("x"), cheap)
+	_, other, err := keyring.Generate("mallory@example.net", []byte("x"), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestRotateKeyBetweenBridges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := keyring.Protect(forgedEnt, []byte(bobPW), cheap)
+	priv, err := keyring.Protect(forgedEnt, []byte(bobPW), teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tollbridge/config"
+	"tollbridge/internal/teststore"
 )
 
 // TestQueueRetry: a message deferred because the peer was down is tried
@@ -166,7 +167,7 @@ func TestQuickstartRecordsPortsUsed(t *testing.T) {
 	sites := twoSites()
 	sites[0].IMAP = busy
 	dir := t.TempDir()
-	l, err := setupQuickstart(t.Context(), dir, sites, 8, 1, cheap)
+	l, err := setupQuickstart(t.Context(), dir, sites, 8, 1, teststore.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}

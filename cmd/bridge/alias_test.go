@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"tollbridge/internal/teststore"
 )
 
 // addressSite runs one bridge for example.org and example.com with an MX,
@@ -37,7 +39,7 @@ catch_all = { "example.org" = "carol@example.org" }`,
 		t.Fatal(err)
 	}
 	l.Sites[0].Password = "pw-alice@example.org"
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	s := restartSites(t, l)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"tollbridge/internal/teststore"
 )
 
 // mixMessage is message i of a realistic size mix: most mail is a few KiB
@@ -88,7 +90,7 @@ func benchEndToEnd(b *testing.B, bits, count int) {
 	for _, s := range l.Sites {
 		s.Password = "pw-" + s.User
 	}
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -123,11 +124,35 @@ func checkConfig(t *testing.T, delivery string) string {
 	return cfg
 }
 
+// freeAddr is a free loopback address for a config file, picked below the
+// ephemeral port range as quickstart picks (pickAddr says why).
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	a := pickAddr(0)
+	if addrPort(a) == 0 {
+		t.Fatalf("no free port: %s", a)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return a
+}
+
+// Ports picked for config files are below the kernel's ephemeral range,
+// so no outgoing connection or port-0 listener (of this test binary or
+// any other process) takes one before the bridge binds it: bridges in
+// TestFanOutAllRoutes failed under load with "address already in use".
+func TestPickedPortsAreNotEphemeral(t *testing.T) {
+	t.Parallel()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			low, _ = strconv.Atoi(f[0])
+		}
+	}
+	if low < pickHigh {
+		t.Skipf("this machine's ephemeral ports start at %d, inside the picked range", low)
+	}
+	for range 20 {
+		if p := addrPort(pickAddr(0)); p == 0 || p >= low {
+			t.Fatalf("picked port %d, want one below the ephemeral range from %d", p, low)
+		}
+	}
 }

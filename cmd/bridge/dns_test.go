@@ -22,6 +22,7 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/internal/dnstest"
+	"tollbridge/internal/teststore"
 )
 
 // initDNSSite runs `bridge init` for example.org (host mail.example.org)
@@ -220,7 +221,7 @@ func TestDirectMXSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := addUser(ctx, b.cfg, b.st, "alice@example.org", []byte("pw"), cheap); err != nil {
+	if _, err := addUser(ctx, b.cfg, b.st, "alice@example.org", []byte("pw"), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})

@@ -108,9 +108,9 @@ func openPorter(ctx context.Context, e *env, cfg *config.Config, st *store.Store
 	}
 	// Deferred: an import syncs each group of messages at once.
 	sealer := &intake.Sealer{Store: st, Deferred: true}
-	srv := imapout.New(st, imapout.Config{
-		Hostname: cfg.Server.Hostname, Seal: sealer.ForUser, AppendLimit: cfg.SMTP.MaxMessageBytes,
-	}, nil)
+	srv := imapout.New(imapout.Options{
+		Store: st, Hostname: cfg.Server.Hostname, Seal: sealer.ForUser, AppendLimit: cfg.SMTP.MaxMessageBytes,
+	})
 	p, err := srv.Porter(u, key)
 	if err != nil {
 		return nil, nil, err

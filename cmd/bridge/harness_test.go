@@ -15,11 +15,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"tollbridge/keyring"
+	"tollbridge/internal/testkit"
+	"tollbridge/internal/teststore"
 )
-
-// cheap keeps Argon2 fast in tests.
-var cheap = keyring.Protection{MemoryKiB: 1024, Passes: 1}
 
 // notFoundSRV answers every SRV lookup with NXDOMAIN: unrouted domains are
 // legacy, whatever the machine's resolver does.
@@ -53,7 +51,7 @@ func startSites(t *testing.T, dir string, ss []*qsSite, smarthost string, powBit
 	for _, s := range ss {
 		s.Password = "pw-" + s.User
 	}
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	return restartSites(t, l, only...)
@@ -99,7 +97,7 @@ func (s *sites) addUser(i int, address string) string {
 	s.t.Helper()
 	pw := "pw-" + address
 	b := s.bridges[i]
-	if _, err := addUser(context.Background(), b.cfg, b.st, address, []byte(pw), cheap); err != nil {
+	if _, err := addUser(context.Background(), b.cfg, b.st, address, []byte(pw), teststore.Cheap); err != nil {
 		s.t.Fatal(err)
 	}
 	return pw
@@ -133,18 +131,13 @@ func submitRaw(addr, user, pw string, rcpts []string, msg string) error {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	waitForEvery(t, what, d, 50*time.Millisecond, cond)
+	testkit.WaitForEvery(t, what, d, 50*time.Millisecond, cond)
 }
 
+// waitForEvery is testkit.WaitForEvery.
 func waitForEvery(t testing.TB, what string, d, every time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(every)
-	}
+	testkit.WaitForEvery(t, what, d, every, cond)
 }
 
 // unfiled is how many messages wait for address at site i.

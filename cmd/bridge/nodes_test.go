@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"tollbridge/internal/teststore"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -82,7 +83,7 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 	for _, s := range l.Sites {
 		s.Password = "pw-" + s.User
 	}
-	if err := l.createUsers(context.Background(), cheap); err != nil {
+	if err := l.createUsers(context.Background(), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := config.Load(first)
@@ -91,7 +92,7 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := addUser(context.Background(), cfg, st, "carol@example.net", []byte("pw-carol@example.net"), cheap); err != nil {
+	if _, err := addUser(context.Background(), cfg, st, "carol@example.net", []byte("pw-carol@example.net"), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
 	return l, paths

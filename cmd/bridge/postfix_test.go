@@ -17,6 +17,7 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/internal/dnstest"
+	"tollbridge/internal/teststore"
 )
 
 // postfix is a private Postfix (Debian's package) run for one test: its
@@ -226,7 +227,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 		cancel()
 		t.Fatal(err)
 	}
-	if _, err := addUser(ctx, cfg, b.st, "carol@bridge.test", []byte("pw-carol"), cheap); err != nil {
+	if _, err := addUser(ctx, cfg, b.st, "carol@bridge.test", []byte("pw-carol"), teststore.Cheap); err != nil {
 		cancel()
 		b.close()
 		t.Fatal(err)

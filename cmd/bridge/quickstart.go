@@ -127,18 +127,44 @@ func addrPort(addr string) int {
 	return n
 }
 
-// pickAddr returns 127.0.0.1:port when the port is free, else a free one.
+// Free ports are picked in [pickLow, pickHigh), below the kernel's
+// ephemeral range (Linux's ip_local_port_range starts at 32768, the BSDs'
+// at 49152): the kernel hands out ports in that range to every outgoing
+// connection and every listener on port 0, and one of those could take a
+// port between this pick and the bridge's bind ("address already in use").
+const pickLow, pickHigh = 20000, 32768
+
+// pickAddr returns 127.0.0.1:port when the port is free (and not 0), else
+// a free port below the ephemeral range, else any free one.
 func pickAddr(port int) string {
-	if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-		ln.Close()
-		return ln.Addr().String()
+	if port != 0 {
+		if a, ok := tryAddr(port); ok {
+			return a
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 64 {
+		n, err := rand.Int(rand.Reader, big.NewInt(pickHigh-pickLow))
+		if err != nil {
+			break
+		}
+		if a, ok := tryAddr(pickLow + int(n.Int64())); ok {
+			return a
+		}
+	}
+	if a, ok := tryAddr(0); ok {
+		return a
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
+}
+
+// tryAddr reports whether 127.0.0.1:port can be bound now, and its address.
+func tryAddr(port int) (string, bool) {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
-		return "127.0.0.1:" + strconv.Itoa(port)
+		return "", false
 	}
 	defer ln.Close()
-	return ln.Addr().String()
+	return ln.Addr().String(), true
 }
 
 func (l *qsLayout) createUsers(ctx context.Context, prot keyring.Protection) error {

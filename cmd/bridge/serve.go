@@ -257,7 +257,8 @@ func (b *bridge) smarthost() (outbox.Smarthost, error) {
 }
 
 func (b *bridge) setupTicketAPI() error {
-	b.ticket = ticketserver.New(b.st, b.works, ticketserver.Config{
+	b.ticket = ticketserver.New(ticketserver.Options{
+		Store: b.st, Works: b.works, Logger: b.log.With("listener", "ticket"),
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Difficulty:               pow.Difficulty{Bits: b.cfg.Ticket.PowBits, Count: b.cfg.Ticket.PowCount},
 		Expiry:                   b.cfg.Ticket.Expiry.Duration,
@@ -272,11 +273,12 @@ func (b *bridge) setupTicketAPI() error {
 		Clients:                  b.clients(),
 		Recipients:               b.recipients,
 		DomainAllow:              b.cfg.AllowedSenders,
-	}, b.log.With("listener", "ticket"), ticketserver.Metrics{
-		TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
-		TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
-		TicketsWorked:    b.workedMetric(),
-		MessagesReceived: b.metrics.inc("tollbridge_messages_received_total", ""),
+		Metrics: ticketserver.Metrics{
+			TicketsIssued:    b.metrics.inc("tollbridge_tickets_issued_total", ""),
+			TicketsValidated: b.metrics.inc("tollbridge_tickets_validated_total", ""),
+			TicketsWorked:    b.workedMetric(),
+			MessagesReceived: b.metrics.inc("tollbridge_messages_received_total", ""),
+		},
 	})
 	if b.cfg.Ticket.Listen != "" {
 		ln, err := b.listen("ticket", b.cfg.Ticket.Listen)
@@ -506,14 +508,15 @@ func (b *bridge) lockDataDir() {
 
 // setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).
 func (b *bridge) setupIMAP() error {
-	srv := imapout.New(b.st, imapout.Config{
+	srv := imapout.New(imapout.Options{
+		Store: b.st, Logger: b.log.With("listener", "imap"),
 		Hostname: b.cfg.Server.Hostname, TLS: b.tls, Unlocker: b.unlocker, Guard: b.guard,
 		SenderKeys: b.senderKeys, FreshSenderKey: b.freshSenderKey, Seal: b.sealer.ForUser, AppendLimit: b.cfg.SMTP.MaxMessageBytes,
 		Metrics: imapout.Metrics{
 			SessionOpened: func() { b.metrics.add("tollbridge_imap_sessions_total", "", 1); b.imapOpen.Add(1) },
 			SessionClosed: func() { b.imapOpen.Add(-1) },
 		},
-	}, b.log.With("listener", "imap"))
+	})
 	for _, l := range []struct {
 		name, addr string
 		tls        bool

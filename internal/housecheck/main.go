@@ -2,7 +2,8 @@
 // docs/rules.md §2: a package imports only the rooms its row names, no
 // function is longer than 80 lines and no file longer than 600. Test
 // files, the conformance suite (an independent implementation by design)
-// and internal test helpers are not held to the table.
+// and internal test helpers are not held to the table; no other code may
+// import those helpers (testOnly).
 //
 // Run it from the module root: go run ./internal/housecheck. It prints one
 // line per breach and exits 1 when there is any.
@@ -56,6 +57,14 @@ var rooms = map[string][]string{
 // hash), and the one TLS profile of every listener and client. docs/rules.md §2
 // does not say so yet.
 var leaves = map[string]bool{"protocol": true, "internal/tlsprofile": true}
+
+// testOnly are the shared test helpers (one per concern: clock and
+// certificate, store setup, DNS, GnuPG, fail2ban): only test files may
+// import them, even in cmd/bridge, which may import everything else.
+var testOnly = map[string]bool{
+	"internal/testkit": true, "internal/teststore": true, "internal/dnstest": true,
+	"internal/gpgtest": true, "internal/fail2bantest": true,
+}
 
 // exempt are trees not held to the table.
 var exempt = []string{"conformance", "internal"}
@@ -154,6 +163,9 @@ func isExempt(pkg string) bool {
 
 // allowed reports whether package pkg may import the module's package dep.
 func allowed(pkg, dep string) bool {
+	if testOnly[dep] {
+		return false
+	}
 	if leaves[dep] {
 		return true
 	}
