@@ -90,6 +90,9 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	if err != nil {
 		return nil, temporary("%v", err)
 	}
+	if msg.SubscriptionID, err = o.subscriptionID(ctx, m, r); err != nil {
+		return nil, temporary("%v", err)
+	}
 	var resume *protocol.Ticket
 	if r.Ticket != nil && r.Endpoint == ep.URL {
 		// Read leniently: Deliver first tries to complete it, which is
