@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,7 @@ func TestSuccessNoticeCarriesVerifiedReceipt(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].ReceiptCheck != "pass" || len(ds[0].Receipt) == 0 {
 		t.Fatalf("deliveries %+v, %v; want one with a receipt that passed", ds, err)
 	}
+	checkOffline(t, s, got[0])
 
 	// Another key pinned for receipts@example.net: the receipt fails.
 	other, err := keyring.LoadOrCreateServiceKey(t.TempDir()+"/other.key", "receipts@example.net")
@@ -144,5 +146,43 @@ func TestSuccessNoticeCarriesVerifiedReceipt(t *testing.T) {
 	})
 	if n := s.unfiled(0, alice); n != 0 {
 		t.Errorf("NOTIFY=NEVER: %d notices, want none", n)
+	}
+}
+
+// checkOffline runs bridge queue --done and bridge receipt verify on the
+// saved notice: with the bridge's pinned key, with bob's server's key
+// given, and with another key (which must fail).
+func checkOffline(t *testing.T, s *sites, notice string) {
+	t.Helper()
+	cfg := s.bridges[0].cfg.File
+	if code, out, errs := cli(t, "", "queue", "--config", cfg, "--done"); code != 0 || !strings.Contains(out, "bob@example.net") || !strings.Contains(out, "pass") {
+		t.Errorf("queue --done: %d %q %q", code, out, errs)
+	}
+	dir := t.TempDir()
+	file := dir + "/notice.eml"
+	if err := os.WriteFile(file, []byte(notice), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := cli(t, "", "receipt", "verify", "--config", cfg, file); code != 0 || !strings.Contains(out, "receipt: pass") || !strings.Contains(out, "the header names it: yes") {
+		t.Errorf("receipt verify --config: %d %q %q", code, out, errs)
+	}
+	key := dir + "/bob-server.pgp"
+	var b bytes.Buffer
+	if err := s.bridges[1].serverKeys["example.net"].Serialize(&b); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(key, b.Bytes(), 0o600)
+	if code, out, errs := cli(t, "", "receipt", "verify", "--key", key, file); code != 0 || !strings.Contains(out, "receipt: pass") {
+		t.Errorf("receipt verify --key: %d %q %q", code, out, errs)
+	}
+	other, err := keyring.LoadOrCreateServiceKey(dir+"/other.key", "receipts@example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	other.Serialize(&b)
+	os.WriteFile(key, b.Bytes(), 0o600)
+	if code, out, _ := cli(t, "", "receipt", "verify", "--key", key, file); code != 1 || !strings.Contains(out, "receipt: fail") {
+		t.Errorf("receipt verify with another key: exit %d, %q; want 1 and fail", code, out)
 	}
 }
