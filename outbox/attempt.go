@@ -38,6 +38,8 @@ type success struct {
 	route    string
 	remoteID string
 	receipt  []byte
+	header   []byte       // the header the receipt signs
+	check    receiptCheck // the receipt's verification
 	local    *store.NewMessage
 	work     time.Duration // proof-of-work done in this attempt
 }
@@ -57,7 +59,12 @@ func (o *Outbox) attempt(ctx context.Context, r *store.OutboxRecipient) {
 	var f *failure
 	switch {
 	case err == nil:
-		o.finish(ctx, log, r, store.Delivery{Outcome: store.OutcomeDelivered, Detail: ok.route, RemoteID: ok.remoteID, Receipt: ok.receipt, Local: ok.local})
+		o.finish(ctx, log, r, store.Delivery{Outcome: store.OutcomeDelivered, Detail: ok.route, RemoteID: ok.remoteID, Receipt: ok.receipt, ReceiptCheck: ok.check.Result, Local: ok.local})
+		if notifies(r.DSN.Notify, "SUCCESS") {
+			if err := o.sendSuccess(context.WithoutCancel(ctx), m, r, ok); err != nil {
+				log.Error("success notice", "err", err)
+			}
+		}
 		if o.metrics.Delivered != nil {
 			o.metrics.Delivered(ok.route)
 		}

@@ -21,7 +21,9 @@ import (
 func (o *Outbox) bounce(ctx context.Context, log *slog.Logger, m *store.OutboxMessage, r *store.OutboxRecipient, f *failure) {
 	ctx = context.WithoutCancel(ctx)
 	log.Warn("bounced", "status", f.Status, "err", f.Err)
-	if err := o.sendDSN(ctx, m, r, f); err != nil {
+	if !notifies(r.DSN.Notify, "FAILURE") {
+		log.Info("no bounce notice: NOTIFY", "notify", r.DSN.Notify)
+	} else if err := o.sendDSN(ctx, m, r, f); err != nil {
 		log.Error("bounce notice", "err", err)
 	}
 	o.finish(ctx, log, r, store.Delivery{Outcome: store.OutcomeBounced, Detail: f.Error()})
@@ -86,15 +88,7 @@ func (o *Outbox) dsn(m *store.OutboxMessage, r *store.OutboxRecipient, f *failur
 	w("Content-Type: message/delivery-status")
 	w("Content-Description: Delivery report")
 	w("")
-	w("Reporting-MTA: dns; %s", o.cfg.Hostname)
-	w("Arrival-Date: %s", m.Created.UTC().Format(time.RFC1123Z))
-	w("")
-	w("Final-Recipient: rfc822; %s", r.Recipient)
-	w("Action: %s", action)
-	w("Status: %s", status)
-	w("Diagnostic-Code: X-tollbridge; %s", reason)
-	w("Last-Attempt-Date: %s", date)
-	w("")
+	b.WriteString(o.statusFields(m, r, action, status, reason, date))
 	if len(headers) > 0 {
 		w("--%s", boundary)
 		w("Content-Type: text/rfc822-headers")

@@ -70,6 +70,10 @@ type Options struct {
 	// its methods, and MX host names are dialed through it. nil means
 	// net.DefaultResolver.
 	Resolver *net.Resolver
+	// ServerKey fetches a receiving domain's server key (the WKD key of
+	// receipts@DOMAIN, pinned on first use) to verify its delivery
+	// receipts (docs/protocol.md §3.3.3). Nil: receipts are kept unchecked.
+	ServerKey func(ctx context.Context, domain string) (*openpgp.Entity, error)
 	// DKIM holds the local domains' signing keys, by lower-case domain:
 	// legacy mail whose From: domain has keys is signed with each of them
 	// (docs/rules.md §4; see dkim.go).
@@ -104,6 +108,8 @@ type Metrics struct {
 	Delivered  func(route string)
 	Bounced    func()
 	WorkSecond func(seconds float64)
+	// BadReceipt counts receipts that failed verification.
+	BadReceipt func()
 }
 
 // Outbox is the delivery engine.

@@ -90,6 +90,9 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	if err != nil {
 		return nil, temporary("%v", err)
 	}
+	if msg.SubscriptionID, err = o.subscriptionID(ctx, m, r); err != nil {
+		return nil, temporary("%v", err)
+	}
 	var resume *protocol.Ticket
 	if r.Ticket != nil && r.Endpoint == ep.URL {
 		// Read leniently: Deliver first tries to complete it, which is
@@ -114,7 +117,8 @@ func (o *Outbox) deliverTicketed(ctx context.Context, m *store.OutboxMessage, r 
 	switch {
 	case err == nil:
 		o.recordTicketed(ctx, ep)
-		return &success{route: "ticket", remoteID: receipt.MessageID, receipt: receipt.Receipt, work: p.worked}, nil
+		check := o.checkReceipt(ctx, ep.Domain, h, receipt.Receipt)
+		return &success{route: "ticket", remoteID: receipt.MessageID, receipt: receipt.Receipt, header: h, check: check, work: p.worked}, nil
 	case errors.Is(err, ticketclient.ErrAlreadyCompleted):
 		o.recordTicketed(ctx, ep)
 		return &success{route: "ticket", remoteID: "(completed by an earlier attempt)"}, nil

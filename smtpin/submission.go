@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message"
@@ -43,6 +44,10 @@ func (s *Submission) Serve(ctx context.Context, ln net.Listener, implicitTLS boo
 	srv := newServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &subSession{ctx: ctx, s: s, c: c, ip: remoteIP(c)}, nil
 	}), s.Config, s.Log)
+	// DSN (RFC 3461) on submission only: success notices go to the
+	// authenticated sender's INBOX. The MX does not offer it, so no
+	// stranger can make this bridge send notices elsewhere.
+	srv.EnableDSN = true
 	return serve(ctx, srv, ln, implicitTLS)
 }
 
@@ -58,6 +63,9 @@ type subSession struct {
 	release func()
 	from    string
 	rcpts   []string
+	// envid, ret and dsn are the RFC 3461 parameters of this transaction.
+	envid, ret string
+	dsn        map[string]store.RecipientDSN
 }
 
 var (
@@ -163,10 +171,13 @@ func (ss *subSession) Mail(from string, opts *smtp.MailOptions) error {
 		return replyTooBig.err("Message size exceeds fixed limit of %d bytes", ss.s.Config.MaxMessageBytes)
 	}
 	ss.from = addr
+	if opts != nil {
+		ss.envid, ss.ret = opts.EnvelopeID, string(opts.Return)
+	}
 	return nil
 }
 
-func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *subSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if ss.user == nil {
 		return errAuthRequired
 	}
@@ -192,7 +203,33 @@ func (ss *subSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 			ss.rcpts = append(ss.rcpts, r)
 		}
 	}
+	ss.noteDSN(rcpts, opts)
 	return nil
+}
+
+// noteDSN keeps a RCPT's NOTIFY and ORCPT (RFC 3461 §4) for every address
+// it expanded to.
+func (ss *subSession) noteDSN(rcpts []string, opts *smtp.RcptOptions) {
+	if opts == nil || len(opts.Notify) == 0 && opts.OriginalRecipient == "" {
+		return
+	}
+	var d store.RecipientDSN
+	for i, n := range opts.Notify {
+		if i > 0 {
+			d.Notify += ","
+		}
+		d.Notify += string(n)
+	}
+	if opts.OriginalRecipient != "" {
+		// RFC 3464 writes the type in lower case ("rfc822;addr").
+		d.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
+	}
+	if ss.dsn == nil {
+		ss.dsn = map[string]store.RecipientDSN{}
+	}
+	for _, r := range rcpts {
+		ss.dsn[r] = d
+	}
 }
 
 func (ss *subSession) Data(r io.Reader) error {
@@ -359,6 +396,7 @@ func (ss *subSession) queue(sp *store.Spool) (int64, error) {
 	m := &store.OutboxMessage{
 		UserID: ss.user.ID, Sender: ss.from, SessionKey: pkesk, Parts: sd.Parts,
 		Size: sd.Size, ClientIP: ss.ip, Blobs: sd.Blobs,
+		EnvID: ss.envid, Ret: ss.ret, DSN: ss.dsn,
 	}
 	// Signed replies from the people this user writes to need no work.
 	for _, r := range ss.rcpts {
@@ -373,6 +411,7 @@ func (ss *subSession) queue(sp *store.Spool) (int64, error) {
 
 func (ss *subSession) Reset() {
 	ss.from, ss.rcpts = "", nil
+	ss.envid, ss.ret, ss.dsn = "", "", nil
 }
 
 func (ss *subSession) Logout() error {

@@ -15,7 +15,7 @@ var copyTables = []string{
 	"users", "allow_list", "correspondents", "pinned_keys",
 	"blobs", "tickets", "ticket_proofs", "ticket_uploads",
 	"messages", "message_blobs", "mailboxes", "mailbox_messages", "mailbox_expunged",
-	"subscriptions", "import_marks",
+	"subscriptions", "import_marks", "minted_subscriptions", "held_subscriptions",
 	"outbox", "outbox_blobs", "outbox_recipients", "deliveries",
 	"seen_requests", "ticketed_domains", "aliases", "subaddresses",
 }

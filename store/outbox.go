@@ -24,6 +24,18 @@ type OutboxMessage struct {
 	// Peers are the recipients, noted as the user's correspondents when
 	// the message is queued (their signed replies need no work).
 	Peers []Correspondent
+	// EnvID and Ret are RFC 3461's ENVID (decoded) and RET ("FULL",
+	// "HDRS" or "") from MAIL FROM.
+	EnvID, Ret string
+	// DSN holds RFC 3461's RCPT parameters by recipient, for those given.
+	DSN map[string]RecipientDSN
+}
+
+// RecipientDSN is what a recipient's RCPT TO asked for (RFC 3461 §4):
+// Notify is "NEVER" or a comma-separated subset of SUCCESS, FAILURE and
+// DELAY ("" when not given: failures only); ORCPT is "type;address".
+type RecipientDSN struct {
+	Notify, ORCPT string
 }
 
 // OutboxRecipient is one recipient of an outbox message.
@@ -40,6 +52,7 @@ type OutboxRecipient struct {
 	Header      []byte // per-recipient header, once made
 	Endpoint    string // ticket API base URL of the current ticket
 	Ticket      []byte // current ticket JSON, to resume
+	DSN         RecipientDSN
 }
 
 // Outcomes recorded in the deliveries log.
@@ -63,8 +76,8 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 			uid = m.UserID
 		}
 		err := tx.QueryRowContext(ctx,
-			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			uid, m.Sender, m.SessionKey, parts, m.Size, m.ClientIP, m.Created.Unix()).Scan(&m.ID)
+			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created, dsn_envid, dsn_ret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			uid, m.Sender, m.SessionKey, parts, m.Size, m.ClientIP, m.Created.Unix(), m.EnvID, m.Ret).Scan(&m.ID)
 		if err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
@@ -79,8 +92,8 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 		}
 		for _, r := range recipients {
 			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO outbox_recipients (outbox_id, recipient, next_attempt) VALUES (?, ?, ?)`,
-				m.ID, r, m.Created.Unix()); err != nil {
+				`INSERT INTO outbox_recipients (outbox_id, recipient, next_attempt, dsn_notify, dsn_orcpt) VALUES (?, ?, ?, ?, ?)`,
+				m.ID, r, m.Created.Unix(), m.DSN[r].Notify, m.DSN[r].ORCPT); err != nil {
 				return fmt.Errorf("outbox %d recipient %s: %w", m.ID, r, err)
 			}
 		}
@@ -100,8 +113,8 @@ func (s *Store) OutboxMessage(ctx context.Context, id int64) (*OutboxMessage, er
 	var created int64
 	var parts []byte
 	err := s.read.QueryRowContext(ctx,
-		`SELECT id, user_id, sender, session_key, parts, size, client_ip, created FROM outbox WHERE id = ?`, id).
-		Scan(&m.ID, &uid, &m.Sender, &m.SessionKey, &parts, &m.Size, &m.ClientIP, &created)
+		`SELECT id, user_id, sender, session_key, parts, size, client_ip, created, dsn_envid, dsn_ret FROM outbox WHERE id = ?`, id).
+		Scan(&m.ID, &uid, &m.Sender, &m.SessionKey, &parts, &m.Size, &m.ClientIP, &created, &m.EnvID, &m.Ret)
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("outbox %d", id))
 	}
@@ -126,12 +139,12 @@ func (s *Store) OutboxMessage(ctx context.Context, id int64) (*OutboxMessage, er
 	return &m, rows.Err()
 }
 
-const recipientColumns = `id, outbox_id, recipient, route, state, tries, next_attempt, last_error, progress, header, endpoint, ticket`
+const recipientColumns = `id, outbox_id, recipient, route, state, tries, next_attempt, last_error, progress, header, endpoint, ticket, dsn_notify, dsn_orcpt`
 
 func scanRecipient(row interface{ Scan(...any) error }) (*OutboxRecipient, error) {
 	var r OutboxRecipient
 	var next int64
-	err := row.Scan(&r.ID, &r.OutboxID, &r.Recipient, &r.Route, &r.State, &r.Tries, &next, &r.LastError, &r.Progress, &r.Header, &r.Endpoint, &r.Ticket)
+	err := row.Scan(&r.ID, &r.OutboxID, &r.Recipient, &r.Route, &r.State, &r.Tries, &next, &r.LastError, &r.Progress, &r.Header, &r.Endpoint, &r.Ticket, &r.DSN.Notify, &r.DSN.ORCPT)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +200,12 @@ type Delivery struct {
 	Detail   string
 	RemoteID string // the receiving server's message id
 	Receipt  []byte
+	// ReceiptCheck is the sender's verification of Receipt: "pass",
+	// "fail: why" or "unchecked: why".
+	ReceiptCheck string
+	// Recipient and At are filled by Deliveries.
+	Recipient string
+	At        time.Time
 	// Local, when set, is stored for a local recipient in the same
 	// transaction, so a crash never stores it twice.
 	Local *NewMessage
@@ -210,9 +229,9 @@ func (s *Store) FinishRecipient(ctx context.Context, r *OutboxRecipient, d Deliv
 			}
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO deliveries (user_id, sender, recipient, outcome, detail, remote_id, header, receipt, at)
-			 SELECT user_id, sender, ?, ?, ?, ?, ?, ?, ? FROM outbox WHERE id = ?`,
-			r.Recipient, d.Outcome, d.Detail, d.RemoteID, r.Header, d.Receipt, s.unix(), r.OutboxID); err != nil {
+			`INSERT INTO deliveries (user_id, sender, recipient, outcome, detail, remote_id, header, receipt, at, receipt_check)
+			 SELECT user_id, sender, ?, ?, ?, ?, ?, ?, ?, ? FROM outbox WHERE id = ?`,
+			r.Recipient, d.Outcome, d.Detail, d.RemoteID, r.Header, d.Receipt, s.unix(), d.ReceiptCheck, r.OutboxID); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
@@ -263,7 +282,7 @@ func (s *Store) Queue(ctx context.Context) ([]*QueueEntry, error) {
 
 // Deliveries lists the last n delivery outcomes, newest first.
 func (s *Store) Deliveries(ctx context.Context, n int) ([]Delivery, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT outcome, detail, remote_id, receipt FROM deliveries ORDER BY id DESC LIMIT ?`, n)
+	rows, err := s.read.QueryContext(ctx, `SELECT outcome, detail, remote_id, receipt, receipt_check, recipient, at FROM deliveries ORDER BY id DESC LIMIT ?`, n)
 	if err != nil {
 		return nil, fmt.Errorf("deliveries: %w", err)
 	}
@@ -271,9 +290,11 @@ func (s *Store) Deliveries(ctx context.Context, n int) ([]Delivery, error) {
 	var out []Delivery
 	for rows.Next() {
 		var d Delivery
-		if err := rows.Scan(&d.Outcome, &d.Detail, &d.RemoteID, &d.Receipt); err != nil {
+		var at int64
+		if err := rows.Scan(&d.Outcome, &d.Detail, &d.RemoteID, &d.Receipt, &d.ReceiptCheck, &d.Recipient, &at); err != nil {
 			return nil, err
 		}
+		d.At = time.Unix(at, 0)
 		out = append(out, d)
 	}
 	return out, rows.Err()

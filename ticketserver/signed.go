@@ -38,27 +38,79 @@ const (
 // errUnsigned is why a request that carries no signature is not trusted.
 var errUnsigned = errors.New("no " + protocol.SignatureHeader + " header")
 
+// trust is what trusts found about a ticket request.
+type trust struct {
+	// valid: the request earns a no-work ticket.
+	valid bool
+	// checked: its signature was checked (and the body's one sighting in
+	// the replay window used); authentic: the check passed.
+	checked, authentic bool
+	// minted: its subscription_id is one this server minted (live or not),
+	// so it is a claim, never an offer (§3.2.1).
+	minted bool
+}
+
 // trusts decides whether a ticket request earns a no-work ticket: the
-// recipient trusts the address behind the sender hash, and the request is
-// signed by the server key of that address's domain, fresh and not seen
-// before. Anything less is a stranger's request: never an error to the
-// client, only the reason for the log.
-func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, u *store.User) (bool, error) {
+// recipient trusts the address behind the sender hash, or subscribed to
+// it under the request's subscription_id, and the request is signed by
+// the server key of that address's domain, fresh and not seen before.
+// Anything less is a stranger's request: never an error to the client,
+// only the reason for the log.
+func (s *Server) trusts(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, u *store.User) (trust, error) {
+	var tr trust
 	addr, err := s.store.TrustedAddress(ctx, u.ID, q.Sender)
 	if err != nil {
-		return false, err
+		return tr, err
 	}
 	if addr == "" {
 		addr = s.domainAllowed(u.Address, q)
 	}
-	if addr == "" {
-		return false, nil
+	if q.SubscriptionID != "" {
+		list, minted, err := s.store.MintedSubscription(ctx, q.SubscriptionID, u.ID, q.Sender)
+		if err != nil {
+			return tr, err
+		}
+		tr.minted = minted
+		if addr == "" {
+			addr = list
+		}
 	}
+	if addr == "" {
+		return tr, nil
+	}
+	tr.checked = true
 	if err := s.authenticate(ctx, r.Header.Get(protocol.SignatureHeader), body, q, addr); err != nil {
 		s.log.Info("ticket request not trusted", "sender", addr, "reason", err, "ip", clientIP(r))
-		return false, nil
+		return tr, nil
 	}
-	return true, nil
+	tr.valid, tr.authentic = true, true
+	return tr, nil
+}
+
+// holdOffer keeps a subscription_id that this server did not mint: the
+// sending server's offer for its user (the subscriber) to ours (§3.2.1),
+// honoured only on a request signed by sender_domain's server key.
+func (s *Server) holdOffer(ctx context.Context, r *http.Request, body []byte, q *protocol.TicketRequest, u *store.User, tr trust) error {
+	if q.SubscriptionID == "" || tr.minted || !protocol.ValidSubscriptionID(q.SubscriptionID) {
+		return nil
+	}
+	if !tr.checked {
+		err := s.authenticate(ctx, r.Header.Get(protocol.SignatureHeader), body, q, "@"+q.SenderDomain)
+		if err != nil {
+			s.log.Info("subscription offer ignored", "user", u.Address, "reason", err, "ip", clientIP(r))
+			return nil
+		}
+		tr.authentic = true
+	}
+	if !tr.authentic {
+		return nil
+	}
+	domain := strings.ToLower(q.SenderDomain)
+	if err := s.store.HoldSubscription(ctx, u.ID, q.Sender, domain, q.SubscriptionID); err != nil {
+		return err
+	}
+	s.log.Info("subscription offer held", "user", u.Address, "from_domain", domain)
+	return nil
 }
 
 // domainAllowed returns the [[allow]] entry of the recipient's domain

@@ -124,10 +124,14 @@ func (s *Server) issue(r *http.Request, body []byte, q *protocol.TicketRequest) 
 	if limit := s.uploadLimit(); q.Parts.Bytes > limit {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "message of %d bytes is larger than the %d this server accepts", q.Parts.Bytes, limit)
 	}
-	trusted, err := s.trusts(ctx, r, body, q, u)
+	tr, err := s.trusts(ctx, r, body, q, u)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.holdOffer(ctx, r, body, q, u, tr); err != nil {
+		return nil, err
+	}
+	trusted := tr.valid
 	now := s.store.Now()
 	t := &store.Ticket{
 		ID: newID("t_"), SenderHash: q.Sender, RecipientHash: q.Recipient, UserID: u.ID,

@@ -63,7 +63,8 @@ func commands() []command {
 		{"keys list", "--config F: show pinned remote keys", runKeysList},
 		{"keys accept", "--config F ADDRESS: accept a changed key for ADDRESS", runKeysAccept},
 		{"queue retry", "--config F [ID | --all]: try message ID (or every message) now instead of at its next attempt", runQueueRetry},
-		{"queue", "--config F: list the outbox", runQueue},
+		{"queue", "--config F [--done [--limit N]]: list the outbox, or recent deliveries with their receipts' checks", runQueue},
+		{"receipt verify", "[--key FILE | --config F] FILE: check the receipt in a saved success notice against the receiving server's key", runReceiptVerify},
 		{"store migrate", storeMigrateUsage, runStoreMigrate},
 		{"pow bench", "[--seconds N] [--json]: measure the proof-of-work solver on all cores, and each worktype's cost a ticket on one core", runPowBench},
 	}

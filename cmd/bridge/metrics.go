@@ -34,6 +34,7 @@ func newMetrics() *metrics {
 		"tollbridge_tickets_worked_total":     "Tickets made valid by work, by worktype.",
 		"tollbridge_pow_seconds_total":        "Seconds spent doing proof-of-work for outgoing mail.",
 		"tollbridge_imap_sessions_total":      "IMAP sessions opened.",
+		"tollbridge_receipts_bad_total":       "Delivery receipts that failed verification against the receiving server's key.",
 	} {
 		m.help[name] = [2]string{"counter", h}
 	}

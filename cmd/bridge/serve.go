@@ -220,8 +220,9 @@ func (b *bridge) setupDelivery(opts options) error {
 		Hostname: b.cfg.Server.Hostname, Domains: b.cfg.Server.Domains,
 		Workers: b.cfg.Delivery.Workers, RetryFor: b.cfg.Delivery.RetryFor.Duration,
 		FirstRetry: opts.firstRetry, MaxRetry: opts.maxRetry, Smarthost: sh,
-		Resolver: b.resolver, DKIM: dkimKeys, MXPort: opts.mxPort,
+		Resolver: b.resolver, DKIM: dkimKeys, MXPort: opts.mxPort, ServerKey: b.remoteServerKey,
 		Metrics: outbox.Metrics{
+			BadReceipt: b.metrics.inc("tollbridge_receipts_bad_total", ""),
 			Delivered:  func(route string) { b.metrics.add("tollbridge_messages_delivered_total", `route="`+route+`"`, 1) },
 			Bounced:    b.metrics.inc("tollbridge_messages_bounced_total", ""),
 			WorkSecond: func(s float64) { b.metrics.add("tollbridge_pow_seconds_total", "", s) },
