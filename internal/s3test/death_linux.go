@@ -5,7 +5,7 @@ import (
 	"syscall"
 )
 
-// setDeathSignal kills weed when the test binary dies without stopping it.
+// setDeathSignal kills the S3 server when the test binary dies without stopping it.
 func setDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

@@ -1,15 +1,16 @@
-// Package s3test gives tests a bucket on a real S3-compatible server:
-// SeaweedFS's weed (server -s3), started once per test binary with its
-// data in a temporary directory, its listeners on free loopback ports and
-// one identity whose key and secret it makes up. No mock: the store's
-// blobs and a bridge with S3 config talk to it with minio-go as they
-// would to any object store.
+// Package s3test gives tests a bucket on a real S3-compatible server: the
+// Versity S3 Gateway (versitygw, Apache-2.0) serving buckets as folders
+// of a temporary directory, started once per test binary on a free
+// loopback port with a root key and secret it makes up. No mock: the
+// store's blobs and a bridge with S3 config talk to it with minio-go as
+// they would to any object store.
 //
-// The weed binary is $TOLLBRIDGE_WEED, else the one .ci/weed builds into
-// the user's cache directory, else weed on PATH. With TOLLBRIDGE_S3 =
-// "host:port" (and AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) tests use
-// that server instead. Without either, tests skip, except in CI (CI=true),
-// where .ci/run builds weed and a missing server fails the test.
+// The versitygw binary is $TOLLBRIDGE_S3GW, else the one .ci/s3gw
+// installs into the user's cache directory, else versitygw on PATH. With
+// TOLLBRIDGE_S3 = "host:port" (and AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY) tests use that server instead. Without either,
+// tests skip, except in CI (CI=true), where .ci/run installs versitygw
+// and a missing server fails the test.
 package s3test
 
 import (
@@ -31,9 +32,9 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// WeedVersion is the SeaweedFS module version .ci/weed builds; the cached
-// binary's path names it, so a new version is built anew.
-const WeedVersion = "v0.0.0-20261109003541-7506e5f91cd6"
+// GatewayVersion is the versitygw module version .ci/s3gw installs; the
+// cached binary's path names it, so a new version is installed anew.
+const GatewayVersion = "v1.8.0"
 
 // Bucket is one test's empty bucket and how to reach it.
 type Bucket struct {
@@ -47,12 +48,12 @@ type Bucket struct {
 type server struct {
 	endpoint, accessKey, secretKey string
 	cmd                            *exec.Cmd
-	exited                         chan struct{} // closed when weed has exited
+	exited                         chan struct{} // closed when the server has exited
 	dir                            string
 }
 
 // shared is the test binary's one server, started by the first test that
-// asks (a package variable, like a TestMain's: weed takes seconds to
+// asks (a package variable, like a TestMain's: the server takes a moment to
 // start and serves every test's buckets).
 var shared struct {
 	once sync.Once
@@ -126,110 +127,83 @@ func empty(c *minio.Client, bucket string) {
 	c.RemoveBucket(ctx, bucket)
 }
 
-// start uses TOLLBRIDGE_S3 when set, else starts weed.
+// start uses TOLLBRIDGE_S3 when set, else starts versitygw.
 func start() (*server, error) {
 	if ep := os.Getenv("TOLLBRIDGE_S3"); ep != "" {
 		s := &server{endpoint: ep, accessKey: os.Getenv("AWS_ACCESS_KEY_ID"), secretKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}
 		return s, s.wait(30 * time.Second)
 	}
-	bin, err := weedBinary()
+	bin, err := gatewayBinary()
 	if err != nil {
 		return nil, err
 	}
-	return startWeed(bin)
+	return startGateway(bin)
 }
 
-// weedBinary finds the weed command.
-func weedBinary() (string, error) {
-	if p := os.Getenv("TOLLBRIDGE_WEED"); p != "" {
+// gatewayBinary finds the versitygw command.
+func gatewayBinary() (string, error) {
+	if p := os.Getenv("TOLLBRIDGE_S3GW"); p != "" {
 		return p, nil
 	}
-	if p := CachedWeed(); p != "" {
+	if p := CachedGateway(); p != "" {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath("weed"); err == nil {
+	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("no SeaweedFS weed binary: build it with .ci/weed, or set TOLLBRIDGE_WEED or TOLLBRIDGE_S3")
+	return "", errors.New("no versitygw binary: install it with .ci/s3gw, or set TOLLBRIDGE_S3GW or TOLLBRIDGE_S3")
 }
 
-// CachedWeed is where .ci/weed puts the binary of WeedVersion:
-// $XDG_CACHE_HOME or ~/.cache, then tollbridge/weed-VERSION/weed.
-func CachedWeed() string {
+// CachedGateway is where .ci/s3gw puts the binary of GatewayVersion:
+// $XDG_CACHE_HOME or ~/.cache, then tollbridge/versitygw-VERSION/versitygw.
+func CachedGateway() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(dir, "tollbridge", "weed-"+WeedVersion, "weed")
+	return filepath.Join(dir, "tollbridge", "versitygw-"+GatewayVersion, "versitygw")
 }
 
-// startWeed runs weed server with S3 on free loopback ports, its data in
-// a new temporary directory, and waits until S3 answers.
-func startWeed(bin string) (*server, error) {
-	dir, err := os.MkdirTemp("", "weed")
+// startGateway runs versitygw's POSIX backend on a free loopback port,
+// its buckets as folders in a new temporary directory, and waits until
+// S3 answers.
+func startGateway(bin string) (*server, error) {
+	dir, err := os.MkdirTemp("", "s3gw")
 	if err != nil {
 		return nil, fmt.Errorf("s3test: %w", err)
 	}
 	s := &server{dir: dir, accessKey: "tb" + randomHex(8), secretKey: randomHex(20)}
-	ports, err := freePorts(8)
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("s3test: %w", err)
+	}
+	ports, err := freePorts(1)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.writeIdentity(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	s.endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[6]))
-	s.cmd = exec.Command(bin, s.args(ports)...)
+	s.endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	// The credentials go in the environment, not argv, where any local
+	// user's ps would show them.
+	s.cmd = exec.Command(bin, "--port", s.endpoint, "--quiet", "posix", data)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.accessKey, "ROOT_SECRET_ACCESS_KEY="+s.secretKey)
 	if err := s.run(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	if err := s.wait(90 * time.Second); err != nil {
+	if err := s.wait(60 * time.Second); err != nil {
 		s.stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-// args is weed server with master, volume, filer and S3, nothing else:
-// no telemetry, no Iceberg or Lance endpoints.
-func (s *server) args(p []int) []string {
-	port := func(n int) string { return strconv.Itoa(p[n]) }
-	data := filepath.Join(s.dir, "data")
-	return []string{"server",
-		"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + data,
-		"-master.port=" + port(0), "-master.port.grpc=" + port(1),
-		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=32",
-		"-volume.port=" + port(2), "-volume.port.grpc=" + port(3),
-		"-filer", "-filer.port=" + port(4), "-filer.port.grpc=" + port(5),
-		"-filer.localSocket=" + filepath.Join(s.dir, "f.sock"),
-		"-s3", "-s3.port=" + port(6), "-s3.port.grpc=" + port(7),
-		"-s3.port.iceberg=0", "-s3.port.lance=0",
-		"-s3.localSocket=" + filepath.Join(s.dir, "s.sock"),
-		"-s3.config=" + filepath.Join(s.dir, "s3.json"),
-	}
-}
-
-// writeIdentity writes the S3 identity file: one admin key.
-func (s *server) writeIdentity() error {
-	conf := fmt.Sprintf(`{"identities":[{"name":"tollbridge","credentials":[{"accessKey":%q,"secretKey":%q}],`+
-		`"actions":["Admin","Read","List","Tagging","Write"]}]}`, s.accessKey, s.secretKey)
-	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o700); err != nil {
-		return fmt.Errorf("s3test: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "s3.json"), []byte(conf), 0o600); err != nil {
-		return fmt.Errorf("s3test: %w", err)
-	}
-	return nil
-}
-
-// run starts the process, its output in weed.log.
+// run starts the process, its output in server.log.
 func (s *server) run() error {
-	log, err := os.Create(filepath.Join(s.dir, "weed.log"))
+	log, err := os.Create(filepath.Join(s.dir, "server.log"))
 	if err != nil {
 		return fmt.Errorf("s3test: %w", err)
 	}
@@ -239,7 +213,7 @@ func (s *server) run() error {
 	err = s.cmd.Start()
 	log.Close()
 	if err != nil {
-		return fmt.Errorf("s3test: start weed: %w", err)
+		return fmt.Errorf("s3test: start %s: %w", s.cmd.Path, err)
 	}
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.exited) }()
@@ -247,7 +221,7 @@ func (s *server) run() error {
 }
 
 // wait polls the S3 endpoint until it lists buckets, or fails after
-// limit or when weed exits.
+// limit or when the server exits.
 func (s *server) wait(limit time.Duration) error {
 	c, err := minio.New(s.endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.accessKey, s.secretKey, "")})
 	if err != nil {
@@ -268,7 +242,7 @@ func (s *server) wait(limit time.Duration) error {
 	}
 }
 
-// gone reports whether the weed this started has exited.
+// gone reports whether the server this started has exited.
 func (s *server) gone() bool {
 	if s.exited == nil {
 		return false
@@ -281,19 +255,19 @@ func (s *server) gone() bool {
 	}
 }
 
-// logTail is the end of weed's log, for a failure message.
+// logTail is the end of the server's log, for a failure message.
 func (s *server) logTail() string {
 	if s.dir == "" {
 		return ""
 	}
-	b, _ := os.ReadFile(filepath.Join(s.dir, "weed.log"))
+	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
 	if len(b) > 2000 {
 		b = b[len(b)-2000:]
 	}
-	return "\nweed.log:\n" + string(b)
+	return "\nserver.log:\n" + string(b)
 }
 
-// stop ends weed (politely, then not) and removes its directory.
+// stop ends the server (politely, then not) and removes its directory.
 func (s *server) stop() {
 	if s.exited != nil {
 		s.cmd.Process.Signal(os.Interrupt)
@@ -309,7 +283,7 @@ func (s *server) stop() {
 	}
 }
 
-// freePorts reserves n loopback ports at once and frees them for weed.
+// freePorts reserves n loopback ports at once and frees them for the server.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
