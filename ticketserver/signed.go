@@ -1,7 +1,6 @@
 package ticketserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,9 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"tollbridge/keyring"
 	"tollbridge/protocol"
@@ -173,7 +169,7 @@ func (s *Server) authenticate(ctx context.Context, sigHeader string, body []byte
 	if err != nil {
 		return fmt.Errorf("server key of %s: %w", domain, err)
 	}
-	if err := verifyBody(key, body, sig); err != nil {
+	if err := keyring.VerifyDetached(key, body, sig); err != nil {
 		return fmt.Errorf("signature by %s's server key: %w", domain, err)
 	}
 	digest := sha256.Sum256(body)
@@ -197,23 +193,4 @@ func decodeSignature(h string) ([]byte, error) {
 		return nil, fmt.Errorf("signature: not standard base64: %w", err)
 	}
 	return sig, nil
-}
-
-// verifyBody checks a detached binary signature over body by key. Only a
-// binary document signature counts: a text signature would also verify
-// a body with other line endings.
-func verifyBody(key *openpgp.Entity, body, sig []byte) error {
-	p, err := packet.Read(bytes.NewReader(sig))
-	if err != nil {
-		return fmt.Errorf("signature: %w", err)
-	}
-	ps, ok := p.(*packet.Signature)
-	if !ok {
-		return errors.New("signature: not a signature packet")
-	}
-	if ps.SigType != packet.SigTypeBinary {
-		return fmt.Errorf("signature type %#02x, want binary document (0x00)", uint8(ps.SigType))
-	}
-	_, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, bytes.NewReader(body), bytes.NewReader(sig), nil)
-	return err
 }
