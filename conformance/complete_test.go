@@ -2,16 +2,12 @@ package conformance_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // TestUploadAnswers: §3.6 "A PUT answers 200 {"size": N, "sha256": "…"}".
@@ -137,23 +133,9 @@ func checkReceiptWith(t *testing.T, a *api, r *reply, header []byte, domain stri
 	} else if got != now.Unix() {
 		t.Errorf("complete: received %d, want the server's clock %d", got, now.Unix())
 	}
-	sig, err := base64.StdEncoding.DecodeString(str(t, r.obj, "receipt"))
-	if err != nil {
-		t.Fatalf("receipt is not standard base64: %v", err)
-	}
-	p, err := packet.Read(bytes.NewReader(sig))
-	if err != nil {
-		t.Fatalf("receipt is not an OpenPGP packet: %v", err)
-	}
-	if sp, ok := p.(*packet.Signature); !ok || sp.SigType != packet.SigTypeBinary {
-		t.Errorf("receipt is %T, want a binary document signature (§3.6 \"a detached binary signature\")", p)
-	}
 	key := readPublicKey(t, a.expect(200, "GET", wkdPath("receipts@"+domain), nil).body)
-	if !hasUserID(key, "receipts@"+domain) {
-		t.Errorf("WKD key of receipts@%s has no user id for that address", domain)
-	}
-	if _, err := openpgp.CheckDetachedSignature(openpgp.EntityList{key}, bytes.NewReader(header), bytes.NewReader(sig), nil); err != nil {
-		t.Errorf("receipt does not verify over the header bytes as uploaded with WKD's receipts@%s key: %v", domain, err)
+	if err := verifyReceipt(header, str(t, r.obj, "receipt"), key, domain); err != nil {
+		t.Errorf("receipt fails §3.3.3 with WKD's receipts@%s key over the header bytes as uploaded: %v", domain, err)
 	}
 }
 

@@ -1,0 +1,91 @@
+package conformance_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+)
+
+// Delivery receipts (docs/protocol.md §3.3.3) as a sending server checks
+// them, written from the text alone.
+
+const (
+	receiptKey       = "receipt-server-key.asc" // receipts@example.net, public
+	receiptHeader    = "receipt-header.json"    // the header bytes as uploaded
+	receiptSignature = "receipt-signature.txt"  // the 202's "receipt"
+)
+
+// verifyReceipt is §3.3.3's check: the receipt passes when it decodes
+// (standard base64) to exactly one signature packet of type 0x00 that
+// verifies with key over header, byte for byte; key must be the server
+// key of domain (user ID receipts@domain).
+func verifyReceipt(header []byte, receipt string, key *openpgp.Entity, domain string) error {
+	if !hasUserID(key, "receipts@"+domain) {
+		return fmt.Errorf("key is not the server key of %s", domain)
+	}
+	sig, err := base64.StdEncoding.Strict().DecodeString(receipt)
+	if err != nil {
+		return fmt.Errorf("receipt is not standard base64: %w", err)
+	}
+	r := bytes.NewReader(sig)
+	p, err := packet.Read(r)
+	if err != nil {
+		return fmt.Errorf("receipt: %w", err)
+	}
+	if s, ok := p.(*packet.Signature); !ok || s.SigType != packet.SigTypeBinary || r.Len() != 0 {
+		return errors.New("receipt is not exactly one binary document signature")
+	}
+	if _, err := openpgp.CheckDetachedSignature(openpgp.EntityList{key}, bytes.NewReader(header), bytes.NewReader(sig), nil); err != nil {
+		return fmt.Errorf("receipt signature: %w", err)
+	}
+	return nil
+}
+
+// TestVectorsReceipt checks vector (g) with verifyReceipt: it passes, and
+// fails when any header byte changes, when it is checked with another key,
+// or when the receipt is not exactly one binary signature (§3.3.3 "another
+// packet or type, another key, other bytes").
+func TestVectorsReceipt(t *testing.T) {
+	startVectorTest(t)
+	key := readArmoredKey(t, receiptKey)
+	header := readVector(t, receiptHeader)
+	receipt := strings.TrimSuffix(string(readVector(t, receiptSignature)), "\n")
+	if !bytes.HasSuffix(header, []byte("}\n")) {
+		t.Errorf("vector %s does not end in one LF after the JSON, as §3.9 (g) says", receiptHeader)
+	}
+	if err := verifyReceipt(header, receipt, key, "example.net"); err != nil {
+		t.Fatalf("the vector does not pass: %v", err)
+	}
+	other := newServerKey(t, "example.net")
+	var otherSig bytes.Buffer
+	if err := openpgp.DetachSign(&otherSig, other, bytes.NewReader(header), nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, c := range map[string]struct {
+		header  []byte
+		receipt string
+		key     *openpgp.Entity
+	}{
+		"one header byte changed":     {bytes.Replace(header, []byte(`"version":1`), []byte(`"version":2`), 1), receipt, key},
+		"header without its final LF": {bytes.TrimSuffix(header, []byte("\n")), receipt, key},
+		"checked with another key":    {header, receipt, other},
+		"signed by another key":       {header, base64.StdEncoding.EncodeToString(otherSig.Bytes()), key},
+		"two signature packets":       {header, base64.StdEncoding.EncodeToString(append(append([]byte{}, raw...), raw...)), key},
+		"receipt armored":             {header, "-----BEGIN PGP SIGNATURE-----", key},
+		"no receipt":                  {header, "", key},
+	} {
+		if err := verifyReceipt(c.header, c.receipt, c.key, "example.net"); err == nil {
+			t.Errorf("%s: passes, want fail (§3.3.3)", what)
+		}
+	}
+}
