@@ -37,6 +37,7 @@ type peer struct {
 	mu         sync.Mutex
 	forced     map[string]int // recipient address → status every ticket request for it gets
 	throttle   int            // how many ticket requests to answer 429 (Retry-After: 1)
+	badReceipt bool           // sign receipts over other bytes than the header (§3.3.3 "fail")
 	asked      map[string]int // recipient hash → ticket requests seen
 	tickets    map[string]*peerTicket
 	violations []string
@@ -301,8 +302,12 @@ func (p *peer) complete(w http.ResponseWriter, tk *peerTicket) {
 			return
 		}
 	}
+	signed := raw
+	if p.badReceipt {
+		signed = append(bytes.Clone(raw), ' ')
+	}
 	var sig bytes.Buffer
-	if err := openpgp.DetachSign(&sig, p.receipt, bytes.NewReader(raw), nil); err != nil {
+	if err := openpgp.DetachSign(&sig, p.receipt, bytes.NewReader(signed), nil); err != nil {
 		p.fail(w, 500, err.Error())
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -88,4 +89,73 @@ func TestVectorsReceipt(t *testing.T) {
 			t.Errorf("%s: passes, want fail (§3.3.3)", what)
 		}
 	}
+}
+
+// TestBridgeChecksReceipts: §3.3.3 "The sending server verifies every
+// receipt when the 202 arrives, with the server key of the recipient's
+// domain … A failed or unchecked receipt changes nothing about the
+// delivery, which the 202 has completed: the sender logs it, counts it and
+// keeps the result with the receipt". bob's bridge sends to this suite's
+// peer twice: once the peer's receipt is good, once it is signed over
+// other bytes. Both deliveries stand (no retry, no bounce); `bridge queue
+// --done` shows the checks, pass and fail.
+func TestBridgeChecksReceipts(t *testing.T) {
+	t.Parallel()
+	bin := buildBridge(t, t.TempDir())
+	p := newPeer(t, "example.org", 6, 3)
+	p.users["alice@example.org"] = newKey(t, "alice@example.org")
+	const bob, bobPW = "bob@example.net", "pw-bob@example.net"
+	b := startBridge(t, bin, "example.net", []string{bob}, 8, 2, []route{{"example.org", p.srv.URL, p.caFile}}, "")
+	submit(t, b.submission, bob, bobPW, []string{"alice@example.org"}, sentMessage())
+	p.awaitCompleted(t, 1)
+	awaitReceiptChecks(t, bin, b, 1)
+	p.mu.Lock()
+	p.badReceipt = true
+	p.mu.Unlock()
+	submit(t, b.submission, bob, bobPW, []string{"alice@example.org"}, sentMessage())
+	p.awaitCompleted(t, 1)
+	checks := awaitReceiptChecks(t, bin, b, 2)
+	if !strings.HasPrefix(checks[1], "pass") {
+		t.Errorf("good receipt: check %q, want pass", checks[1])
+	}
+	if !strings.HasPrefix(checks[0], "fail") {
+		t.Errorf("receipt signed over other bytes: check %q, want fail", checks[0])
+	}
+	p.mu.Lock()
+	asked := p.asked[hashAddr(t, "alice@example.org")]
+	p.mu.Unlock()
+	if asked != 2 {
+		t.Errorf("the peer saw %d ticket requests for alice, want 2: a bad receipt must not make the sender deliver again", asked)
+	}
+	if inbox := mailbox(t, b.imap, bob, bobPW, "INBOX"); len(inbox) != 0 {
+		t.Errorf("bob's INBOX has %d messages, want none: a bad receipt is no bounce (the delivery stands)", len(inbox))
+	}
+}
+
+// awaitReceiptChecks polls `bridge queue --done` (up to 30 s) until it
+// lists n delivered rows for alice, and returns their RECEIPT column,
+// newest first.
+func awaitReceiptChecks(t *testing.T, bin string, b *bridgeProc, n int) []string {
+	t.Helper()
+	var out string
+	for range 300 {
+		out = runCLI(t, bin, "queue", "--done", "--config", b.config)
+		var checks []string
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 6 && f[1] == "alice@example.org" {
+				if f[2] != "delivered" {
+					t.Fatalf("delivery to alice: outcome %s, want delivered:\n%s", f[2], out)
+				}
+				// RECEIPT is the last column and may hold spaces.
+				checks = append(checks, line[strings.LastIndex(line, "  ")+2:])
+			}
+		}
+		if len(checks) >= n {
+			return checks
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("bridge queue --done lists fewer than %d deliveries to alice after 30 s:\n%s", n, out)
+	return nil
 }
