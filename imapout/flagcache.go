@@ -59,13 +59,16 @@ func (v *selected) run(uids []uint32) bool {
 
 // add keeps rows, read at modseq seq for the view's run lo..hi: appended
 // to the cache when they continue it (a FETCH 1:* reads in chunks),
-// else in its place.
+// else in its place unless the cache holds more of the same modseq.
 func (c *flagCache) add(v *selected, seq int64, lo, hi uint32, rows []*store.MessageRow) {
 	next := -1
 	if i := v.index(c.hi); i >= 0 && c.rows != nil {
 		next = i + 1
 	}
 	if c.seq != seq || next < 0 || next >= len(v.uids) || v.uids[next] != lo {
+		if c.seq == seq && len(rows) < len(c.rows) {
+			return // a FETCH of a few messages keeps the bigger run
+		}
 		c.seq, c.lo, c.rows = seq, lo, make([]store.MessageRow, 0, len(rows))
 	}
 	for _, r := range rows {
