@@ -4,8 +4,9 @@ import (
 	"testing"
 )
 
-// A FETCH (FLAGS) answered from the view's flag cache still shows what
-// another session changed since, and leaves out what it expunged.
+// A FETCH (FLAGS) answered from the account's flag cache still shows
+// what another session changed since, and leaves out what it expunged;
+// a new session of the user reads the same cache.
 func TestFetchFlagsCacheSeesOtherSessions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -37,5 +38,19 @@ func TestFetchFlagsCacheSeesOtherSessions(t *testing.T) {
 	}
 	if len(matching(u, `UID 5 FLAGS`)) != 1 {
 		t.Errorf("UID 5 missing: %q", u)
+	}
+
+	r2 := e.rawLogin(bob)
+	r2.ok("SELECT INBOX")
+	other(t, e, bob, []uint32{5}, nil)
+	r.ok("UID FETCH 1:* (FLAGS)") // the cache is filled again
+	u = r2.ok("UID FETCH 1:* (FLAGS)")
+	for _, n := range []string{"2", "4", "5"} {
+		if len(matching(u, `\(UID `+n+` FLAGS \(\\Flagged`)) == 0 {
+			t.Errorf("a new session after the other's STORE: UID %s not flagged: %q", n, u)
+		}
+	}
+	if len(matching(u, `UID 3 FLAGS`)) > 0 {
+		t.Errorf("a new session sees expunged UID 3: %q", u)
 	}
 }

@@ -33,8 +33,6 @@ type selected struct {
 	// condstore: the client was told HIGHESTMODSEQ with CONDSTORE
 	// enabled; a CONDSTORE enabling command after SELECT tells it then.
 	condstore bool
-	// flagCache: flag rows as of a mailbox modseq (flagcache.go).
-	flagCache flagCache
 }
 
 // systemFlags are the flags every mailbox supports.
