@@ -20,7 +20,9 @@ type account struct {
 	keys  *keyCache
 	// metaCache holds decoded metadata caches (see lru.go).
 	metaCache *lru[metaKey, cachedMeta]
-	refs      int // sessions; guarded by srv.mu
+	// flags holds flag rows of its mailboxes (flagcache.go).
+	flags flagCaches
+	refs  int // sessions; guarded by srv.mu
 
 	// lingering is the key hold of the last session, kept while the
 	// account lingers after it (timer ends that); guarded by srv.mu.

@@ -64,7 +64,7 @@ func (s *session) keepMeta(row *store.MessageRow, md *meta) {
 // them, with the flags read now; only the others are read whole, a
 // batch at a time.
 func (s *session) rows(uids []uint32, full, metas bool) ([]*store.MessageRow, []*meta, error) {
-	rows, err := s.srv.st.MessageRows(s.ctx, s.sel.box.ID, uids, store.RowFlags)
+	rows, err := s.flagRows(uids)
 	if err != nil || !full {
 		return rows, nil, err
 	}

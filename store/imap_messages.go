@@ -23,7 +23,7 @@ type MailboxState struct {
 func (s *Store) MailboxState(ctx context.Context, mailboxID int64) (MailboxState, error) {
 	var st MailboxState
 	var keywords string
-	err := s.read.QueryRowContext(ctx, `SELECT modseq, uid_next, keywords, expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).
+	err := s.queryReadRow(ctx, `SELECT modseq, uid_next, keywords, expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).
 		Scan(&st.ModSeq, &st.UIDNext, &keywords, &st.ExpungedFloor)
 	st.Keywords = ParseFlags(keywords)
 	return st, notFound(err, fmt.Sprintf("mailbox %d", mailboxID))
@@ -170,7 +170,7 @@ func (s *Store) MessageRows(ctx context.Context, mailboxID int64, uids []uint32,
 		     FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id
 		     WHERE mm.mailbox_id = ? AND mm.uid >= ? AND mm.uid <= ? ORDER BY mm.uid`
 	}
-	rows, err := s.read.QueryContext(ctx, q, mailboxID, uids[0], uids[len(uids)-1])
+	rows, err := s.queryRead(ctx, q, mailboxID, uids[0], uids[len(uids)-1])
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %d: messages: %w", mailboxID, err)
 	}
@@ -252,10 +252,19 @@ func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sea
 	for i, id := range ids {
 		args[i] = id
 	}
-	if err := sealedRows(ctx, tx, out, in, args); err != nil {
+	// One message (a FETCH of one BODY[]) is the common case: its two
+	// statements are prepared once; IN lists of other lengths are not,
+	// so that they do not fill the statement cache.
+	query := tx.QueryContext
+	if len(ids) == 1 {
+		query = func(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+			return s.queryTx(ctx, tx, q, args...)
+		}
+	}
+	if err := sealedRows(ctx, query, out, in, args); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
+	rows, err := query(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("message blobs: %w", err)
 	}
@@ -274,8 +283,8 @@ func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*Sea
 }
 
 // sealedRows reads the messages rows of SealedMessages.
-func sealedRows(ctx context.Context, tx *sql.Tx, out map[int64]*SealedMessage, in string, args []any) error {
-	rows, err := tx.QueryContext(ctx,
+func sealedRows(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), out map[int64]*SealedMessage, in string, args []any) error {
+	rows, err := query(ctx,
 		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("messages: %w", err)

@@ -40,6 +40,7 @@ type Store struct {
 	node    string
 	lease   time.Duration
 	notify  *notifier // PostgreSQL: events to and from the other nodes
+	stmts   stmtCache // SQLite: prepared hot read queries (stmts.go)
 }
 
 // Options tune Open. The zero value is fine.
@@ -163,10 +164,11 @@ func (s *Store) Close() error {
 	if s.blobs != nil {
 		blobErr = s.blobs.be.close()
 	}
+	stmtErr := s.stmts.close()
 	if s.write == s.read {
-		return errors.Join(s.write.Close(), blobErr)
+		return errors.Join(stmtErr, s.write.Close(), blobErr)
 	}
-	return errors.Join(s.write.Close(), s.read.Close(), blobErr)
+	return errors.Join(stmtErr, s.write.Close(), s.read.Close(), blobErr)
 }
 
 // Dir is the data directory.
