@@ -33,19 +33,29 @@ func (o *Outbox) bounce(ctx context.Context, log *slog.Logger, m *store.OutboxMe
 }
 
 func (o *Outbox) sendDSN(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient, f *failure) error {
+	u, headers, err := o.noticeParts(ctx, m)
+	if err != nil {
+		return err
+	}
+	return o.bounceTo(ctx, u, o.dsn(m, r, f, headers, o.now()))
+}
+
+// noticeParts is what every notice to the sender needs: the sender's
+// local user (whose INBOX gets it) and the original message's header
+// section, when the catalog still opens (nil otherwise).
+func (o *Outbox) noticeParts(ctx context.Context, m *store.OutboxMessage) (*store.User, []byte, error) {
 	if m.UserID == 0 {
-		return fmt.Errorf("sender %s is no longer a local user", m.Sender)
+		return nil, nil, fmt.Errorf("sender %s is no longer a local user", m.Sender)
 	}
 	u, err := o.st.UserByID(ctx, m.UserID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	var headers []byte
 	if _, cat, err := o.openCatalog(m); err == nil {
 		headers, _ = o.text.Headers(cat)
 	}
-	raw := o.dsn(m, r, f, headers, o.now())
-	return o.bounceTo(ctx, u, raw)
+	return u, headers, nil
 }
 
 // dsn builds the multipart/report of RFC 3464: a note for people, the

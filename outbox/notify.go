@@ -20,16 +20,9 @@ import (
 // On the ticketed route it carries the receiving server's receipt and the
 // header it signs as attachments, with what the verification found.
 func (o *Outbox) sendSuccess(ctx context.Context, m *store.OutboxMessage, r *store.OutboxRecipient, ok *success) error {
-	if m.UserID == 0 {
-		return fmt.Errorf("sender %s is no longer a local user", m.Sender)
-	}
-	u, err := o.st.UserByID(ctx, m.UserID)
+	u, headers, err := o.noticeParts(ctx, m)
 	if err != nil {
 		return err
-	}
-	var headers []byte
-	if _, cat, err := o.openCatalog(m); err == nil {
-		headers, _ = o.text.Headers(cat)
 	}
 	return o.bounceTo(ctx, u, o.successDSN(m, r, ok, headers, o.now()))
 }
