@@ -79,20 +79,7 @@ func scanAlias(row interface{ Scan(...any) error }) (*Alias, error) {
 
 // Aliases lists the stored aliases, by address.
 func (s *Store) Aliases(ctx context.Context) ([]*Alias, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+aliasColumns+` FROM aliases ORDER BY address`)
-	if err != nil {
-		return nil, fmt.Errorf("aliases: %w", err)
-	}
-	defer rows.Close()
-	var as []*Alias
-	for rows.Next() {
-		a, err := scanAlias(rows)
-		if err != nil {
-			return nil, fmt.Errorf("aliases: %w", err)
-		}
-		as = append(as, a)
-	}
-	return as, rows.Err()
+	return queryAll(ctx, s.read, "aliases", scanAlias, `SELECT `+aliasColumns+` FROM aliases ORDER BY address`)
 }
 
 // AliasByAddress finds a stored alias by normalised address.

@@ -122,20 +122,29 @@ func (s *Store) UserByWKDName(ctx context.Context, name string) (*User, error) {
 
 // Users lists every local user, by address.
 func (s *Store) Users(ctx context.Context) ([]*User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY address`)
+	return queryAll(ctx, s.read, "users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY address`)
+}
+
+// queryAll runs a query on db and scans every row it returns with scan;
+// what names the rows in errors.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var us []*User
+	var out []T
 	for rows.Next() {
-		u, err := scanUser(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("users: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		us = append(us, u)
+		out = append(out, v)
 	}
-	return us, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // Allow puts sender (a normalised address, hashed as senderHash) on the
