@@ -109,6 +109,31 @@ func (s *Store) RenewClaims(ctx context.Context, ids []int64) error {
 	})
 }
 
+// ReleaseOthersClaims ends every claim held by another node, and makes
+// those recipients due now. It is for a store only this process can
+// claim from (SQLite under `bridge serve`'s lock on the data directory):
+// a claim it did not make was left by a process that died mid-attempt,
+// and waiting out its lease would only delay the mail. Like Postfix
+// after a restart, the cut-off attempts are retried at once; their try
+// was counted when they were claimed. It returns how many it released.
+func (s *Store) ReleaseOthersClaims(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.claimTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE outbox_recipients SET lease_until = 0, claimed_by = '', next_attempt = ? WHERE done = 0 AND lease_until != 0 AND claimed_by != ?`,
+			s.now().Unix(), s.node)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release stale outbox claims: %w", err)
+	}
+	return n, nil
+}
+
 // ReleaseClaim ends this node's claim on a recipient whose attempt ended:
 // it is due again at its next attempt, on any node.
 func (s *Store) ReleaseClaim(ctx context.Context, id int64) error {

@@ -90,6 +90,41 @@ func TestClaimsLeasedAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestReleaseOthersClaims: a process that alone serves the store (SQLite
+// under serve's lock) takes back at once what a dead predecessor (another
+// node name) left claimed, without waiting for the lease; its own claims
+// and finished recipients stay as they are.
+func TestReleaseOthersClaims(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dead, next, _ := twoNodes(t)
+	enqueue(t, dead, "bob@example.net", "carol@example.net", "dave@example.net")
+	cut, err := dead.ClaimDue(ctx, 2, nil, minute)
+	if err != nil || len(cut) != 2 {
+		t.Fatalf("claim: %v %v", ids(cut), err)
+	}
+	own, err := next.ClaimDue(ctx, 5, nil, minute)
+	if err != nil || len(own) != 1 {
+		t.Fatalf("own claim: %v %v", ids(own), err)
+	}
+	n, err := next.ReleaseOthersClaims(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("ReleaseOthersClaims = %d, %v; want 2", n, err)
+	}
+	got, err := next.ClaimDue(ctx, 5, map[int64]bool{own[0].ID: true}, minute)
+	if err != nil || fmt.Sprint(ids(got)) != fmt.Sprint(ids(cut)) {
+		t.Fatalf("after release: %v %v, want %v due at once", ids(got), err, ids(cut))
+	}
+	for _, r := range got {
+		if r.Tries != 2 {
+			t.Errorf("recipient %d: tries %d, want 2 (the cut-off attempt counts)", r.ID, r.Tries)
+		}
+	}
+	if n, err := next.ReleaseOthersClaims(ctx); err != nil || n != 0 {
+		t.Fatalf("second release = %d, %v; want 0 (its own claims stay)", n, err)
+	}
+}
+
 // TestClaimsConcurrent: nodes claiming at the same moment never get the
 // same recipient.
 func TestClaimsConcurrent(t *testing.T) {

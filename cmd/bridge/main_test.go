@@ -28,6 +28,12 @@ func TestMain(m *testing.M) {
 // status, stdout and stderr; after a minute it is killed.
 func runBinary(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runBinaryEnv(t, nil, args...)
+}
+
+// runBinaryEnv is runBinary with env added to the environment.
+func runBinaryEnv(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
 	bin, err := bridgeBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +43,7 @@ func runBinary(t *testing.T, args ...string) (int, string, string) {
 	defer cancel()
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	var ee *exec.ExitError

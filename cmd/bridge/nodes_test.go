@@ -28,28 +28,29 @@ import (
 // bucket b, its first node's config and n-1 more (node2.toml, …) that
 // differ only in their listeners. The nodes share data_dir for its
 // keys (outbox, DKIM, receipts) and certificate: as on separate machines
-// with the keys copied. It returns the nodes' config paths.
+// with the keys copied. It returns the nodes' config paths; the nodes
+// are started with b.Env() (the bucket's credentials).
 //
 // Without a bucket (b.Name empty) the nodes share data_dir/blobs
 // instead, which on one machine is the same thing.
 func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []string) string) (*qsLayout, []string) {
 	t.Helper()
 	dsn := pgtest.Schema(t, pgtest.Server(t))
-	storeConf := fmt.Sprintf("\n[store]\npostgres = %q\n", dsn)
-	if b.Name != "" {
-		// Users are made in this process, the nodes inherit the environment.
-		t.Setenv("AWS_ACCESS_KEY_ID", b.AccessKey)
-		t.Setenv("AWS_SECRET_ACCESS_KEY", b.SecretKey)
-		storeConf += fmt.Sprintf("s3_endpoint = %q\ns3_bucket = %q\ns3_tls = false\n", b.Endpoint, b.Name)
-	} else {
-		t.Log("no S3 bucket: the nodes share data_dir/blobs")
-	}
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
 	if err := l.writeConfigs(8, 1); err != nil {
 		t.Fatal(err)
 	}
 	first := l.configPath(l.Sites[1])
-	appendFile(t, first, storeConf)
+	appendFile(t, first, fmt.Sprintf("\n[store]\npostgres = %q\n", dsn))
+	// Users are rows in PostgreSQL: they are made here before the bucket
+	// is configured, so that this process needs no S3 credentials in its
+	// own environment (and the test can run in parallel).
+	nodeUsers(t, l, first)
+	if b.Name != "" {
+		appendFile(t, first, fmt.Sprintf("s3_endpoint = %q\ns3_bucket = %q\ns3_tls = false\n", b.Endpoint, b.Name))
+	} else {
+		t.Log("no S3 bucket: the nodes share data_dir/blobs")
+	}
 	text, err := os.ReadFile(first)
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +81,13 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 	org := l.configPath(l.Sites[0])
 	orgText, _ := os.ReadFile(org)
 	os.WriteFile(org, []byte(strings.ReplaceAll(string(orgText), "https://"+tickets[0], "https://"+ticketAPI(tickets))), 0o600)
+	return l, paths
+}
+
+// nodeUsers makes the layout's users (alice on her own bridge; bob and
+// carol in the nodes' database, whose config is first).
+func nodeUsers(t testing.TB, l *qsLayout, first string) {
+	t.Helper()
 	for _, s := range l.Sites {
 		s.Password = "pw-" + s.User
 	}
@@ -95,7 +103,6 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 	if _, err := addUser(context.Background(), cfg, st, "carol@example.net", []byte("pw-carol@example.net"), teststore.Cheap); err != nil {
 		t.Fatal(err)
 	}
-	return l, paths
 }
 
 // optionalBucket is a bucket on the S3 test server, or none (Name "")
@@ -163,11 +170,13 @@ func roundRobin(t testing.TB, backends []string) string {
 // mail arrives through whichever nodes live; a flag set on node 1 is
 // announced on node 2.
 func TestThreeNodes(t *testing.T) {
-	l, paths := domainNodes(t, 3, optionalBucket(t), func(nodes []string) string { return roundRobin(t, nodes) })
+	t.Parallel()
+	b := optionalBucket(t)
+	l, paths := domainNodes(t, 3, b, func(nodes []string) string { return roundRobin(t, nodes) })
 	org := serveProcess(t, l.configPath(l.Sites[0]))
 	var nodes []*proc
 	for _, p := range paths {
-		nodes = append(nodes, serveProcess(t, p))
+		nodes = append(nodes, serveProcessEnv(t, p, b.Env()))
 	}
 	idleAcrossNodes(t, nodes[0], nodes[1])
 	acked := sendUnderKill(t, nodes, 200)

@@ -255,9 +255,10 @@ func TestCrashDuringDelivery(t *testing.T) {
 	ackedIDs := 0
 	acked.Range(func(any, any) bool { ackedIDs++; return true })
 	var ids []string
-	// Attempts cut off by the crash wait for their first backoff (1 minute)
-	// before they are retried: a crash never becomes a hot retry loop.
-	waitForEvery(t, "every acknowledged message delivered", 150*time.Second, time.Second, func() bool {
+	// Attempts cut off by the crash are still claimed by the dead process;
+	// the new one, holding the data directory's lock, takes them back at
+	// start instead of waiting out the 30 s lease (releaseDeadClaims).
+	waitForEvery(t, "every acknowledged message delivered", 150*time.Second, 500*time.Millisecond, func() bool {
 		ids = imapMessageIDs(t, nett.cfg.IMAP.Listen, "bob@example.net", "pw-bob@example.net")
 		seen := 0
 		for _, id := range ids {

@@ -505,6 +505,25 @@ func (b *bridge) lockDataDir() {
 		return
 	}
 	b.running = lock
+	b.releaseDeadClaims(context.Background())
+}
+
+// releaseDeadClaims retries at once the deliveries a crashed predecessor
+// left claimed. Only with SQLite: there the lock just taken proves no
+// other process serves the store, while on PostgreSQL other nodes may be
+// mid-attempt and their claims run out by lease.
+func (b *bridge) releaseDeadClaims(ctx context.Context) {
+	if b.cfg.Store.Postgres != "" {
+		return
+	}
+	n, err := b.st.ReleaseOthersClaims(ctx)
+	if err != nil {
+		b.log.Warn("outbox claims of a previous process", "err", err)
+		return
+	}
+	if n > 0 {
+		b.log.Info("retrying deliveries cut off by the previous process", "recipients", n)
+	}
 }
 
 // setupIMAP binds the IMAP listeners (STARTTLS and implicit TLS).

@@ -67,12 +67,11 @@ func viewInbox(t *testing.T, addr, user, pass string, flag imap.UID) mailboxView
 // server); served from there, bob's INBOX has the same UIDVALIDITY, UIDs,
 // flags and bytes, and new mail continues the UIDs.
 func TestStoreMigrate(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Schema(t, pgtest.Server(t))
 	storeConf := fmt.Sprintf("\n[store]\npostgres = %q\n", dsn)
 	var b s3test.Bucket
 	if t.Run("s3", func(t *testing.T) { b = s3test.New(t) }) && b.Name != "" {
-		t.Setenv("AWS_ACCESS_KEY_ID", b.AccessKey)
-		t.Setenv("AWS_SECRET_ACCESS_KEY", b.SecretKey)
 		storeConf += fmt.Sprintf("s3_endpoint = %q\ns3_bucket = %q\ns3_tls = false\n", b.Endpoint, b.Name)
 	}
 	l := processLayout(t, 8, 1)
@@ -96,12 +95,12 @@ func TestStoreMigrate(t *testing.T) {
 	if err := os.WriteFile(pgPath, append(text, storeConf...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := runBinary(t, "store", "migrate", "--from", netPath, "--to", pgPath)
+	code, out, stderr := runBinaryEnv(t, b.Env(), "store", "migrate", "--from", netPath, "--to", pgPath)
 	if code != 0 || !strings.Contains(out, "every count matches") {
 		t.Fatalf("store migrate: %d\n%s\n%s", code, out, stderr)
 	}
 	t.Logf("store migrate:\n%s", out)
-	nett = serveProcess(t, pgPath)
+	nett = serveProcessEnv(t, pgPath, b.Env())
 	after := viewInbox(t, nett.cfg.IMAP.Listen, "bob@example.net", "pw-bob@example.net", 0)
 	if fmt.Sprint(after) != fmt.Sprint(before) || len(after.Flagged) != 1 {
 		t.Fatalf("INBOX on PostgreSQL:\n%+v\nbefore:\n%+v", after, before)

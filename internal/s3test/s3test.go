@@ -87,6 +87,18 @@ func New(t testing.TB) Bucket {
 	return b
 }
 
+// Env is the environment a bridge process needs to reach the bucket: the
+// server's credentials, as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+// It is nil for no bucket (Name empty). Tests pass it to the processes
+// they start instead of setting their own environment, so that they can
+// run in parallel.
+func (b Bucket) Env() []string {
+	if b.Name == "" {
+		return nil
+	}
+	return []string{"AWS_ACCESS_KEY_ID=" + b.AccessKey, "AWS_SECRET_ACCESS_KEY=" + b.SecretKey}
+}
+
 // Client is a minio-go client of the bucket's server, for tests that
 // look at objects directly.
 func (b Bucket) Client() (*minio.Client, error) {
