@@ -95,6 +95,18 @@ func runCLI(t *testing.T, bin string, args ...string) string {
 // "pw-" + address), proof-of-work difficulty and routes, and serves it.
 func startBridge(t *testing.T, bin, domain string, users []string, bits, count int, routes []route, smarthost string) *bridgeProc {
 	t.Helper()
+	return startBridgeWith(t, bin, domain, users, bits, count, routes, smarthost, bridgeExtra{})
+}
+
+// bridgeExtra is what startBridgeWith adds to startBridge's setup.
+type bridgeExtra struct {
+	config string   // appended to config.toml (whole tables)
+	env    []string // added to the environment of `bridge serve`
+}
+
+// startBridgeWith is startBridge with more config and environment.
+func startBridgeWith(t *testing.T, bin, domain string, users []string, bits, count int, routes []route, smarthost string, extra bridgeExtra) *bridgeProc {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), domain)
 	b := &bridgeProc{t: t, dir: dir, domain: domain, done: make(chan error, 1)}
 	runCLI(t, bin, "init", "--dir", dir, "--domain", domain)
@@ -122,6 +134,7 @@ func startBridge(t *testing.T, bin, domain string, users []string, bits, count i
 	for _, r := range routes {
 		cfg += fmt.Sprintf("\n[[route]]\ndomain = %q\nurl = %q\nca = %q\n", r.domain, r.url, r.ca)
 	}
+	cfg += extra.config
 	if err := os.WriteFile(b.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +148,9 @@ func startBridge(t *testing.T, bin, domain string, users []string, bits, count i
 	b.ticket = &api{t: t, base: "https://" + ticket, hc: trusting(t, filepath.Join(dir, "data", "tls", "cert.pem"))}
 
 	b.cmd = exec.Command(bin, "serve", "--config", b.config)
+	if extra.env != nil {
+		b.cmd.Env = append(os.Environ(), extra.env...)
+	}
 	b.cmd.Stdout, b.cmd.Stderr = &lockedWriter{b}, &lockedWriter{b}
 	if err := b.cmd.Start(); err != nil {
 		t.Fatal(err)

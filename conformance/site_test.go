@@ -33,12 +33,16 @@ const expiry = 30 * time.Minute
 // user bob@example.net.
 type site struct {
 	t       *testing.T
+	dir     string // the data directory is dir/data
+	opts    siteOptions
 	clock   *testkit.Clock
 	st      *store.Store
 	api     *api
 	bob     *store.User
 	bobKey  *openpgp.Entity // unlocked
 	receipt *openpgp.Entity
+	// receipts are the receipt keys of every domain of the site.
+	receipts map[string]*openpgp.Entity
 	// senders are the server keys of the sending domains this package
 	// plays (§3.7), made here with go-crypto; the site finds them as if by
 	// WKD.
@@ -57,16 +61,16 @@ type siteOptions struct {
 func newSite(t *testing.T, o siteOptions) *site {
 	t.Helper()
 	dir := t.TempDir()
-	s := &site{t: t, clock: testkit.NewClock(time.Unix(1_900_000_000, 0))}
+	if o.domains == nil {
+		o.domains = []string{"example.net"}
+	}
+	s := &site{t: t, dir: dir, opts: o, clock: testkit.NewClock(time.Unix(1_900_000_000, 0))}
 	st, err := store.Open(context.Background(), dir+"/data", store.Options{Now: s.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.st = st
 	t.Cleanup(func() { st.Close() })
-	if o.domains == nil {
-		o.domains = []string{"example.net"}
-	}
 	receipts := map[string]*openpgp.Entity{}
 	for _, d := range o.domains {
 		rk, err := keyring.LoadOrCreateServiceKey(dir+"/keys/receipts@"+d+".key", "receipts@"+d)
@@ -75,24 +79,13 @@ func newSite(t *testing.T, o siteOptions) *site {
 		}
 		receipts[d] = rk
 	}
-	s.receipt = receipts["example.net"]
+	s.receipt, s.receipts = receipts["example.net"], receipts
 	s.senders = map[string]*openpgp.Entity{"example.org": newServerKey(t, "example.org")}
 	works := pow.NewRegistry(pow.HashWork{})
 	if o.equihash {
 		works = pow.NewRegistry(pow.Equihash{N: 24, K: 2, Count: 2}, pow.HashWork{})
 	}
-	srv := ticketserver.New(ticketserver.Options{
-		Store: st, Works: works,
-		Hostname: "mail.example.net", Domains: o.domains,
-		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
-		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: receipts,
-		ServerKey: func(_ context.Context, domain string) (*openpgp.Entity, error) {
-			if k := s.senders[domain]; k != nil {
-				return k, nil
-			}
-			return nil, keyring.ErrNoSuchUser
-		},
-	})
+	srv := s.server(works)
 	hs := httptest.NewTLSServer(srv)
 	t.Cleanup(hs.Close)
 	s.api = &api{t: t, base: hs.URL, hc: hs.Client()}
@@ -101,6 +94,24 @@ func newSite(t *testing.T, o siteOptions) *site {
 		s.addUser(u)
 	}
 	return s
+}
+
+// server is a ticket server over the site's store offering works, as
+// newSite starts one; tests start more to offer other worktypes.
+func (s *site) server(works *pow.Registry) *ticketserver.Server {
+	o := s.opts
+	return ticketserver.New(ticketserver.Options{
+		Store: s.st, Works: works,
+		Hostname: "mail.example.net", Domains: o.domains,
+		Difficulty: pow.Difficulty{Bits: o.bits, Count: o.count}, Expiry: expiry,
+		RatePerMinute: o.rate, MaxMessageBytes: 1 << 20, ReceiptKeys: s.receipts,
+		ServerKey: func(_ context.Context, domain string) (*openpgp.Entity, error) {
+			if k := s.senders[domain]; k != nil {
+				return k, nil
+			}
+			return nil, keyring.ErrNoSuchUser
+		},
+	})
 }
 
 // addUser creates a local user as `bridge user add` does.
