@@ -35,7 +35,7 @@ func runUserAdd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		u, code, err := addAccount(ctx, cfg, st, pos[0], pw, keyring.Protection{})
+		u, code, err := addAccount(ctx, cfg, st, pos[0], pw, e.keys)
 		if err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func runUserPasswd(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: --old-password-file: %w", u.Address, err)
 		}
-		priv, err := keyring.Protect(cur, newPW, keyring.Protection{})
+		priv, err := keyring.Protect(cur, newPW, e.keys)
 		if err != nil {
 			return err
 		}
@@ -242,13 +242,12 @@ func runUserRecover(ctx context.Context, e *env, args []string) error {
 // and with a fresh recovery code, which goes to recFile (or stdout); the
 // old code is void from then on.
 func rewrap(ctx context.Context, e *env, st *store.Store, u *store.User, cur *openpgp.Entity, retired, pw []byte, recFile, what string) error {
-	prot := keyring.Protection{}
-	priv, err := keyring.Protect(cur, pw, prot)
+	priv, err := keyring.Protect(cur, pw, e.keys)
 	if err != nil {
 		return err
 	}
 	code := keyring.NewRecoveryCode()
-	rec, err := keyring.Protect(cur, []byte(code), prot)
+	rec, err := keyring.Protect(cur, []byte(code), e.keys)
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,7 @@ func TestMissingDataDir(t *testing.T) {
 func TestServeWarnsWithoutUsers(t *testing.T) {
 	t.Parallel()
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites()[:1]}
+	seedDKIM(t, l)
 	if err := l.writeConfigs(8, 1); err != nil {
 		t.Fatal(err)
 	}

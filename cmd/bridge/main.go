@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"tollbridge/keyring"
 )
 
 // usageError is a mistake in the command line: exit status 2.
@@ -37,6 +39,10 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// keys protects the private keys of new and changed passwords; the
+	// zero value is the production cost (keyring.Protection's defaults).
+	// Tests that run commands in-process make it cheap.
+	keys keyring.Protection
 }
 
 func commands() []command {

@@ -37,6 +37,7 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 	t.Helper()
 	dsn := pgtest.Schema(t, pgtest.Server(t))
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
+	seedDKIM(t, l)
 	if err := l.writeConfigs(8, 1); err != nil {
 		t.Fatal(err)
 	}
