@@ -217,7 +217,7 @@ func (b *Blobs) checkSize(ref BlobRef) error {
 
 // registerBlob records a committed blob in tx so references to it count.
 func (s *Store) registerBlob(ctx context.Context, tx *sql.Tx, ref BlobRef) error {
-	_, err := tx.ExecContext(ctx,
+	_, err := s.execW(ctx, tx,
 		`INSERT INTO blobs (hash, size, created) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
 		ref.Hash, ref.Size, s.unix())
 	if err != nil {
@@ -244,7 +244,7 @@ func (s *Store) SweepBlobs(ctx context.Context, grace time.Duration) (int, error
 	for _, h := range hashes {
 		var deleted bool
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ? AND refs <= 0`, h)
+			res, err := s.execW(ctx, tx, `DELETE FROM blobs WHERE hash = ? AND refs <= 0`, h)
 			if err != nil {
 				return err
 			}

@@ -90,7 +90,7 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*
 		received = s.now()
 	}
 	var id int64
-	err := tx.QueryRowContext(ctx,
+	err := s.queryRowW(ctx, tx,
 		`INSERT INTO messages (user_id, header, source, trace, auth, received, filed, no_work, auth_results) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id`,
 		m.UserID, m.Header, m.Source, trace, m.Auth, received.Unix(), m.NoWork, m.AuthResults).Scan(&id)
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m *NewMessage) (*
 		if err := s.registerBlob(ctx, tx, ref); err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO message_blobs (message_id, name, blob) VALUES (?, ?, ?)`, id, name, ref.Hash); err != nil {
+		if _, err := s.execW(ctx, tx, `INSERT INTO message_blobs (message_id, name, blob) VALUES (?, ?, ?)`, id, name, ref.Hash); err != nil {
 			return nil, err
 		}
 	}
@@ -119,18 +119,18 @@ func (s *Store) fileTx(ctx context.Context, tx *sql.Tx, messageID, userID int64,
 	var mboxID int64
 	var uid uint32
 	var modseq int64
-	err := tx.QueryRowContext(ctx,
+	err := s.queryRowW(ctx, tx,
 		`UPDATE mailboxes SET uid_next = uid_next + 1, modseq = modseq + 1
 		 WHERE user_id = ? AND name = ? RETURNING id, uid_next - 1, modseq`, userID, mailbox).Scan(&mboxID, &uid, &modseq)
 	if err != nil {
 		return 0, 0, notFound(err, "mailbox "+mailbox)
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.execW(ctx, tx,
 		`INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
 		mboxID, uid, messageID, FormatFlags(flags), modseq); err != nil {
 		return 0, 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET filed = 1, auth = ? WHERE id = ?`, auth, messageID); err != nil {
+	if _, err := s.execW(ctx, tx, `UPDATE messages SET filed = 1, auth = ? WHERE id = ?`, auth, messageID); err != nil {
 		return 0, 0, err
 	}
 	return mboxID, uid, nil

@@ -75,7 +75,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 		if m.UserID != 0 {
 			uid = m.UserID
 		}
-		err := tx.QueryRowContext(ctx,
+		err := s.queryRowW(ctx, tx,
 			`INSERT INTO outbox (user_id, sender, session_key, parts, size, client_ip, created, dsn_envid, dsn_ret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			uid, m.Sender, m.SessionKey, parts, m.Size, m.ClientIP, m.Created.Unix(), m.EnvID, m.Ret).Scan(&m.ID)
 		if err != nil {
@@ -86,12 +86,12 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m *OutboxMessage, recipients 
 			if err := s.registerBlob(ctx, tx, ref); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox_blobs (outbox_id, name, blob) VALUES (?, ?, ?)`, m.ID, name, ref.Hash); err != nil {
+			if _, err := s.execW(ctx, tx, `INSERT INTO outbox_blobs (outbox_id, name, blob) VALUES (?, ?, ?)`, m.ID, name, ref.Hash); err != nil {
 				return fmt.Errorf("outbox %d blob %s: %w", m.ID, name, err)
 			}
 		}
 		for _, r := range recipients {
-			if _, err := tx.ExecContext(ctx,
+			if _, err := s.execW(ctx, tx,
 				`INSERT INTO outbox_recipients (outbox_id, recipient, next_attempt, dsn_notify, dsn_orcpt) VALUES (?, ?, ?, ?, ?)`,
 				m.ID, r, m.Created.Unix(), m.DSN[r].Notify, m.DSN[r].ORCPT); err != nil {
 				return fmt.Errorf("outbox %d recipient %s: %w", m.ID, r, err)
@@ -216,7 +216,7 @@ type Delivery struct {
 func (s *Store) FinishRecipient(ctx context.Context, r *OutboxRecipient, d Delivery) error {
 	var delivered *Delivered
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox_recipients SET done = 1, state = ? WHERE id = ? AND done = 0`, d.Outcome, r.ID)
+		res, err := s.execW(ctx, tx, `UPDATE outbox_recipients SET done = 1, state = ? WHERE id = ? AND done = 0`, d.Outcome, r.ID)
 		if err != nil {
 			return err
 		}
@@ -228,13 +228,13 @@ func (s *Store) FinishRecipient(ctx context.Context, r *OutboxRecipient, d Deliv
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx,
+		if _, err := s.execW(ctx, tx,
 			`INSERT INTO deliveries (user_id, sender, recipient, outcome, detail, remote_id, header, receipt, at, receipt_check)
 			 SELECT user_id, sender, ?, ?, ?, ?, ?, ?, ?, ? FROM outbox WHERE id = ?`,
 			r.Recipient, d.Outcome, d.Detail, d.RemoteID, r.Header, d.Receipt, s.unix(), d.ReceiptCheck, r.OutboxID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx,
+		_, err = s.execW(ctx, tx,
 			`DELETE FROM outbox WHERE id = ? AND NOT EXISTS (SELECT 1 FROM outbox_recipients WHERE outbox_id = ? AND done = 0)`,
 			r.OutboxID, r.OutboxID)
 		return err
@@ -313,7 +313,7 @@ func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 // PruneDeliveries forgets delivery outcomes older than keep.
 func (s *Store) PruneDeliveries(ctx context.Context, keep time.Duration) error {
 	return s.laxTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE at < ?`, s.now().Add(-keep).Unix())
+		_, err := s.execW(ctx, tx, `DELETE FROM deliveries WHERE at < ?`, s.now().Add(-keep).Unix())
 		return err
 	})
 }
@@ -325,7 +325,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, keep time.Duration) error {
 func (s *Store) RetryNow(ctx context.Context, id int64) (int, error) {
 	var n int64
 	err := s.laxTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		res, err := s.execW(ctx, tx,
 			`UPDATE outbox_recipients SET next_attempt = ? WHERE done = 0 AND (? = 0 OR outbox_id = ?)`,
 			s.now().Unix(), id, id)
 		if err != nil {

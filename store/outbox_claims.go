@@ -30,7 +30,7 @@ func (s *Store) ClaimDue(ctx context.Context, limit int, busy map[int64]bool, ne
 		for _, r := range due {
 			r.Tries++
 			r.NextAttempt = now.Add(next(r.Tries)).Truncate(time.Second)
-			if _, err := tx.ExecContext(ctx, `UPDATE outbox_recipients SET tries = ?, next_attempt = ?, claimed_by = ?, lease_until = ? WHERE id = ?`,
+			if _, err := s.execW(ctx, tx, `UPDATE outbox_recipients SET tries = ?, next_attempt = ?, claimed_by = ?, lease_until = ? WHERE id = ?`,
 				r.Tries, r.NextAttempt.Unix(), s.node, lease, r.ID); err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ func (s *Store) dueRecipients(ctx context.Context, tx *sql.Tx, now time.Time, li
 	if s.dialect == postgresDialect {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
-	rows, err := tx.QueryContext(ctx,
+	rows, err := s.queryW(ctx, tx,
 		`SELECT `+recipientColumns+` FROM outbox_recipients
 		 WHERE done = 0 AND ((next_attempt <= ?1 AND lease_until = 0) OR (lease_until != 0 AND lease_until <= ?1))
 		 ORDER BY next_attempt, id LIMIT ?2`+lock,
@@ -119,7 +119,7 @@ func (s *Store) RenewClaims(ctx context.Context, ids []int64) error {
 func (s *Store) ReleaseOthersClaims(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.claimTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		res, err := s.execW(ctx, tx,
 			`UPDATE outbox_recipients SET lease_until = 0, claimed_by = '', next_attempt = ? WHERE done = 0 AND lease_until != 0 AND claimed_by != ?`,
 			s.now().Unix(), s.node)
 		if err != nil {
@@ -138,7 +138,7 @@ func (s *Store) ReleaseOthersClaims(ctx context.Context) (int64, error) {
 // it is due again at its next attempt, on any node.
 func (s *Store) ReleaseClaim(ctx context.Context, id int64) error {
 	return s.claimTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
+		_, err := s.execW(ctx, tx,
 			`UPDATE outbox_recipients SET lease_until = 0, claimed_by = '' WHERE id = ? AND claimed_by = ?`, id, s.node)
 		if err != nil {
 			return fmt.Errorf("outbox recipient %d: release claim: %w", id, err)

@@ -14,7 +14,7 @@ func (s *Store) FirstSighting(ctx context.Context, digest string, window time.Du
 	now := s.now()
 	var fresh bool
 	err := s.laxTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		res, err := s.execW(ctx, tx,
 			`INSERT INTO seen_requests (digest, expires) VALUES (?1, ?2)
 			 ON CONFLICT (digest) DO UPDATE SET expires = excluded.expires WHERE seen_requests.expires <= ?3`,
 			digest, now.Add(window).Unix(), now.Unix())
@@ -35,7 +35,7 @@ func (s *Store) FirstSighting(ctx context.Context, digest string, window time.Du
 func (s *Store) SweepSeenRequests(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.laxTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM seen_requests WHERE expires <= ?`, s.unix())
+		res, err := s.execW(ctx, tx, `DELETE FROM seen_requests WHERE expires <= ?`, s.unix())
 		if err != nil {
 			return err
 		}

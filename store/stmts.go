@@ -18,8 +18,9 @@ import (
 // their arguments (IN lists) are prepared only while there is room, then
 // run unprepared.
 type stmtCache struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool // write statements to prepare (lookup)
 }
 
 // maxStmts bounds a stmtCache.
@@ -53,7 +54,9 @@ func (c *stmtCache) close() error {
 	defer c.mu.Unlock()
 	var errs []error
 	for q, st := range c.m {
-		errs = append(errs, st.Close())
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 		delete(c.m, q)
 	}
 	return errors.Join(errs...)
@@ -96,4 +99,102 @@ func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 		return nil, nil
 	}
 	return s.stmts.get(ctx, s.read, q)
+}
+
+// The write pool has one connection, so a statement prepared on it once
+// serves every later write transaction (Tx.StmtContext finds it on the
+// transaction's connection instead of preparing again). The ticket,
+// upload and outbox paths run a handful of fixed statements per message:
+// parsing them anew was a sixth of a delivering bridge's CPU. A statement
+// cannot be prepared on the pool while a transaction holds its one
+// connection, so a miss is noted and prepared after the transaction
+// (preparePending); until then it runs unprepared.
+
+// execW runs a fixed statement q in tx, a write transaction, prepared
+// once on SQLite. q must not vary with the arguments.
+func (s *Store) execW(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.writeStmt(q); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// queryW is execW for a query.
+func (s *Store) queryW(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if st := s.writeStmt(q); st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, q, args...)
+}
+
+// queryRowW is execW for a query of one row.
+func (s *Store) queryRowW(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.writeStmt(q); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
+// writeStmt is the write pool's prepared statement of q, or nil (on
+// PostgreSQL, or not prepared yet: then q is noted for preparePending).
+func (s *Store) writeStmt(q string) *sql.Stmt {
+	if s.dialect != sqliteDialect {
+		return nil
+	}
+	return s.wstmts.lookup(q)
+}
+
+// lookup returns q's statement, or nil after noting q for
+// preparePending while the cache has room.
+func (c *stmtCache) lookup(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st
+	}
+	if len(c.m)+len(c.pending) < maxStmts {
+		if c.pending == nil {
+			c.pending = map[string]bool{}
+		}
+		c.pending[q] = true
+	}
+	return nil
+}
+
+// preparePending prepares on db the statements lookup missed. It must
+// not hold the lock while preparing: that waits for the write
+// connection, which a transaction calling lookup may hold. A statement
+// that fails to prepare is kept as nil and runs unprepared from then on
+// (reporting its error there).
+func (c *stmtCache) preparePending(ctx context.Context, db *sql.DB) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.pending {
+		qs = append(qs, q)
+	}
+	clear(c.pending)
+	c.mu.Unlock()
+	for _, q := range qs {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			st = nil
+		}
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		if _, dup := c.m[q]; dup && st != nil {
+			st.Close()
+		} else {
+			c.m[q] = st
+		}
+		c.mu.Unlock()
+	}
+}
+
+// hasPending tells whether preparePending has work.
+func (c *stmtCache) hasPending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
 }

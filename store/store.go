@@ -41,6 +41,10 @@ type Store struct {
 	lease   time.Duration
 	notify  *notifier // PostgreSQL: events to and from the other nodes
 	stmts   stmtCache // SQLite: prepared hot read queries (stmts.go)
+	wstmts  stmtCache // SQLite: prepared hot write-transaction statements
+	// writeSync is the synchronous level last set on SQLite's one write
+	// connection; only a holder of that connection reads or sets it.
+	writeSync string
 }
 
 // Options tune Open. The zero value is fine.
@@ -164,7 +168,7 @@ func (s *Store) Close() error {
 	if s.blobs != nil {
 		blobErr = s.blobs.be.close()
 	}
-	stmtErr := s.stmts.close()
+	stmtErr := errors.Join(s.stmts.close(), s.wstmts.close())
 	if s.write == s.read {
 		return errors.Join(stmtErr, s.write.Close(), blobErr)
 	}
@@ -209,9 +213,28 @@ func (s *Store) txSync(ctx context.Context, sync string, fn func(*sql.Tx) error)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
-		return fmt.Errorf("begin: %w", err)
+	err = s.sqliteTx(ctx, conn, sync, fn)
+	conn.Close()
+	if s.wstmts.hasPending() {
+		// The connection is free again: prepare what fn ran unprepared.
+		s.wstmts.preparePending(context.WithoutCancel(ctx), s.write)
+	}
+	return err
+}
+
+// sqliteTx runs fn in a transaction on conn, the write connection, at
+// the given synchronous level. The level is set only when it changes:
+// the connection keeps it, and holding the connection serialises access
+// to s.writeSync. A connection the pool opens anew starts at FULL (the
+// DSN's pragma), so a stale s.writeSync can only make a lax transaction
+// durable, never the reverse.
+func (s *Store) sqliteTx(ctx context.Context, conn *sql.Conn, sync string, fn func(*sql.Tx) error) error {
+	if s.writeSync != sync {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
+			s.writeSync = ""
+			return fmt.Errorf("begin: %w", err)
+		}
+		s.writeSync = sync
 	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {

@@ -19,14 +19,14 @@ import (
 func (s *Store) Subscribe(ctx context.Context, userID int64, listAddress, listHash string) (string, error) {
 	var id string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx,
+		err := s.queryRowW(ctx, tx,
 			`SELECT id FROM minted_subscriptions WHERE user_id = ? AND list_hash = ? AND revoked = 0 ORDER BY created LIMIT 1`,
 			userID, listHash).Scan(&id)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		id = newSubscriptionID()
-		_, err = tx.ExecContext(ctx,
+		_, err = s.execW(ctx, tx,
 			`INSERT INTO minted_subscriptions (id, user_id, list_address, list_hash, created) VALUES (?, ?, ?, ?, ?)`,
 			id, userID, listAddress, listHash, s.unix())
 		return err
@@ -50,7 +50,7 @@ func newSubscriptionID() string {
 func (s *Store) Unsubscribe(ctx context.Context, userID int64, listHash string) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		res, err := s.execW(ctx, tx,
 			`UPDATE minted_subscriptions SET revoked = 1 WHERE user_id = ? AND list_hash = ? AND revoked = 0`,
 			userID, listHash)
 		if err != nil {
@@ -95,7 +95,7 @@ func (s *Store) MintedSubscription(ctx context.Context, id string, userID int64,
 // offer replaces the old one.
 func (s *Store) HoldSubscription(ctx context.Context, userID int64, peerHash, peerDomain, id string) error {
 	err := s.laxTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
+		_, err := s.execW(ctx, tx,
 			`INSERT INTO held_subscriptions (user_id, peer_hash, peer_domain, id, created) VALUES (?, ?, ?, ?, ?)
 			 ON CONFLICT (user_id, peer_hash) DO UPDATE SET peer_domain = excluded.peer_domain, id = excluded.id, created = excluded.created`,
 			userID, peerHash, peerDomain, id, s.unix())

@@ -99,7 +99,7 @@ func scanTicket(row interface{ Scan(...any) error }) (*Ticket, error) {
 func (s *Store) CreateTicket(ctx context.Context, t *Ticket) error {
 	t.Created = s.now().Truncate(time.Second)
 	return s.laxTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
+		_, err := s.execW(ctx, tx,
 			`INSERT INTO tickets (id, sender_hash, recipient_hash, user_id, worktype, challenge, needed, done, valid,
 			   expires, blocks, attachments, bytes, created, client_ip, client_key)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -114,12 +114,12 @@ func (s *Store) CreateTicket(ctx context.Context, t *Ticket) error {
 
 // Ticket loads a ticket by id.
 func (s *Store) Ticket(ctx context.Context, id string) (*Ticket, error) {
-	t, err := scanTicket(s.read.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	t, err := scanTicket(s.queryReadRow(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
 	return t, notFound(err, "ticket "+id)
 }
 
 func (s *Store) ticketTx(ctx context.Context, tx *sql.Tx, id string) (*Ticket, error) {
-	t, err := scanTicket(tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
+	t, err := scanTicket(s.queryRowW(ctx, tx, `SELECT `+ticketColumns+` FROM tickets WHERE id = ?`, id))
 	return t, notFound(err, "ticket "+id)
 }
 
@@ -160,7 +160,7 @@ func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expir
 			return err
 		}
 		for _, p := range proofs {
-			res, err := tx.ExecContext(ctx, `INSERT INTO ticket_proofs (ticket_id, proof) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, p)
+			res, err := s.execW(ctx, tx, `INSERT INTO ticket_proofs (ticket_id, proof) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, p)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func (s *Store) AddProofs(ctx context.Context, id string, proofs []string, expir
 			t.Valid = true
 			t.Expires = s.now().Add(expiry).Truncate(time.Second)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tickets SET done = ?, valid = ?, expires = ? WHERE id = ?`,
+		_, err = s.execW(ctx, tx, `UPDATE tickets SET done = ?, valid = ?, expires = ? WHERE id = ?`,
 			t.Done, boolInt(t.Valid), t.Expires.Unix(), id)
 		return err
 	})
@@ -216,7 +216,7 @@ func (s *Store) PutUploadWithin(ctx context.Context, id, name string, ref BlobRe
 		if err := s.registerBlob(ctx, tx, ref); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx,
+		_, err = s.execW(ctx, tx,
 			`INSERT INTO ticket_uploads (ticket_id, name, blob, size) VALUES (?, ?, ?, ?)
 			 ON CONFLICT (ticket_id, name) DO UPDATE SET blob = excluded.blob, size = excluded.size`,
 			id, name, ref.Hash, ref.Size)
@@ -313,7 +313,7 @@ func (s *Store) FailComplete(ctx context.Context, id string, limit int) (closed 
 	var dropped []string
 	err = s.laxTx(ctx, func(tx *sql.Tx) error {
 		var failed int
-		err := tx.QueryRowContext(ctx,
+		err := s.queryRowW(ctx, tx,
 			`UPDATE tickets SET failed_completes = failed_completes + 1 WHERE id = ? AND completed = 0 RETURNING failed_completes`,
 			id).Scan(&failed)
 		if err := notFound(err, "ticket "+id); err != nil {
@@ -323,7 +323,7 @@ func (s *Store) FailComplete(ctx context.Context, id string, limit int) (closed 
 			return nil
 		}
 		closed = true
-		if _, err := tx.ExecContext(ctx, `UPDATE tickets SET expires = ? WHERE id = ? AND expires > ?`, s.unix(), id, s.unix()); err != nil {
+		if _, err := s.execW(ctx, tx, `UPDATE tickets SET expires = ? WHERE id = ? AND expires > ?`, s.unix(), id, s.unix()); err != nil {
 			return err
 		}
 		dropped, err = s.deleteUploads(ctx, tx, id)
@@ -345,7 +345,7 @@ func (s *Store) deleteUploads(ctx context.Context, tx *sql.Tx, id string) ([]str
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
+	if _, err := s.execW(ctx, tx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
 		return nil, err
 	}
 	var dropped []string
@@ -364,7 +364,7 @@ func (s *Store) deleteUploads(ctx context.Context, tx *sql.Tx, id string) ([]str
 // dropUnreferenced deletes a blob's row when nothing references it and
 // returns its hash, whose file the caller removes after the commit.
 func (s *Store) dropUnreferenced(ctx context.Context, tx *sql.Tx, hash string) (string, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ? AND refs <= 0`, hash)
+	res, err := s.execW(ctx, tx, `DELETE FROM blobs WHERE hash = ? AND refs <= 0`, hash)
 	if err != nil {
 		return "", err
 	}
@@ -380,7 +380,7 @@ func (s *Store) dropUnreferenced(ctx context.Context, tx *sql.Tx, hash string) (
 func (s *Store) DiscardBlob(ctx context.Context, hash string) error {
 	return s.laxTx(ctx, func(tx *sql.Tx) error {
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE hash = ?`, hash).Scan(&one)
+		err := s.queryRowW(ctx, tx, `SELECT 1 FROM blobs WHERE hash = ?`, hash).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return s.blobs.Remove(hash)
 		}
@@ -439,10 +439,10 @@ func (s *Store) CompleteTicket(ctx context.Context, id string, m *NewMessage, up
 		if delivered, err = s.insertMessage(ctx, tx, m); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
+		if _, err := s.execW(ctx, tx, `DELETE FROM ticket_uploads WHERE ticket_id = ?`, id); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tickets SET completed = ?, message_id = ?, receipt = ? WHERE id = ?`,
+		_, err = s.execW(ctx, tx, `UPDATE tickets SET completed = ?, message_id = ?, receipt = ? WHERE id = ?`,
 			s.unix(), messageID, receipt, id)
 		return err
 	})
@@ -484,7 +484,7 @@ func queryUploads(ctx context.Context, q interface {
 // answer 410 or 409). It returns how many uploads and tickets went.
 func (s *Store) SweepTickets(ctx context.Context, keep time.Duration) (uploads, tickets int64, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
+		res, err := s.execW(ctx, tx,
 			`DELETE FROM ticket_uploads WHERE ticket_id IN (SELECT id FROM tickets WHERE completed = 0 AND expires <= ?)`,
 			s.unix())
 		if err != nil {
@@ -492,7 +492,7 @@ func (s *Store) SweepTickets(ctx context.Context, keep time.Duration) (uploads, 
 		}
 		uploads, _ = res.RowsAffected()
 		old := s.now().Add(-keep).Unix()
-		res, err = tx.ExecContext(ctx,
+		res, err = s.execW(ctx, tx,
 			`DELETE FROM tickets WHERE (completed = 0 AND expires < ?) OR (completed != 0 AND completed < ?)`, old, old)
 		if err != nil {
 			return err
