@@ -61,9 +61,14 @@ func newEnvLogging(t testing.TB, logs io.Writer, opts ...envOption) *env {
 	if e.st, err = store.Open(context.Background(), e.dir, store.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	// Decoys for unknown users are protected as test users' keys are, so
+	// they cost what real users do here; that a decoy costs what a real
+	// key costs is keyring's TestUnlockerUnknownUserCostsOneDerivation.
+	unlocker := keyring.NewUnlocker(2)
+	unlocker.Protection = teststore.Cheap
 	e.cfg = Options{
 		Hostname:   hostname,
-		Unlocker:   keyring.NewUnlocker(2),
+		Unlocker:   unlocker,
 		SpoolDir:   t.TempDir(),
 		Guard:      &keyring.Guard{Delay: 50 * time.Millisecond},
 		SenderKeys: e.senderKey,

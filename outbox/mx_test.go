@@ -119,12 +119,16 @@ func testDKIMKeys(t testing.TB) []DKIMKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	rk, err := testRSAKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return []DKIMKey{{Selector: "tb-ed", Signer: ed}, {Selector: "tb-rsa", Signer: rk}}
 }
+
+// testRSAKey is one RSA-2048 key for the package's tests: generating one
+// takes a good part of a second, and signing does not change it.
+var testRSAKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 // publishDKIM serves each key's record, as `bridge dns` prints it.
 func publishDKIM(t *testing.T, zone *dnstest.Server, domain string, keys []DKIMKey) {

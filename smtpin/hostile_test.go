@@ -55,7 +55,7 @@ func TestGuardHoldsAgainstParallelLogins(t *testing.T) {
 	e.t = t
 	st := e.st
 	sub := &Submission{Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second},
-		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: keyring.NewUnlocker(1),
+		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: cheapUnlocker(1),
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, OutboxKey: e.outbox, Log: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -183,7 +183,7 @@ func TestSubmissionHidesAuthBeforeTLS(t *testing.T) {
 	e.t = t
 	st := e.st
 	sub := &Submission{Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second},
-		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: keyring.NewUnlocker(1),
+		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: cheapUnlocker(1),
 		Guard: &keyring.Guard{Delay: -1}, OutboxKey: e.outbox, Log: slog.New(slog.DiscardHandler)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -27,7 +27,7 @@ func TestFailedAuthLoggedForFail2ban(t *testing.T) {
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(text, nil), slog.NewJSONHandler(json, nil))).With("listener", "submission")
 	st := e.st
 	sub := &Submission{Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second},
-		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: keyring.NewUnlocker(1),
+		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: cheapUnlocker(1),
 		Guard: &keyring.Guard{Delay: -1, Limit: 3}, OutboxKey: e.outbox, Log: log}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -25,12 +25,10 @@ func TestServeContextPerListener(t *testing.T) {
 	t.Parallel()
 	st := teststore.Open(t, store.Options{})
 	addUser(t, st, "alice@example.org", "alice-pw")
-	unlocker := keyring.NewUnlocker(2)
-	unlocker.Protection = teststore.Cheap
 	sub := &Submission{
 		Config: Config{Hostname: "mail.example.org", Domains: []string{"example.org"}, MaxMessageBytes: 1 << 20,
 			MaxRecipients: 10, Timeout: 10 * time.Second},
-		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: unlocker,
+		Store: st, Sealer: &intake.Sealer{Store: st}, Unlocker: cheapUnlocker(2),
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, Log: slog.New(slog.DiscardHandler), Notify: func() {},
 	}
 	live, stop := context.WithCancel(context.Background())

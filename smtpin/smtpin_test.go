@@ -75,9 +75,7 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 	log := slog.New(slog.NewTextHandler(e.logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	sealer := &intake.Sealer{Store: st}
-	unlocker := keyring.NewUnlocker(2)
-	unlocker.Protection = teststore.Cheap // unknown users cost what real ones do
-	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: unlocker,
+	sub := &Submission{Config: cfg, Store: st, Sealer: sealer, Unlocker: cheapUnlocker(2),
 		Guard: &keyring.Guard{Delay: -1, Limit: 5}, OutboxKey: e.outbox, Log: log,
 		Notify: func() { e.notified <- struct{}{} }}
 	mx := &MX{Config: cfg, Store: st, Sealer: sealer, Log: log, Resolver: e.dns.Resolver()}
@@ -96,6 +94,17 @@ func newEnv(t testing.TB, maxBytes int64, maxRcpt int) *env {
 		}
 	})
 	return e
+}
+
+// cheapUnlocker is an Unlocker whose decoy for unknown users is protected
+// as teststore.Cheap protects test users' keys, so an unknown user costs
+// what a real one does here too; that the decoy costs what production
+// keys cost is keyring's test (TestUnlockerUnknownUserCostsOneDerivation),
+// not each login test's.
+func cheapUnlocker(concurrent int) *keyring.Unlocker {
+	u := keyring.NewUnlocker(concurrent)
+	u.Protection = teststore.Cheap
+	return u
 }
 
 func addUser(t testing.TB, st *store.Store, addr, pw string) *store.User {

@@ -18,30 +18,33 @@ type fileBlobs struct {
 	dir string
 }
 
-// openFileBlobs makes the directory with its 256 shards (and syncs it
-// once), so committing a blob never creates a directory whose entry could
-// be lost.
+// openFileBlobs makes the directory and its tmp/. The 256 shards are made
+// as blobs first land in them (see place): making them all up front cost
+// 256 mkdirs per new store and 256 stats per open.
 func openFileBlobs(dir string) (*fileBlobs, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("blobs %s: %w", dir, err)
 	}
-	created := false
-	for i := 0; i < 256; i++ {
-		shard := filepath.Join(dir, fmt.Sprintf("%02x", i))
-		if _, err := os.Stat(shard); err == nil {
-			continue
-		}
-		if err := os.Mkdir(shard, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("blobs %s: %w", dir, err)
-		}
-		created = true
-	}
-	if created {
-		if err := syncDir(dir); err != nil {
-			return nil, fmt.Errorf("blobs %s: %w", dir, err)
-		}
-	}
 	return &fileBlobs{dir: dir}, nil
+}
+
+// place renames tmp to final, making final's shard first when it is
+// missing. The new shard's entry is synced before the blob goes in, even
+// for a blob committed unsynced (sync later fsyncs the shard, not its
+// parent), so a blob made durable never sits in a directory a crash could
+// lose. That is one fsync per shard in a store's life.
+func (b *fileBlobs) place(tmp, final string) error {
+	err := os.Rename(tmp, final)
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Mkdir(filepath.Dir(final), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := syncDir(b.dir); err != nil {
+		return err
+	}
+	return os.Rename(tmp, final)
 }
 
 // path is dir/ab/abcdef…, two levels keep directories small.
@@ -116,7 +119,7 @@ func (w *fileSink) commit(ref BlobRef, durable bool) error {
 		}
 		return nil
 	}
-	if err := os.Rename(w.tmp, final); err != nil {
+	if err := w.blobs.place(w.tmp, final); err != nil {
 		os.Remove(w.tmp)
 		return err
 	}

@@ -72,6 +72,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.apply(ctx, ms)
+}
+
+// apply applies those of ms the database has not had yet.
+func (s *Store) apply(ctx context.Context, ms []migration) error {
 	if s.dialect == postgresDialect {
 		// Nodes started together must not migrate twice: one at a time,
 		// each seeing what the one before applied.
@@ -89,22 +94,29 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var pending []migration
 	for _, m := range ms {
-		if applied[m.version] {
-			continue
-		}
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, s.unix())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if !applied[m.version] {
+			pending = append(pending, m)
 		}
 	}
-	return nil
+	if len(pending) == 0 {
+		return nil
+	}
+	// All pending migrations in one transaction: a new store commits (and
+	// syncs) once instead of once per migration, and a failure leaves the
+	// schema as it was, not half way.
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, m := range pending {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`, m.version, m.name, s.unix()); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, error) {

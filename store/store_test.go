@@ -307,3 +307,30 @@ func TestAuthResultsKept(t *testing.T) {
 		t.Errorf("SealedMessages: %v", err)
 	}
 }
+
+// A migration that fails leaves the schema as it was: the pending
+// migrations before it in the same run are not applied either (they are
+// one transaction), and the next start applies them all again.
+func TestMigrationsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	good := migration{version: 9001, name: "9001_good.sql", sql: `CREATE TABLE good_9001 (id INTEGER PRIMARY KEY)`}
+	bad := migration{version: 9002, name: "9002_bad.sql", sql: `CREATE TABLE deliveries (id INTEGER PRIMARY KEY)`} // exists
+	if err := s.apply(ctx, []migration{good, bad}); err == nil {
+		t.Fatal("a failing migration applied")
+	}
+	applied, err := s.appliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied[good.version] {
+		t.Error("the migration before the failing one is recorded as applied")
+	}
+	if _, err := s.write.ExecContext(ctx, `SELECT id FROM good_9001`); err == nil {
+		t.Error("the migration before the failing one left its table")
+	}
+	if err := s.apply(ctx, []migration{good}); err != nil {
+		t.Fatalf("applying it again: %v", err)
+	}
+}
