@@ -47,9 +47,11 @@ type Conn struct {
 	encMutex sync.Mutex
 	// tollbridge: batch is set while a command writes many responses
 	// (FETCH, STORE): they are flushed together at its end, and batchN
-	// counts them for their write deadlines. Guarded by encMutex.
-	batch  bool
-	batchN int
+	// counts them for their write deadlines; spareEnc is the encoder they
+	// share. Guarded by encMutex.
+	batch    bool
+	batchN   int
+	spareEnc *responseEncoder
 
 	mutex   sync.Mutex
 	conn    net.Conn
@@ -510,6 +512,7 @@ func (c *Conn) poll(cmd string) error {
 type responseEncoder struct {
 	*imapwire.Encoder
 	conn *Conn
+	wire *imapwire.Encoder // tollbridge: kept for reuse (Conn.spareEnc)
 }
 
 func newResponseEncoder(conn *Conn) *responseEncoder {
@@ -517,21 +520,25 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
 	conn.mutex.Unlock()
 
-	wireEnc := imapwire.NewEncoder(conn.bw, imapwire.ConnSideServer)
-	wireEnc.QuotedUTF8 = quotedUTF8
-
 	conn.encMutex.Lock() // released by responseEncoder.end
-	// tollbridge: in a batch, the responses are not flushed one by one
-	// and a write deadline covers batchDeadlineEvery of them.
-	wireEnc.DeferFlush = conn.batch
+	// tollbridge: in a batch, the responses are not flushed one by one,
+	// a write deadline covers batchDeadlineEvery of them, and one encoder
+	// serves them all (taken back by end).
+	enc := conn.spareEnc
+	conn.spareEnc = nil
+	if enc == nil {
+		enc = &responseEncoder{conn: conn, wire: imapwire.NewEncoder(conn.bw, imapwire.ConnSideServer)}
+	} else {
+		enc.wire.Reset()
+	}
+	enc.Encoder = enc.wire
+	enc.QuotedUTF8 = quotedUTF8
+	enc.DeferFlush = conn.batch
 	if !conn.batch || conn.batchN%batchDeadlineEvery == 0 {
 		conn.setWriteTimeout(respWriteTimeout)
 	}
 	conn.batchN++
-	return &responseEncoder{
-		Encoder: wireEnc,
-		conn:    conn,
-	}
+	return enc
 }
 
 func (enc *responseEncoder) end() {
@@ -539,8 +546,10 @@ func (enc *responseEncoder) end() {
 		panic("imapserver: responseEncoder.end called twice")
 	}
 	enc.Encoder = nil
-	if !enc.conn.batch { // tollbridge: a batch keeps its deadline (endBatch clears it)
-		enc.conn.setWriteTimeout(0)
+	if c := enc.conn; c.batch { // tollbridge: a batch keeps its deadline (endBatch clears it) and its encoder
+		c.spareEnc = enc
+	} else {
+		c.setWriteTimeout(0)
 	}
 	enc.conn.encMutex.Unlock()
 }
@@ -561,7 +570,7 @@ func (c *Conn) beginBatch() {
 func (c *Conn) endBatch() error {
 	c.encMutex.Lock()
 	defer c.encMutex.Unlock()
-	c.batch = false
+	c.batch, c.spareEnc = false, nil
 	if c.bw.Buffered() == 0 {
 		return nil
 	}

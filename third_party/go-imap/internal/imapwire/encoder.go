@@ -48,6 +48,13 @@ func NewEncoder(w *bufio.Writer, side ConnSide) *Encoder {
 	return &Encoder{w: w, side: side}
 }
 
+// Reset readies the encoder for another message on the same writer: it
+// forgets an error and an unclosed literal of the last one. tollbridge:
+// the server reuses one encoder for the responses of a batch.
+func (enc *Encoder) Reset() {
+	enc.err, enc.literal = nil, false
+}
+
 func (enc *Encoder) setErr(err error) {
 	if enc.err == nil {
 		enc.err = err
