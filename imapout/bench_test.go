@@ -285,3 +285,18 @@ func BenchmarkBodyPeek(b *testing.B) {
 		bc.do(b, fmt.Sprintf("FETCH %d BODY.PEEK[]", 1+r.IntN(n)))
 	}
 }
+
+// BenchmarkStore100 is BigMailbox's STORE_100_FLAGS alone on a small
+// mailbox: the flag change of 100 messages with their FETCH answers.
+func BenchmarkStore100(b *testing.B) {
+	e, u := mailboxOf(b, 1000)
+	bc := e.benchLogin(b, u)
+	waitIndexed(b, e, u)
+	bc.do(b, "SELECT INBOX")
+	for b.Loop() {
+		bc.do(b, `STORE 1:100 +FLAGS (\Flagged)`)
+		b.StopTimer()
+		bc.do(b, `STORE 1:100 -FLAGS.SILENT (\Flagged)`)
+		b.StartTimer()
+	}
+}
