@@ -18,6 +18,9 @@ type account struct {
 	key   *keyring.Unlocked
 	metas *metaCipher
 	keys  *keyCache
+	// catalogs holds decrypted catalogs (open.go); like keys, it lives
+	// exactly as long as the unlocked key (stop empties both).
+	catalogs *lru[string, openedCatalog]
 	// metaCache holds decoded metadata caches (see lru.go).
 	metaCache *lru[metaKey, cachedMeta]
 	// flags holds flag rows of its mailboxes (flagcache.go).
@@ -80,6 +83,7 @@ func (s *Server) newAccount(u *store.User, key *keyring.Unlocked) (*account, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	a := &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(), refs: 1,
+		catalogs:  newLRU[string, openedCatalog](catalogCacheBytes),
 		metaCache: newLRU[metaKey, cachedMeta](metaCacheBytes), cancel: cancel,
 		nudge: make(chan struct{}, 1), done: make(chan struct{}), deferred: map[int64]time.Time{}}
 	s.accounts[u.ID] = a
@@ -165,10 +169,15 @@ func (a *account) lingers() bool {
 	return a.refs == 0
 }
 
-// stop ends the account's background work and waits for it.
+// stop ends the account's background work, waits for it and empties
+// the caches of what the key opened: they go with the key, not whenever
+// the last reference to the account does.
 func (a *account) stop() {
 	a.cancel()
 	<-a.done
+	a.keys.clear()
+	a.catalogs.clear()
+	a.metaCache.clear()
 }
 
 // run files mail that arrives while the user is logged in, at once when

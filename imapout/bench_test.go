@@ -30,6 +30,12 @@ const benchMessages = 10000
 // contains the word "needle".
 func bigMailbox(b *testing.B) (*env, *store.User) {
 	b.Helper()
+	return mailboxOf(b, benchMessages)
+}
+
+// mailboxOf is bigMailbox with n messages.
+func mailboxOf(b *testing.B, n int) (*env, *store.User) {
+	b.Helper()
 	e := newEnv(b)
 	u := e.addUser("bob@example.net")
 	pub, err := keyring.ReadKey(u.PublicKey)
@@ -51,12 +57,12 @@ func bigMailbox(b *testing.B) (*env, *store.User) {
 		sealed = append(sealed, nm)
 	}
 	var batchMsgs []*store.NewMessage
-	for i := 0; i < benchMessages; i++ {
+	for i := 0; i < n; i++ {
 		m := *sealed[i%len(sealed)]
 		m.UserID, m.Source, m.Mailbox, m.Auth = u.ID, store.SourceMX, "INBOX", "none"
 		m.Trace = []byte("Received: from mx.example.com by mx.test; Tue, 24 Nov 2026 10:00:00 +0000\r\n")
 		batchMsgs = append(batchMsgs, &m)
-		if len(batchMsgs) == 1000 {
+		if len(batchMsgs) == 1000 || i == n-1 {
 			if _, err := e.st.DeliverMessages(context.Background(), batchMsgs); err != nil {
 				b.Fatal(err)
 			}
@@ -262,4 +268,35 @@ func BenchmarkBigMailbox(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkBodyPeek is BigMailbox's BODY_PEEK_100_random alone, on a
+// mailbox small enough to profile the fetches rather than the setup:
+// one random BODY.PEEK[] a command, in a session whose account has
+// indexed the mailbox.
+func BenchmarkBodyPeek(b *testing.B) {
+	const n = 1000
+	e, u := mailboxOf(b, n)
+	bc := e.benchLogin(b, u)
+	waitIndexed(b, e, u)
+	bc.do(b, "SELECT INBOX")
+	r := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		bc.do(b, fmt.Sprintf("FETCH %d BODY.PEEK[]", 1+r.IntN(n)))
+	}
+}
+
+// BenchmarkStore100 is BigMailbox's STORE_100_FLAGS alone on a small
+// mailbox: the flag change of 100 messages with their FETCH answers.
+func BenchmarkStore100(b *testing.B) {
+	e, u := mailboxOf(b, 1000)
+	bc := e.benchLogin(b, u)
+	waitIndexed(b, e, u)
+	bc.do(b, "SELECT INBOX")
+	for b.Loop() {
+		bc.do(b, `STORE 1:100 +FLAGS (\Flagged)`)
+		b.StopTimer()
+		bc.do(b, `STORE 1:100 -FLAGS.SILENT (\Flagged)`)
+		b.StartTimer()
+	}
 }

@@ -30,7 +30,7 @@ func (s *Server) Porter(u *store.User, key *keyring.Unlocked) (*Porter, error) {
 		return nil, err
 	}
 	return &Porter{a: &account{srv: s, user: u, key: key, metas: mc, keys: newKeyCache(),
-		deferred: map[int64]time.Time{}, nudge: make(chan struct{}, 1)}}, nil
+		catalogs: newLRU[string, openedCatalog](catalogCacheBytes), deferred: map[int64]time.Time{}, nudge: make(chan struct{}, 1)}}, nil
 }
 
 // ExportStats says what an export wrote.

@@ -55,3 +55,18 @@ func (c *keyCache) put(catalog string, key *seal.SessionKey) {
 		delete(c.byCat, last.Value.(*keyEntry).catalog)
 	}
 }
+
+// clear drops every key (the account stops: its unlocked key goes).
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.byCat)
+}
+
+// len reports how many keys the cache holds.
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}

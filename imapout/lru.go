@@ -63,3 +63,19 @@ func (c *lru[K, V]) put(k K, v V, weight int64) {
 		c.weight -= e.weight
 	}
 }
+
+// clear drops every value.
+func (c *lru[K, V]) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.byKey)
+	c.weight = 0
+}
+
+// len reports how many values the cache holds.
+func (c *lru[K, V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}

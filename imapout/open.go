@@ -82,8 +82,9 @@ func (a *account) sessionKey(m *store.SealedMessage) (*seal.SessionKey, error) {
 	return key, nil
 }
 
-// open decrypts and checks a message's catalog. Errors about the stored
-// data wrap errUnreadable.
+// open decrypts and checks a message's catalog, or takes it from the
+// account's catalog cache. Errors about the stored data wrap
+// errUnreadable.
 func (a *account) open(ctx context.Context, m *store.SealedMessage) (*opened, error) {
 	hash, ok := m.Blobs[store.CatalogBlob]
 	if !ok {
@@ -93,23 +94,53 @@ func (a *account) open(ctx context.Context, m *store.SealedMessage) (*opened, er
 	if err != nil {
 		return nil, err
 	}
+	oc, ok := a.catalogs.get(hash)
+	if !ok {
+		if oc, err = a.readCatalog(hash, key); err != nil {
+			return nil, err
+		}
+		a.catalogs.put(hash, oc, oc.weight())
+	}
+	if err := a.srv.checkRebuiltSize(oc.cat, int64(len(oc.catalog.Plaintext))); err != nil {
+		return nil, err
+	}
+	return &opened{msg: m, catalog: oc.catalog, cat: oc.cat, key: key, blobs: a.srv.st.Blobs()}, nil
+}
+
+// catalogCacheBytes bounds an account's cache of decrypted catalogs (about
+// twice a catalog's plaintext each, a few kilobytes for most mail): a
+// random BODY[] then costs the parts only. The bound holds the catalogs
+// of some thousands of messages.
+const catalogCacheBytes = 32 << 20
+
+// openedCatalog is a decrypted, checked catalog and its parsed form, as
+// the account's catalog cache holds it (shared, never changed). It is
+// known by the hash of the encrypted catalog, which determines both.
+type openedCatalog struct {
+	catalog *seal.Catalog
+	cat     *translate.Catalog
+}
+
+// weight is about the memory the catalog holds: the plaintext and the
+// parsed copy of the same bytes.
+func (oc openedCatalog) weight() int64 { return 2*int64(len(oc.catalog.Plaintext)) + 512 }
+
+// readCatalog reads, decrypts and parses the catalog stored as hash.
+func (a *account) readCatalog(hash string, key *seal.SessionKey) (openedCatalog, error) {
 	f, err := a.srv.st.Blobs().Open(hash)
 	if err != nil {
-		return nil, fmt.Errorf("%w: catalog: %w", errUnreadable, err)
+		return openedCatalog{}, fmt.Errorf("%w: catalog: %w", errUnreadable, err)
 	}
 	defer f.Close()
 	c, err := key.OpenCatalog(f, maxCatalog)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+		return openedCatalog{}, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	cat, err := translate.ParseCatalog(c.Plaintext)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+		return openedCatalog{}, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	if err := a.srv.checkRebuiltSize(cat, int64(len(c.Plaintext))); err != nil {
-		return nil, err
-	}
-	return &opened{msg: m, catalog: c, cat: cat, key: key, blobs: a.srv.st.Blobs()}, nil
+	return openedCatalog{catalog: c, cat: cat}, nil
 }
 
 // checkRebuiltSize refuses a catalog that would rebuild a message bigger

@@ -228,3 +228,39 @@ func TestStoreFlagsAndKeywords(t *testing.T) {
 	_ = time.Now
 	_ = imapclient.Options{}
 }
+
+// TestIdleAfterBatchedFetches: FETCH and STORE answers are written in a
+// batch, flushed at the command's end (go-imap's beginBatch/endBatch);
+// the batch must end whichever way the command does, so that what IDLE
+// pushes afterwards goes out at once.
+func TestIdleAfterBatchedFetches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	e.fill(bob, 3)
+
+	a := e.rawLogin(bob)
+	a.ok("SELECT INBOX")
+	if got := a.ok("FETCH 1:* (FLAGS)"); len(got) != 3 {
+		t.Fatalf("FETCH: %q", got)
+	}
+	a.ok(`STORE 1:3 +FLAGS (\Seen)`)
+	// A FETCH the session refuses (too many sections) after the batch began.
+	if _, status := a.do("FETCH 1 (%s)", strings.TrimSpace(strings.Repeat("BODY.PEEK[1] ", maxSections+1))); !strings.HasPrefix(status, "BAD [LIMIT]") {
+		t.Fatalf("FETCH of %d sections: %s", maxSections+1, status)
+	}
+	a.send("IDLE")
+	a.expect(`^\+ `)
+	b := e.login(bob)
+	if _, err := b.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l := a.expect(`FETCH`); !regexp.MustCompile(`^\* 2 FETCH \(UID 2 FLAGS \(.*\\Flagged`).MatchString(l) {
+		t.Errorf("flag update during IDLE: %q", l)
+	}
+	a.c.Write([]byte("DONE\r\n"))
+	a.expect(`^T\d+ OK`)
+}

@@ -121,6 +121,29 @@ func BenchmarkOpenPart(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenSmallPart opens a 2 KiB part, the size of an ordinary
+// mail's text: the cost is per part (allocation, key setup), not per
+// byte.
+func BenchmarkOpenSmallPart(b *testing.B) {
+	k := newKey(b)
+	plain := bytes.Repeat([]byte("Line of an ordinary message body.\r\n"), 2048/35)
+	var enc bytes.Buffer
+	if err := sealTo(&enc, k, plain); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(plain)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := k.OpenPart(io.NopCloser(bytes.NewReader(enc.Bytes())))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGoCryptoSeal(b *testing.B) {
 	plain, k := benchPlain(b), newKey(b)
 	b.SetBytes(benchSize)

@@ -13,8 +13,14 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// readBufSize is how much ciphertext a seipdReader decrypts at a time.
-const readBufSize = 1 << 16
+// readBufSize is how much ciphertext a seipdReader decrypts at a time,
+// at most; it starts with firstBufSize and doubles while reads fill it,
+// so that the many small parts of ordinary mail (a BODY[] opens each) do
+// not each allocate and clear the whole buffer.
+const (
+	readBufSize  = 1 << 16
+	firstBufSize = 4 << 10
+)
 
 // seipdReader decrypts the contents of one SEIPD v1 packet and checks its
 // MDC. It always holds back the last mdcTrailerSize plaintext bytes, which
@@ -60,7 +66,7 @@ func openSEIPD(r io.Reader, key []byte) (*seipdReader, error) {
 		src:    se.Contents,
 		stream: newCFBDecrypter(block),
 		mdc:    sha1.New(),
-		buf:    make([]byte, readBufSize),
+		buf:    make([]byte, firstBufSize),
 	}
 	// The prefix is hashed but not returned. Its quick-check octets are
 	// deliberately not checked (a decryption oracle; RFC 9580 §5.7): a
@@ -106,6 +112,9 @@ func (sr *seipdReader) fill() error {
 		k, err := sr.src.Read(sr.buf[sr.n:])
 		sr.stream.XORKeyStream(sr.buf[sr.n:sr.n+k], sr.buf[sr.n:sr.n+k])
 		sr.n += k
+		if sr.n == len(sr.buf) && len(sr.buf) < readBufSize {
+			sr.buf = append(sr.buf, make([]byte, len(sr.buf))...) // a big part
+		}
 		switch {
 		case err == io.EOF:
 			sr.srcEOF = true

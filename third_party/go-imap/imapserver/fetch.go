@@ -95,10 +95,12 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 	}
 
 	w := &FetchWriter{conn: c, options: writerOptions}
-	if err := c.session.Fetch(w, numSet, &options); err != nil {
-		return err
+	c.beginBatch() // tollbridge: one flush per batch, see beginBatch
+	err = c.session.Fetch(w, numSet, &options)
+	if ferr := c.endBatch(); err == nil {
+		err = ferr
 	}
-	return nil
+	return err
 }
 
 func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOptions, writerOptions *fetchWriterOptions) error {

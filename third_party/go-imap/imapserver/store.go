@@ -82,11 +82,15 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		c.enableCondStore() // tollbridge: RFC 7162 §3.1
 	}
 	w := &FetchWriter{conn: c}
+	c.beginBatch() // tollbridge: one flush per batch, see beginBatch
 	err = c.session.Store(w, numSet, &imap.StoreFlags{
 		Op:     op,
 		Silent: silent,
 		Flags:  flags,
 	}, &options)
+	if ferr := c.endBatch(); err == nil {
+		err = ferr
+	}
 	if err != nil || w.modified == nil || isNumSetEmpty(w.modified) {
 		return err
 	}
