@@ -22,7 +22,7 @@ func (s *Store) CopyMessages(ctx context.Context, srcID int64, uids []uint32, ds
 	var res *CopyResult
 	var userID int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT user_id FROM mailboxes WHERE id = ?`, srcID).Scan(&userID); err != nil {
+		if err := s.queryRowW(ctx, tx, `SELECT user_id FROM mailboxes WHERE id = ?`, srcID).Scan(&userID); err != nil {
 			return notFound(err, "mailbox")
 		}
 		var err error
@@ -49,13 +49,13 @@ type copyRow struct {
 
 func (s *Store) copyTx(ctx context.Context, tx *sql.Tx, srcID int64, uids []uint32, dstID int64, move bool) (*CopyResult, error) {
 	res := &CopyResult{}
-	if err := tx.QueryRowContext(ctx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, dstID).Scan(&res.UIDValidity); err != nil {
+	if err := s.queryRowW(ctx, tx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, dstID).Scan(&res.UIDValidity); err != nil {
 		return nil, notFound(err, "destination mailbox")
 	}
 	if len(uids) == 0 {
 		return res, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT uid, message_id, flags FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
+	rows, err := s.queryW(ctx, tx, `SELECT uid, message_id, flags FROM mailbox_messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`,
 		srcID, uids[0], uids[len(uids)-1])
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (s *Store) copyTx(ctx context.Context, tx *sql.Tx, srcID int64, uids []uint
 	var first uint32
 	var modseq int64
 	var keywords string
-	if err := tx.QueryRowContext(ctx,
+	if err := s.queryRowW(ctx, tx,
 		`UPDATE mailboxes SET uid_next = uid_next + ?, modseq = modseq + 1 WHERE id = ? RETURNING uid_next - ?, modseq, keywords`,
 		len(found), dstID, len(found)).Scan(&first, &modseq, &keywords); err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (s *Store) copyTx(ctx context.Context, tx *sql.Tx, srcID int64, uids []uint
 	var all []string
 	for i, r := range found {
 		uid := first + uint32(i)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
+		if _, err := s.execW(ctx, tx, `INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
 			dstID, uid, r.messageID, r.flags, modseq); err != nil {
 			return nil, err
 		}
@@ -144,10 +144,10 @@ func (s *Store) ExpungeMessages(ctx context.Context, mailboxID int64, maxUID uin
 	var userID int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		gone, modseq = nil, 0
-		if err := tx.QueryRowContext(ctx, `SELECT user_id FROM mailboxes WHERE id = ?`, mailboxID).Scan(&userID); err != nil {
+		if err := s.queryRowW(ctx, tx, `SELECT user_id FROM mailboxes WHERE id = ?`, mailboxID).Scan(&userID); err != nil {
 			return notFound(err, "mailbox")
 		}
-		rows, err := tx.QueryContext(ctx,
+		rows, err := s.queryW(ctx, tx,
 			`SELECT uid FROM mailbox_messages WHERE mailbox_id = ? AND uid <= ? AND instr(' ' || flags || ' ', ' \Deleted ') > 0 ORDER BY uid`,
 			mailboxID, maxUID)
 		if err != nil {

@@ -37,7 +37,7 @@ func (s *Store) PruneExpunged(ctx context.Context, keep time.Duration) (int64, e
 	var removed int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		removed = 0
-		if _, err := tx.ExecContext(ctx, `UPDATE mailbox_expunged SET at = ? WHERE at = 0`, now.Unix()); err != nil {
+		if _, err := s.execW(ctx, tx, `UPDATE mailbox_expunged SET at = ? WHERE at = 0`, now.Unix()); err != nil {
 			return err
 		}
 		floors, err := oldExpunges(ctx, tx, now.Add(-keep).Unix())
@@ -45,13 +45,13 @@ func (s *Store) PruneExpunged(ctx context.Context, keep time.Duration) (int64, e
 			return err
 		}
 		for _, f := range floors {
-			res, err := tx.ExecContext(ctx, `DELETE FROM mailbox_expunged WHERE mailbox_id = ? AND modseq <= ?`, f.mailbox, f.modseq)
+			res, err := s.execW(ctx, tx, `DELETE FROM mailbox_expunged WHERE mailbox_id = ? AND modseq <= ?`, f.mailbox, f.modseq)
 			if err != nil {
 				return err
 			}
 			n, _ := res.RowsAffected()
 			removed += n
-			if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET expunged_floor = ? WHERE id = ? AND expunged_floor < ?`,
+			if _, err := s.execW(ctx, tx, `UPDATE mailboxes SET expunged_floor = ? WHERE id = ? AND expunged_floor < ?`,
 				f.modseq, f.mailbox, f.modseq); err != nil {
 				return err
 			}

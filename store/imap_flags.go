@@ -124,7 +124,7 @@ func (s *Store) storeFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 			return nil
 		}
 		var keywords string
-		if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq, keywords, user_id`, mailboxID).
+		if err := s.queryRowW(ctx, tx, `UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq, keywords, user_id`, mailboxID).
 			Scan(&modseq, &keywords, &userID); err != nil {
 			return notFound(err, "mailbox")
 		}
@@ -133,7 +133,7 @@ func (s *Store) storeFlags(ctx context.Context, mailboxID int64, uids []uint32, 
 				continue
 			}
 			out[i].ModSeq = modseq
-			if _, err := tx.ExecContext(ctx, `UPDATE mailbox_messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+			if _, err := s.execW(ctx, tx, `UPDATE mailbox_messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
 				FormatFlags(out[i].Flags), modseq, mailboxID, out[i].UID); err != nil {
 				return err
 			}

@@ -115,13 +115,13 @@ func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID
 func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (uint32, error) {
 	var prev uint32
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&prev); err != nil {
+		if err := s.queryRowW(ctx, tx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&prev); err != nil {
 			return notFound(err, "mailbox")
 		}
 		if upTo <= prev {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
+		_, err := s.execW(ctx, tx, `UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
 		return err
 	})
 	if err != nil {
@@ -319,7 +319,7 @@ func (s *Store) SetMessageMeta(ctx context.Context, updates []MetaUpdate) error 
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, u := range updates {
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, u.Meta, u.Size, u.MessageID); err != nil {
+			if _, err := s.execW(ctx, tx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, u.Meta, u.Size, u.MessageID); err != nil {
 				return err
 			}
 		}
@@ -370,13 +370,13 @@ func (s *Store) FileMessage(ctx context.Context, messageID, mailboxID int64, aut
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var userID int64
 		var filed bool
-		if err := tx.QueryRowContext(ctx, `SELECT user_id, filed FROM messages WHERE id = ?`, messageID).Scan(&userID, &filed); err != nil {
+		if err := s.queryRowW(ctx, tx, `SELECT user_id, filed FROM messages WHERE id = ?`, messageID).Scan(&userID, &filed); err != nil {
 			return notFound(err, "message")
 		}
 		if filed {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, meta, size, messageID); err != nil {
+		if _, err := s.execW(ctx, tx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, meta, size, messageID); err != nil {
 			return err
 		}
 		uid, err := s.fileIntoTx(ctx, tx, messageID, mailboxID, auth, nil)
@@ -400,13 +400,13 @@ func (s *Store) fileIntoTx(ctx context.Context, tx *sql.Tx, messageID, mailboxID
 	var uid uint32
 	var modseq int64
 	var keywords string
-	err := tx.QueryRowContext(ctx,
+	err := s.queryRowW(ctx, tx,
 		`UPDATE mailboxes SET uid_next = uid_next + 1, modseq = modseq + 1 WHERE id = ? RETURNING uid_next - 1, modseq, keywords`,
 		mailboxID).Scan(&uid, &modseq, &keywords)
 	if err != nil {
 		return 0, notFound(err, fmt.Sprintf("mailbox %d", mailboxID))
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.execW(ctx, tx,
 		`INSERT INTO mailbox_messages (mailbox_id, uid, message_id, flags, modseq) VALUES (?, ?, ?, ?, ?)`,
 		mailboxID, uid, messageID, FormatFlags(flags), modseq); err != nil {
 		return 0, err
@@ -414,7 +414,7 @@ func (s *Store) fileIntoTx(ctx context.Context, tx *sql.Tx, messageID, mailboxID
 	if err := addKeywords(ctx, tx, mailboxID, keywords, flags); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET filed = 1, auth = ? WHERE id = ?`, auth, messageID); err != nil {
+	if _, err := s.execW(ctx, tx, `UPDATE messages SET filed = 1, auth = ? WHERE id = ?`, auth, messageID); err != nil {
 		return 0, err
 	}
 	return uid, nil
@@ -438,14 +438,14 @@ func (s *Store) AppendMessage(ctx context.Context, m *NewMessage, mailboxID int6
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, b, size, d.MessageID); err != nil {
+		if _, err := s.execW(ctx, tx, `UPDATE messages SET meta = ?, size = ? WHERE id = ?`, b, size, d.MessageID); err != nil {
 			return err
 		}
 		if d.UID, err = s.fileIntoTx(ctx, tx, d.MessageID, mailboxID, m.Auth, m.Flags); err != nil {
 			return err
 		}
 		d.MailboxID = mailboxID
-		return tx.QueryRowContext(ctx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, mailboxID).Scan(&validity)
+		return s.queryRowW(ctx, tx, `SELECT uid_validity FROM mailboxes WHERE id = ?`, mailboxID).Scan(&validity)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("append to mailbox %d: %w", mailboxID, err)

@@ -70,11 +70,11 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // reuses one.
 func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, userID int64, name, specialUse string) (int64, error) {
 	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT uid_validity_seq FROM users WHERE id = ?`, userID).Scan(&last); err != nil {
+	if err := s.queryRowW(ctx, tx, `SELECT uid_validity_seq FROM users WHERE id = ?`, userID).Scan(&last); err != nil {
 		return 0, err
 	}
 	v := max(s.unix(), last+1) & 0xffffffff
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET uid_validity_seq = ? WHERE id = ?`, v, userID); err != nil {
+	if _, err := s.execW(ctx, tx, `UPDATE users SET uid_validity_seq = ? WHERE id = ?`, v, userID); err != nil {
 		return 0, err
 	}
 	var id int64
