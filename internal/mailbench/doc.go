@@ -1,0 +1,30 @@
+// Package mailbench holds the mail-flow yardstick: alice@example.org sends
+// 500 messages of a realistic size mix to bob@example.net, once through
+// two `bridge serve` processes (each its own data dir, proof-of-work at
+// its default) and once through Postfix relaying to Postfix that delivers
+// by LMTP to Dovecot, and prints messages per second for each and the
+// ratio bridge/Postfix for every round.
+//
+// Both sides run as separate processes on loopback with TLS on every hop:
+// the client submits with STARTTLS over 4 connections; the bridges talk
+// HTTPS to each other; alice's Postfix relays to bob's with mandatory
+// STARTTLS. The clock starts before the first connection and stops when
+// bob's INBOX holds all 500 messages, as an IMAP STATUS over STARTTLS
+// (one logged-in session, polled every 50 ms) reports it.
+//
+// Run it (as root: a private Postfix drops to its mail_owner) with
+//
+//	go test ./internal/mailbench -run '^$' -bench MailFlow -benchtime 3x
+//
+// Each round sends 500 new messages (TOLLBRIDGE_MAILBENCH_MESSAGES sets
+// another count) to the same mailboxes and waits for INBOX to grow by
+// that many. Every round also prints the CPU seconds each bridge process
+// used and alice's proof-of-work seconds (from its /metrics).
+// TOLLBRIDGE_MAILBENCH_PPROF=DIR builds the bridge with net/http/pprof
+// added (a build overlay; the repo's code is unchanged) and writes a CPU
+// profile of each bridge process for the first round into DIR.
+//
+// Without postfix or dovecot installed, or when not root, the benchmark
+// skips. The package has no code of its own: it is this benchmark and
+// its helpers.
+package mailbench
