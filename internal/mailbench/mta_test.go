@@ -104,7 +104,6 @@ func startPostfix(tb testing.TB, bin, dir, addr, hostname, transport string, tls
 		"mynetworks = 127.0.0.0/8",
 		"relay_domains = example.net",
 		"transport_maps = inline:{ example.net=" + transport + " }",
-		"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
 		"smtputf8_enable = no",
 		"alias_maps =",
 		"alias_database =",
@@ -157,7 +156,8 @@ func postfixCmd(bin, dir, cmd string) ([]byte, error) {
 	return exec.CommandContext(ctx, bin, "-c", filepath.Join(dir, "etc"), cmd).CombinedOutput()
 }
 
-// startMTAs runs alice's Postfix (submission, STARTTLS required), which
+// startMTAs runs alice's Postfix (submission: STARTTLS and AUTH required,
+// the passwords in bob's Dovecot), which
 // relays example.net with mandatory STARTTLS to bob's Postfix, which
 // delivers by LMTP to bob's Dovecot. cert and key serve every TLS hop.
 func startMTAs(tb testing.TB, dir, cert, key string) *side {
@@ -174,14 +174,17 @@ func startMTAs(tb testing.TB, dir, cert, key string) *side {
 	tlsDir := filepath.Join(dir, "tls")
 	os.MkdirAll(tlsDir, 0o755)
 	cert, key = copyFile(tb, cert, tlsDir, 0o644), copyFile(tb, key, tlsDir, 0o600)
-	s := &side{name: "postfix", submission: freeAddr(tb), from: "alice@example.org",
+	s := &side{name: "postfix", submission: freeAddr(tb), auth: true,
+		from: "alice@example.org", fromPassword: "pw-alice@example.org",
 		to: "bob@example.net", toPassword: "pw-bob@example.net"}
 	var lmtp string
-	s.imap, lmtp = startDovecot(tb, dovecot, filepath.Join(dir, "dovecot"), cert, key, s.to, s.toPassword)
+	dovecotDir := filepath.Join(dir, "dovecot")
+	s.imap, lmtp = startDovecot(tb, dovecot, dovecotDir, cert, key, s.from, s.to)
 	bobMTA := freeAddr(tb)
 	host, port, _ := net.SplitHostPort(lmtp)
 	startPostfix(tb, postfix, filepath.Join(dir, "bob"), bobMTA, "mta.example.net",
 		fmt.Sprintf("lmtp:[%s]:%s", host, port), []string{
+			"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
 			"smtpd_tls_security_level = may",
 			"smtpd_tls_cert_file = " + cert,
 			"smtpd_tls_key_file = " + key,
@@ -193,6 +196,13 @@ func startMTAs(tb testing.TB, dir, cert, key string) *side {
 			"smtpd_tls_cert_file = " + cert,
 			"smtpd_tls_key_file = " + key,
 			"smtp_tls_security_level = encrypt",
+			// Submission as users run it: AUTH (checked by Dovecot) over
+			// TLS, and only authenticated clients may relay.
+			"smtpd_sasl_auth_enable = yes",
+			"smtpd_sasl_type = dovecot",
+			"smtpd_sasl_path = " + filepath.Join(dovecotDir, "run", "auth-postfix"),
+			"smtpd_tls_auth_only = yes",
+			"smtpd_relay_restrictions = permit_sasl_authenticated, reject",
 		})
 	return s
 }
@@ -212,7 +222,7 @@ func copyFile(tb testing.TB, src, dir string, mode os.FileMode) string {
 }
 
 // dovecotConf is internal/imapbench's private Dovecot with LMTP added on
-// a loopback port. Values: dir, host, IMAP port, cert, key, mail uid,
+// a loopback port and an auth socket for Postfix's SASL. Values: dir, host, IMAP port, cert, key, mail uid,
 // gid, internal and login users, LMTP port.
 const dovecotConf = `base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -252,6 +262,11 @@ service lmtp {
     port = %[10]s
   }
 }
+service auth {
+  unix_listener auth-postfix {
+    mode = 0666
+  }
+}
 service stats {
   inet_listener http {
     port = 0
@@ -259,10 +274,10 @@ service stats {
 }
 `
 
-// startDovecot runs a private Dovecot in dir with one passwd-file user
-// (SHA512-CRYPT, Dovecot's usual scheme) and returns its IMAP and LMTP
-// addresses.
-func startDovecot(tb testing.TB, bin, dir, cert, key, user, password string) (imapAddr, lmtpAddr string) {
+// startDovecot runs a private Dovecot in dir with passwd-file users
+// (password "pw-" and the address, SHA512-CRYPT: Dovecot's usual scheme)
+// and returns its IMAP and LMTP addresses.
+func startDovecot(tb testing.TB, bin, dir, cert, key string, users ...string) (imapAddr, lmtpAddr string) {
 	tb.Helper()
 	imapAddr, lmtpAddr = freeAddr(tb), freeAddr(tb)
 	uid, gid, internal, login := dovecotUsers(tb)
@@ -273,8 +288,12 @@ func startDovecot(tb testing.TB, bin, dir, cert, key, user, password string) (im
 	}
 	os.Chmod(dir, 0o755)
 	os.Chown(filepath.Join(dir, "mail"), atoi(uid), atoi(gid))
-	hash := strings.TrimSpace(run(tb, "", "doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password))
-	write(tb, filepath.Join(dir, "passwd"), user+":"+hash+"\n")
+	var passwd strings.Builder
+	for _, u := range users {
+		hash := strings.TrimSpace(run(tb, "", "doveadm", "pw", "-s", "SHA512-CRYPT", "-p", "pw-"+u))
+		passwd.WriteString(u + ":" + hash + "\n")
+	}
+	write(tb, filepath.Join(dir, "passwd"), passwd.String())
 	host, port, _ := net.SplitHostPort(imapAddr)
 	_, lmtpPort, _ := net.SplitHostPort(lmtpAddr)
 	conf := filepath.Join(dir, "dovecot.conf")
