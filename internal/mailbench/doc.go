@@ -6,9 +6,12 @@
 // ratio bridge/Postfix for every round.
 //
 // Both sides run as separate processes on loopback with TLS on every hop:
-// the client submits with STARTTLS over 4 connections; the bridges talk
+// the client submits with STARTTLS and AUTH PLAIN over 4 connections
+// (alice's Postfix checks the password with Dovecot); the bridges talk
 // HTTPS to each other; alice's Postfix relays to bob's with mandatory
-// STARTTLS. The clock starts before the first connection and stops when
+// STARTTLS. Postfix, Dovecot and the bridges run as configured out of the
+// box apart from ports, folders and the route; the bridges' ticket
+// requests are not rate-limited, as in cmd/bridge's process tests. The clock starts before the first connection and stops when
 // bob's INBOX holds all 500 messages, as an IMAP STATUS over STARTTLS
 // (one logged-in session, polled every 50 ms) reports it.
 //
