@@ -1,0 +1,290 @@
+package mailbench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// bridgeBinary builds cmd/bridge once; with TOLLBRIDGE_MAILBENCH_PPROF set
+// it adds pprofOverlay to package main through a build overlay.
+var bridgeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "mailbench-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bridge")
+	args := []string{"build", "-o", bin}
+	if os.Getenv("TOLLBRIDGE_MAILBENCH_PPROF") != "" {
+		overlay, err := writeOverlay(dir)
+		if err != nil {
+			return "", err
+		}
+		args = append(args, "-overlay", overlay)
+	}
+	out, err := exec.Command("go", append(args, "tollbridge/cmd/bridge")...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// pprofOverlay serves net/http/pprof on TOLLBRIDGE_MAILBENCH_PPROF_LISTEN.
+// It exists only in the profiled benchmark's build, never in the repo.
+const pprofOverlay = `package main
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+)
+
+func init() {
+	if addr := os.Getenv("TOLLBRIDGE_MAILBENCH_PPROF_LISTEN"); addr != "" {
+		go http.ListenAndServe(addr, nil)
+	}
+}
+`
+
+// writeOverlay writes pprofOverlay and the overlay file naming it as a
+// new file of cmd/bridge, and returns the overlay file's path.
+func writeOverlay(dir string) (string, error) {
+	src := filepath.Join(dir, "pprof.go")
+	if err := os.WriteFile(src, []byte(pprofOverlay), 0o644); err != nil {
+		return "", err
+	}
+	pkg, err := filepath.Abs(filepath.Join("..", "..", "cmd", "bridge"))
+	if err != nil {
+		return "", err
+	}
+	target := filepath.Join(pkg, "zz_mailbench_pprof.go")
+	overlay := filepath.Join(dir, "overlay.json")
+	return overlay, os.WriteFile(overlay, []byte(fmt.Sprintf(`{"Replace":{%q:%q}}`, target, src)), 0o644)
+}
+
+// bridgeSite is one `bridge serve` process and its addresses.
+type bridgeSite struct {
+	domain, user, password   string
+	dir                      string
+	submission, imap, ticket string
+	metrics, pprof           string
+	cmd                      *exec.Cmd
+}
+
+// newBridgeSite runs `bridge init` for domain in dir with a metrics and a
+// pprof address picked, and adds user (a real key derivation).
+func newBridgeSite(tb testing.TB, bin, dir, domain, user string) *bridgeSite {
+	tb.Helper()
+	s := &bridgeSite{domain: domain, user: user, password: "pw-" + user, dir: dir,
+		submission: freeAddr(tb), imap: freeAddr(tb), ticket: freeAddr(tb), metrics: freeAddr(tb), pprof: freeAddr(tb)}
+	run(tb, "", bin, "init", "--dir", dir, "--domain", domain, "--hostname", "localhost",
+		"--submission", s.submission, "--imap", s.imap, "--ticket", s.ticket)
+	run(tb, s.password+"\n", bin, "user", "add", "--config", s.config(), "--password-file", "-",
+		"--recovery-file", filepath.Join(dir, "recovery"), user)
+	return s
+}
+
+func (s *bridgeSite) config() string { return filepath.Join(s.dir, "config.toml") }
+func (s *bridgeSite) cert() string   { return filepath.Join(s.dir, "data", "tls", "cert.pem") }
+func (s *bridgeSite) key() string    { return filepath.Join(s.dir, "data", "tls", "key.pem") }
+
+// routeTo edits the config as cmd/bridge's processLayout writes it: the
+// peer's domain goes to its ticket API, trusting its self-signed
+// certificate, and ticket requests are not rate-limited (one sender at
+// full speed). It also turns /metrics on.
+func (s *bridgeSite) routeTo(tb testing.TB, peer *bridgeSite) {
+	tb.Helper()
+	b, err := os.ReadFile(s.config())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conf := strings.Replace(string(b), "\nexpiry = ", "\nrate_per_minute = 0\nexpiry = ", 1)
+	conf += fmt.Sprintf("\n[[route]]\ndomain = %q\nurl = %q\nca = %q\n\n[metrics]\nlisten = %q\n",
+		peer.domain, "https://"+peer.ticket, peer.cert(), s.metrics)
+	if err := os.WriteFile(s.config(), []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// serve starts `bridge serve` and waits for its IMAP greeting; it is
+// stopped when the benchmark ends.
+func (s *bridgeSite) serve(tb testing.TB, bin string) {
+	tb.Helper()
+	logPath := filepath.Join(s.dir, "bridge.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "serve", "--config", s.config())
+	s.cmd.Env = append(os.Environ(), "TOLLBRIDGE_MAILBENCH_PPROF_LISTEN="+s.pprof)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	startProcess(tb, s.cmd, s.imap, logPath)
+}
+
+// cpuSeconds is the user plus system CPU time the process has used, from
+// /proc/PID/stat (in clock ticks of 1/100 s, Linux's USER_HZ); 0 where
+// there is no /proc.
+func (s *bridgeSite) cpuSeconds() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: state is
+	// the first, utime the 12th and stime the 13th.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// metric reads one unlabelled value from the bridge's /metrics; 0 when
+// it is missing.
+func (s *bridgeSite) metric(name string) float64 {
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// profile fetches a CPU profile of seconds from the pprof overlay into
+// path; the returned channel gives its error when it is written.
+func (s *bridgeSite) profile(ctx context.Context, seconds int, path string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, seconds)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- fmt.Errorf("%s pprof: %w", s.domain, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			err = errors.Join(err, f.Close())
+		}
+		done <- err
+	}()
+	return done
+}
+
+// bridgePair is alice's and bob's bridges, routed to each other.
+type bridgePair struct{ alice, bob *bridgeSite }
+
+// startBridges builds cmd/bridge and runs the two bridges in dir.
+func startBridges(tb testing.TB, dir string) *bridgePair {
+	tb.Helper()
+	bin, err := bridgeBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &bridgePair{
+		alice: newBridgeSite(tb, bin, filepath.Join(dir, "example.org"), "example.org", "alice@example.org"),
+		bob:   newBridgeSite(tb, bin, filepath.Join(dir, "example.net"), "example.net", "bob@example.net"),
+	}
+	p.alice.routeTo(tb, p.bob)
+	p.bob.routeTo(tb, p.alice)
+	p.alice.serve(tb, bin)
+	p.bob.serve(tb, bin)
+	return p
+}
+
+// side is the bridges as the benchmark sees a mail system.
+func (p *bridgePair) side() *side {
+	return &side{name: "bridge", submission: p.alice.submission, auth: true,
+		from: p.alice.user, fromPassword: p.alice.password,
+		imap: p.bob.imap, to: p.bob.user, toPassword: p.bob.password}
+}
+
+// freeAddr returns a 127.0.0.1 address with a port free just now.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// run runs a command and fails with its output.
+func run(tb testing.TB, stdin string, name string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// startProcess starts cmd, stops it when the benchmark ends and waits
+// until addr answers with an IMAP greeting.
+func startProcess(tb testing.TB, cmd *exec.Cmd, addr, logPath string) {
+	tb.Helper()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	tb.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	for i := 0; i < 300; i++ {
+		if greets(addr) {
+			return
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(logPath)
+			tb.Fatalf("%s exited: %s", cmd.Path, b)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	tb.Fatalf("%s: no IMAP greeting on %s within 30s", cmd.Path, addr)
+}
+
+// greets reports whether an IMAP server greets on addr.
+func greets(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "* OK")
+}
