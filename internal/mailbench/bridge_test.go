@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +112,7 @@ func (s *bridgeSite) routeTo(tb testing.TB, peer *bridgeSite) {
 		tb.Fatal(err)
 	}
 	conf := strings.Replace(string(b), "\nexpiry = ", "\nrate_per_minute = 0\nexpiry = ", 1)
+	conf = withWork(tb, conf)
 	conf += fmt.Sprintf("\n[[route]]\ndomain = %q\nurl = %q\nca = %q\n\n[metrics]\nlisten = %q\n",
 		peer.domain, "https://"+peer.ticket, peer.cert(), s.metrics)
 	if err := os.WriteFile(s.config(), []byte(conf), 0o600); err != nil {
@@ -287,4 +289,21 @@ func greets(addr string) bool {
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "* OK")
+}
+
+// withWork sets the proof-of-work each bridge asks of senders to
+// TOLLBRIDGE_MAILBENCH_POW ("BITS,COUNT", e.g. "8,1" to time the mail
+// path without the work); unset, conf keeps bridge init's default.
+func withWork(tb testing.TB, conf string) string {
+	tb.Helper()
+	v := os.Getenv("TOLLBRIDGE_MAILBENCH_POW")
+	if v == "" {
+		return conf
+	}
+	var bits, count int
+	if _, err := fmt.Sscanf(v, "%d,%d", &bits, &count); err != nil {
+		tb.Fatalf("TOLLBRIDGE_MAILBENCH_POW=%q: want BITS,COUNT: %v", v, err)
+	}
+	conf = regexp.MustCompile(`(?m)^pow_bits = \d+$`).ReplaceAllString(conf, fmt.Sprintf("pow_bits = %d", bits))
+	return regexp.MustCompile(`(?m)^pow_count = \d+$`).ReplaceAllString(conf, fmt.Sprintf("pow_count = %d", count))
 }

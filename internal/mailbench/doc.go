@@ -26,6 +26,9 @@
 // another count) to the same mailboxes and waits for INBOX to grow by
 // that many. Every round also prints the CPU seconds each bridge process
 // used and alice's proof-of-work seconds (from its /metrics).
+// TOLLBRIDGE_MAILBENCH_POW=BITS,COUNT sets the work both bridges ask
+// (bridge init's default is 20,4, about 0.4 s of one core a message);
+// "8,1" times the mail path itself.
 // TOLLBRIDGE_MAILBENCH_PPROF=DIR builds the bridge with net/http/pprof
 // added (a build overlay; the repo's code is unchanged) and writes a CPU
 // profile of each bridge process for the first round into DIR.
