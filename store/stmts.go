@@ -8,11 +8,12 @@ import (
 	"sync"
 )
 
-// stmtCache keeps the read pool's prepared statements of the queries an
-// IMAP session runs on every FETCH (MailboxState, MessageRows): SQLite
-// otherwise parses and plans a query's text on every call, which costs
-// more than reading a few rows. PostgreSQL's driver caches statements
-// itself, so only SQLite uses it.
+// stmtCache keeps a pool's prepared statements: on the read pool, the
+// queries an IMAP session runs on every FETCH (MailboxState,
+// MessageRows); on the write pool, the fixed statements of the write
+// transactions (execW). SQLite otherwise parses and plans a query's text
+// on every call, which costs more than reading a few rows. PostgreSQL's
+// driver caches statements itself, so only SQLite uses it.
 //
 // It holds at most maxStmts statements: queries whose text depends on
 // their arguments (IN lists) are prepared only while there is room, then
