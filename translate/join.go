@@ -14,12 +14,13 @@ import (
 // mismatch; since it streams, w has by then received the bytes before the
 // failing part (and possibly some of it), which the caller must discard.
 func Join(w io.Writer, c *Catalog, src Source) error {
+	wsize, bsize := joinBuffers(c)
 	j := &joiner{
-		w:     bufio.NewWriterSize(w, 64<<10),
+		w:     bufio.NewWriterSize(w, wsize),
 		src:   src,
 		parts: make(map[string]*Part, len(c.Parts)),
 		hash:  sha256.New(),
-		buf:   make([]byte, 48<<10),
+		buf:   make([]byte, bsize),
 	}
 	for i := range c.Parts {
 		j.parts[c.Parts[i].ID] = &c.Parts[i]
@@ -31,6 +32,22 @@ func Join(w io.Writer, c *Catalog, src Source) error {
 		return fmt.Errorf("join: %w", err)
 	}
 	return nil
+}
+
+// joinBuffers sizes Join's output buffer (at most 64 KiB) and copy
+// buffer (at most 48 KiB) to the message: IMAP renders a message for
+// each BODY[] fetch, and most mail is a few KiB, for which two full-size
+// buffers were most of the work of allocating and clearing memory.
+func joinBuffers(c *Catalog) (out, copyBuf int) {
+	var total, largest int64
+	for _, p := range c.Parts {
+		total += p.Size
+		largest = max(largest, p.Size)
+	}
+	// Base64 grows a part by a third, and headers and boundaries add some.
+	out = int(min(total*4/3+4<<10, 64<<10))
+	copyBuf = int(min(max(largest+1, 512), 48<<10))
+	return out, copyBuf
 }
 
 type joiner struct {
