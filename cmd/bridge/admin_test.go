@@ -82,8 +82,7 @@ func TestMissingDataDir(t *testing.T) {
 func TestServeWarnsWithoutUsers(t *testing.T) {
 	t.Parallel()
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites()[:1]}
-	seedDKIM(t, l)
-	if err := l.writeConfigs(8, 1); err != nil {
+	if err := writeTestConfigs(t, l, 8, 1); err != nil {
 		t.Fatal(err)
 	}
 	p := serveProcess(t, l.configPath(l.Sites[0]))

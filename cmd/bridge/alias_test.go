@@ -21,8 +21,7 @@ import (
 func addressSite(t *testing.T) (*sites, string) {
 	t.Helper()
 	l := &qsLayout{Dir: t.TempDir(), Sites: []*qsSite{{Name: "example.org", Domain: "example.org", User: "alice@example.org"}}}
-	seedDKIM(t, l)
-	if err := l.writeConfigs(8, 2); err != nil {
+	if err := writeTestConfigs(t, l, 8, 2); err != nil {
 		t.Fatal(err)
 	}
 	path := l.configPath(l.Sites[0])

@@ -84,8 +84,7 @@ func benchEndToEnd(b *testing.B, bits, count int) {
 	dir := b.TempDir()
 	// Unlimited ticket requests: the benchmark is one sender at full speed.
 	l := &qsLayout{Dir: dir, Sites: twoSites(), RatePerMinute: -1}
-	seedDKIM(b, l)
-	if err := l.writeConfigs(bits, count); err != nil {
+	if err := writeTestConfigs(b, l, bits, count); err != nil {
 		b.Fatal(err)
 	}
 	for _, s := range l.Sites {

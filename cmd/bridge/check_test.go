@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -35,7 +36,9 @@ func TestCheckTwoBridges(t *testing.T) {
 	p := serveProcess(t, org)
 	serveProcess(t, nett)
 	code, out, errs = runBinary(t, "check", "--config", org)
-	if code != 0 || strings.Contains(out, "warning") ||
+	// The test zone publishes nothing, so the DNS records are warned
+	// about (TestDNSCommandAndCheck covers them); no other warning.
+	if code != 0 || strings.Contains(regexp.MustCompile(`(?m)^.*: warning: dns: .*$`).ReplaceAllString(out, ""), "warning") ||
 		!strings.Contains(out, fmt.Sprintf("%s: smtp.submission: %s is served by this bridge, running (pid %d)", org, p.cfg.SMTP.Submission, p.cmd.Process.Pid)) ||
 		!strings.Contains(out, "ticket.listen: "+p.cfg.Ticket.Listen+" is served by this bridge, running") {
 		t.Fatalf("check while running: %d\n%s%s", code, out, errs)

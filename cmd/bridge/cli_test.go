@@ -130,7 +130,7 @@ func checkConfig(t *testing.T, delivery string) string {
 // ephemeral port range as quickstart picks (pickAddr says why).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	a := pickAddr(0)
+	a := testPorts.pick(0)
 	if addrPort(a) == 0 {
 		t.Fatalf("no free port: %s", a)
 	}
@@ -153,7 +153,7 @@ func TestPickedPortsAreNotEphemeral(t *testing.T) {
 		t.Skipf("this machine's ephemeral ports start at %d, inside the picked range", low)
 	}
 	for range 20 {
-		if p := addrPort(pickAddr(0)); p == 0 || p >= low {
+		if p := addrPort((&portPicker{}).pick(0)); p == 0 || p >= low {
 			t.Fatalf("picked port %d, want one below the ephemeral range from %d", p, low)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/dnstest"
 	"tollbridge/internal/testkit"
 	"tollbridge/internal/teststore"
 )
@@ -50,8 +52,7 @@ type sites struct {
 func startSites(t *testing.T, dir string, ss []*qsSite, smarthost string, powBits, powCount int, only ...int) *sites {
 	t.Helper()
 	l := &qsLayout{Dir: dir, Sites: ss, Smarthost: smarthost}
-	seedDKIM(t, l)
-	if err := l.writeConfigs(powBits, powCount); err != nil {
+	if err := writeTestConfigs(t, l, powBits, powCount); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range ss {
@@ -252,6 +253,31 @@ var testDKIMKey = sync.OnceValues(func() ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 })
+
+// testPorts hands out the ports of every bridge this test binary sets
+// up, so that two tests running side by side never get the same one (a
+// test that restarts a bridge found its port taken by another's).
+var testPorts = &portPicker{}
+
+// writeTestConfigs writes l's configs as tests want them: ports from
+// testPorts, the shared DKIM key, and DNS answered by a test server on
+// loopback (internal/dnstest, NXDOMAIN for every name), so that SPF,
+// DKIM and DMARC checks never ask the machine's resolver: their answers
+// would depend on the network (real records of example.org, or a
+// timeout where there is no resolver).
+func writeTestConfigs(tb testing.TB, l *qsLayout, powBits, powCount int) error {
+	tb.Helper()
+	l.Ports = testPorts
+	seedDKIM(tb, l)
+	if err := l.writeConfigs(powBits, powCount); err != nil {
+		return err
+	}
+	zone := dnstest.New(tb)
+	for _, s := range l.Sites {
+		appendFile(tb, l.configPath(s), fmt.Sprintf("\n[dns]\nresolver = %q\n", zone.Addr()))
+	}
+	return nil
+}
 
 // seedDKIM writes testDKIMKey as each site's RSA DKIM key before
 // writeConfigs, whose bridge init then loads it instead of making one.

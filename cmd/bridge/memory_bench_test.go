@@ -100,8 +100,7 @@ func gcLines(log string) string {
 // and whose limits admit a message with an attachment of size bytes.
 func memoryLayout(b *testing.B, size int64) *qsLayout {
 	l := &qsLayout{Dir: b.TempDir(), Sites: twoSites(), RatePerMinute: -1}
-	seedDKIM(b, l)
-	if err := l.writeConfigs(8, 1); err != nil {
+	if err := writeTestConfigs(b, l, 8, 1); err != nil {
 		b.Fatal(err)
 	}
 	limit := 2*size + 64<<20 // base64 and MIME around the attachment

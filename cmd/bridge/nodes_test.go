@@ -37,8 +37,7 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 	t.Helper()
 	dsn := pgtest.Schema(t, pgtest.Server(t))
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
-	seedDKIM(t, l)
-	if err := l.writeConfigs(8, 1); err != nil {
+	if err := writeTestConfigs(t, l, 8, 1); err != nil {
 		t.Fatal(err)
 	}
 	first := l.configPath(l.Sites[1])
@@ -62,7 +61,7 @@ func domainNodes(t testing.TB, n int, b s3test.Bucket, ticketAPI func(net []stri
 		p := filepath.Join(filepath.Dir(first), fmt.Sprintf("node%d.toml", i))
 		node := listener.ReplaceAllStringFunc(string(text), func(m string) string {
 			key := listener.FindStringSubmatch(m)[1]
-			return key + `"` + pickAddr(0) + `"`
+			return key + `"` + testPorts.pick(0) + `"`
 		})
 		if err := os.WriteFile(p, []byte(node), 0o600); err != nil {
 			t.Fatal(err)

@@ -132,8 +132,7 @@ func (p *proc) kill() {
 func processLayout(t *testing.T, bits, count int) *qsLayout {
 	t.Helper()
 	l := &qsLayout{Dir: t.TempDir(), Sites: twoSites(), RatePerMinute: -1}
-	seedDKIM(t, l)
-	if err := l.writeConfigs(bits, count); err != nil {
+	if err := writeTestConfigs(t, l, bits, count); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range l.Sites {

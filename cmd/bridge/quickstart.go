@@ -50,6 +50,11 @@ type qsLayout struct {
 	Smarthost string
 	// RatePerMinute is written as ticket.rate_per_minute (-1: no limit).
 	RatePerMinute int
+	// Ports picks the listeners' ports; nil is a picker of its own.
+	// Layouts built side by side in one process (tests) share one, so
+	// that a port handed to one is never handed to another while its
+	// bridge is down or not yet bound.
+	Ports *portPicker
 }
 
 func (l *qsLayout) configPath(s *qsSite) string { return filepath.Join(l.Dir, s.Name, "config.toml") }
@@ -86,11 +91,15 @@ func setupQuickstart(ctx context.Context, dir string, sites []*qsSite, powBits, 
 // configs, each routing the other's domain to its ticket API and trusting
 // its self-signed certificate.
 func (l *qsLayout) writeConfigs(powBits, powCount int) error {
+	ports := l.Ports
+	if ports == nil {
+		ports = &portPicker{}
+	}
 	opts := make([]initOptions, len(l.Sites))
 	for i, s := range l.Sites {
 		opts[i] = initOptions{
 			Dir: filepath.Join(l.Dir, s.Name), Domain: s.Domain, Hostname: "localhost",
-			Submission: pickAddr(s.Submission), IMAP: pickAddr(s.IMAP), Ticket: pickAddr(s.Ticket),
+			Submission: ports.pick(s.Submission), IMAP: ports.pick(s.IMAP), Ticket: ports.pick(s.Ticket),
 			PowBits: powBits, PowCount: powCount, RatePerMinute: l.RatePerMinute,
 		}
 	}
@@ -134,11 +143,33 @@ func addrPort(addr string) int {
 // port between this pick and the bridge's bind ("address already in use").
 const pickLow, pickHigh = 20000, 32768
 
-// pickAddr returns 127.0.0.1:port when the port is free (and not 0), else
-// a free port below the ephemeral range, else any free one.
-func pickAddr(port int) string {
+// portPicker hands out free loopback ports, each at most once.
+type portPicker struct {
+	mu     sync.Mutex
+	handed map[int]bool
+}
+
+// pick returns 127.0.0.1:port when the port is free (and not 0), else
+// a free port below the ephemeral range, else any free one; never one
+// it handed out before.
+func (p *portPicker) pick(port int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handed == nil {
+		p.handed = map[int]bool{}
+	}
+	try := func(port int) (string, bool) {
+		if p.handed[port] && port != 0 {
+			return "", false
+		}
+		a, ok := tryAddr(port)
+		if ok {
+			p.handed[addrPort(a)] = true
+		}
+		return a, ok
+	}
 	if port != 0 {
-		if a, ok := tryAddr(port); ok {
+		if a, ok := try(port); ok {
 			return a
 		}
 	}
@@ -147,11 +178,11 @@ func pickAddr(port int) string {
 		if err != nil {
 			break
 		}
-		if a, ok := tryAddr(pickLow + int(n.Int64())); ok {
+		if a, ok := try(pickLow + int(n.Int64())); ok {
 			return a
 		}
 	}
-	if a, ok := tryAddr(0); ok {
+	if a, ok := try(0); ok {
 		return a
 	}
 	return "127.0.0.1:" + strconv.Itoa(port)
