@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,59 +12,11 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"tollbridge/internal/mtatest"
 	"tollbridge/internal/teststore"
 )
 
-// mixMessage is message i of a realistic size mix: most mail is a few KiB
-// of text, some carries a mid-size HTML body with an inline image, a few a
-// large attachment (75% 4 KiB, 20% 60 KiB, 5% 1 MiB).
-func mixMessage(i int) string {
-	head := fmt.Sprintf("From: Alice <alice@example.org>\r\nTo: Bob <bob@example.net>\r\nSubject: message %d\r\n"+
-		"Message-ID: <bench.%d@example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n", i, i)
-	text := strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n", 70)
-	switch {
-	case i%20 == 19:
-		return head + attachmentMessage(text, 1<<20)
-	case i%4 == 3:
-		return head + attachmentMessage(text, 60<<10)
-	}
-	return head + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text
-}
-
-// attachments are the random attachment bodies, base64 in lines, made once
-// so the benchmark's client spends its time sending, not generating.
-var attachments = sync.OnceValue(func() map[int]string {
-	m := map[int]string{}
-	for _, size := range []int{60 << 10, 1 << 20} {
-		blob := make([]byte, size)
-		rand.Read(blob)
-		m[size] = base64Lines(blob)
-	}
-	return m
-})
-
-func base64Lines(blob []byte) string {
-	enc := base64.StdEncoding.EncodeToString(blob)
-	var b strings.Builder
-	for len(enc) > 76 {
-		b.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	b.WriteString(enc + "\r\n")
-	return b.String()
-}
-
-func attachmentMessage(text string, size int) string {
-	var b strings.Builder
-	b.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
-	b.WriteString(text)
-	b.WriteString("\r\n--b\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	b.WriteString(attachments()[size])
-	b.WriteString("--b--\r\n")
-	return b.String()
-}
-
-// BenchmarkEndToEnd sends b.N messages of the size mix from alice to bob
+// BenchmarkEndToEnd sends b.N messages of mtatest's size mix (MixMessage) from alice to bob
 // through two bridges (submission, seal, outbox, ticket, work, upload,
 // complete) and reports messages and bytes per second accepted (250) and
 // delivered (stored at bob's bridge), with no work and with the default.
@@ -158,7 +107,7 @@ func submitMany(addr string, n int, next, total *atomic.Int64) error {
 		if i >= n {
 			return c.Quit()
 		}
-		msg := mixMessage(i)
+		msg := mtatest.MixMessage(i)
 		total.Add(int64(len(msg)))
 		if err := c.SendMail("alice@example.org", []string{"bob@example.net"}, strings.NewReader(msg)); err != nil {
 			return err

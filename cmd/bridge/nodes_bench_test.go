@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tollbridge/config"
+	"tollbridge/internal/mtatest"
 	"tollbridge/internal/s3test"
 )
 
@@ -81,7 +82,7 @@ func submitManyFrom(addr, from, to string, n int, next *atomic.Int64) error {
 		if i >= n {
 			return nil
 		}
-		if err := submitRaw(addr, from, "pw-"+from, []string{to}, swap.Replace(mixMessage(i))); err != nil {
+		if err := submitRaw(addr, from, "pw-"+from, []string{to}, swap.Replace(mtatest.MixMessage(i))); err != nil {
 			return fmt.Errorf("message %d: %w", i, err)
 		}
 	}

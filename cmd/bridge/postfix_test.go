@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,77 +12,28 @@ import (
 
 	"tollbridge/config"
 	"tollbridge/internal/dnstest"
+	"tollbridge/internal/mtatest"
 	"tollbridge/internal/teststore"
 )
 
-// postfix is a private Postfix (Debian's package) run for one test: its
-// own config, queue and data directories under a temporary folder, one
-// SMTP listener on 127.0.0.1. It never touches /etc/postfix or port 25.
-type postfix struct {
-	bin  string // the postfix command
-	dir  string // etc/ (config_directory), queue/ and data/
-	addr string // its smtpd
-}
-
-// startPostfix runs a Postfix on 127.0.0.1 that accepts mail from
-// loopback and sends each domain in routes to the host:port it maps to,
-// and stops it when the test ends. It skips the test where Postfix is
-// not installed or cannot run (not root).
-func startPostfix(t *testing.T, routes map[string]string) *postfix {
+// startPostfix runs mtatest's private Postfix (Debian's package: its own
+// config, queue and data directories under a temporary folder, one SMTP
+// listener on 127.0.0.1, never /etc/postfix or port 25) as the legacy
+// world's relay: it accepts mail from loopback and sends each domain in
+// routes to the host:port it maps to, over SMTP without TLS, and stops
+// when the test ends. It skips the test where Postfix is not installed or
+// cannot run (not root).
+func startPostfix(t *testing.T, routes map[string]string) *mtatest.Postfix {
 	t.Helper()
-	bin, err := exec.LookPath("postfix")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/postfix", "/sbin/postfix"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("postfix is not installed (Debian: apt-get install postfix)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("a private Postfix must be started as root (it drops to mail_owner)")
-	}
-	// Postfix's daemons run as the postfix user and must reach the queue:
-	// t.TempDir makes folders only root can enter.
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pf := &postfix{bin: bin, dir: dir, addr: freeAddr(t)}
-	var transport []string
+	transport := map[string]string{}
 	for domain, hostport := range routes {
 		host, port, _ := strings.Cut(hostport, ":")
-		transport = append(transport, fmt.Sprintf("%s=smtp:[%s]:%s", domain, host, port))
+		transport[domain] = fmt.Sprintf("smtp:[%s]:%s", host, port)
 	}
-	mainCF := strings.Join([]string{
-		"compatibility_level = 3.6",
-		// Apart from the config: Postfix wants everything under
-		// config_directory owned by root, the queue by mail_owner.
-		"queue_directory = " + filepath.Join(dir, "queue"),
-		"data_directory = " + filepath.Join(dir, "data"),
-		"mail_owner = postfix",
-		"setgid_group = postdrop",
-		"myhostname = legacy.test",
-		"mydomain = legacy.test",
-		"mydestination =",
-		"inet_interfaces = 127.0.0.1",
-		"inet_protocols = ipv4",
-		"mynetworks = 127.0.0.0/8",
-		"relay_domains = " + strings.Join(mapKeys(routes), ", "),
-		"transport_maps = inline:{ " + strings.Join(transport, ", ") + " }",
+	return mtatest.StartPostfix(t, mtatest.PostfixOptions{Hostname: "legacy.test", Routes: transport, Main: []string{
 		"smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
 		"smtp_tls_security_level = none",
 		"smtpd_tls_security_level = none",
-		"smtputf8_enable = no",
-		"alias_maps =",
-		"alias_database =",
-		"biff = no",
-		"smtp_host_lookup = native",
-		"smtpd_peername_lookup = no",
 		// Relay as an internet hop does: Postfix adds a missing Date:
 		// or Message-ID: only for its own local clients, which would
 		// break a DKIM signature that signed their absence.
@@ -96,97 +42,7 @@ func startPostfix(t *testing.T, routes map[string]string) *postfix {
 		"queue_run_delay = 1s",
 		"minimal_backoff_time = 1s",
 		"maximal_backoff_time = 2s",
-		"maillog_file = " + filepath.Join(dir, "maillog"),
-		"maillog_file_prefixes = " + dir,
-		"",
-	}, "\n")
-	// No chroot (the last "n" of the fifth column): the daemons see the
-	// private folders as they are.
-	masterCF := strings.Join([]string{
-		pf.addr + " inet n - n - - smtpd",
-		"pickup unix n - n 60 1 pickup",
-		"cleanup unix n - n - 0 cleanup",
-		"qmgr unix n - n 300 1 qmgr",
-		"rewrite unix - - n - - trivial-rewrite",
-		"bounce unix - - n - 0 bounce",
-		"defer unix - - n - 0 bounce",
-		"trace unix - - n - 0 bounce",
-		"verify unix - - n - 1 verify",
-		"flush unix n - n 1000? 0 flush",
-		"proxymap unix - - n - - proxymap",
-		"smtp unix - - n - - smtp",
-		"relay unix - - n - - smtp",
-		"showq unix n - n - - showq",
-		"error unix - - n - - error",
-		"retry unix - - n - - error",
-		"discard unix - - n - - discard",
-		"anvil unix - - n - 1 anvil",
-		"scache unix - - n - 1 scache",
-		"postlog unix-dgram n - n - 1 postlogd",
-		"",
-	}, "\n")
-	// Postfix makes what is inside the queue folder, not the folder.
-	for _, d := range []string{"etc", "queue"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFile(t, filepath.Join(dir, "etc", "main.cf"), mainCF)
-	writeFile(t, filepath.Join(dir, "etc", "master.cf"), masterCF)
-	if out, err := pf.run("start"); err != nil {
-		t.Fatalf("postfix start: %v\n%s\n%s", err, out, pf.log())
-	}
-	t.Cleanup(func() {
-		if out, err := pf.run("stop"); err != nil {
-			t.Errorf("postfix stop: %v\n%s", err, out)
-		}
-		if t.Failed() || os.Getenv("TOLLBRIDGE_LOG") != "" {
-			t.Logf("postfix log:\n%s", pf.log())
-		}
-		// The master has exited when its pid names no process.
-		b, err := os.ReadFile(filepath.Join(dir, "queue", "pid", "master.pid"))
-		if err != nil {
-			t.Errorf("postfix master pid: %v", err)
-			return
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		for i := 0; pid > 0 && syscall.Kill(pid, 0) == nil; i++ {
-			if i == 100 {
-				t.Errorf("postfix master (pid %d) still running 5 s after stop", pid)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-	return pf
-}
-
-// run runs `postfix -c DIR cmd`, bounded in time.
-func (pf *postfix) run(cmd string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	return exec.CommandContext(ctx, pf.bin, "-c", filepath.Join(pf.dir, "etc"), cmd).CombinedOutput()
-}
-
-// log is Postfix's log so far, for failure messages.
-func (pf *postfix) log() string {
-	b, _ := os.ReadFile(filepath.Join(pf.dir, "maillog"))
-	return string(b)
-}
-
-func mapKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	}})
 }
 
 // TestPostfixLegacyWorld runs a bridge between mail clients and a private
@@ -211,7 +67,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 	dir := t.TempDir()
 	res, err := writeInit(initOptions{Dir: dir, Domain: "bridge.test", Hostname: "localhost",
 		Submission: freeAddr(t), IMAP: freeAddr(t), Ticket: freeAddr(t), MX: mxAddr,
-		PowBits: 4, PowCount: 1, Smarthost: pf.addr, SmarthostTLS: "none"})
+		PowBits: 4, PowCount: 1, Smarthost: pf.Addr, SmarthostTLS: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +109,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 
 	// In: a legacy server hands mail to Postfix → the bridge's MX → INBOX.
 	in := "From: Dave <dave@legacy.test>\r\nTo: carol@bridge.test\r\nSubject: inbound\r\nMessage-ID: <inbound@legacy.test>\r\n\r\ninbound\r\n"
-	if err := smtpSend(pf.addr, "dave@legacy.test", "carol@bridge.test", in); err != nil {
+	if err := smtpSend(pf.Addr, "dave@legacy.test", "carol@bridge.test", in); err != nil {
 		t.Fatalf("hand mail to Postfix: %v", err)
 	}
 	var msg []byte
@@ -274,7 +130,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 	// refuses it (550) and Postfix, which holds it, bounces it to the
 	// legacy sender; the bridge stores nothing and sends nothing.
 	forged := "From: Bank <alerts@bank.test>\r\nTo: carol@bridge.test\r\nSubject: forged\r\nMessage-ID: <forged@legacy.test>\r\n\r\nforged\r\n"
-	if err := smtpSend(pf.addr, "dave@legacy.test", "carol@bridge.test", forged); err != nil {
+	if err := smtpSend(pf.Addr, "dave@legacy.test", "carol@bridge.test", forged); err != nil {
 		t.Fatalf("hand forged mail to Postfix: %v", err)
 	}
 	waitFor(t, "Postfix to bounce the forged mail to dave", 30*time.Second, func() bool { return len(sink.messages()) > 1 })
@@ -302,7 +158,7 @@ func TestPostfixLegacyWorld(t *testing.T) {
 		dns.SetTXT(k.Selector+"._domainkey.bridge.test", txt)
 	}
 	echo := strings.Join(got.dkim, "") + string(got.data)
-	if err := smtpSend(pf.addr, "list@legacy.test", "carol@bridge.test", echo); err != nil {
+	if err := smtpSend(pf.Addr, "list@legacy.test", "carol@bridge.test", echo); err != nil {
 		t.Fatalf("hand carol's signed mail back to Postfix: %v", err)
 	}
 	waitFor(t, "carol's own signed mail to come back to her INBOX", 30*time.Second, func() bool {

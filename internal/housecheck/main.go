@@ -59,11 +59,12 @@ var rooms = map[string][]string{
 var leaves = map[string]bool{"protocol": true, "internal/tlsprofile": true}
 
 // testOnly are the shared test helpers (one per concern: clock and
-// certificate, store setup, DNS, GnuPG, fail2ban): only test files may
+// certificate, store setup, DNS, GnuPG, fail2ban, private Postfix and
+// Dovecot): only test files may
 // import them, even in cmd/bridge, which may import everything else.
 var testOnly = map[string]bool{
 	"internal/testkit": true, "internal/teststore": true, "internal/dnstest": true,
-	"internal/gpgtest": true, "internal/fail2bantest": true,
+	"internal/gpgtest": true, "internal/fail2bantest": true, "internal/mtatest": true,
 }
 
 // exempt are trees not held to the table.

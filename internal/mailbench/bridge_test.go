@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"tollbridge/internal/mtatest"
 )
 
 // bridgeBinary builds cmd/bridge once; with TOLLBRIDGE_MAILBENCH_PPROF set
@@ -89,10 +89,10 @@ type bridgeSite struct {
 func newBridgeSite(tb testing.TB, bin, dir, domain, user string) *bridgeSite {
 	tb.Helper()
 	s := &bridgeSite{domain: domain, user: user, password: "pw-" + user, dir: dir,
-		submission: freeAddr(tb), imap: freeAddr(tb), ticket: freeAddr(tb), metrics: freeAddr(tb), pprof: freeAddr(tb)}
-	run(tb, "", bin, "init", "--dir", dir, "--domain", domain, "--hostname", "localhost",
+		submission: mtatest.FreeAddr(tb), imap: mtatest.FreeAddr(tb), ticket: mtatest.FreeAddr(tb), metrics: mtatest.FreeAddr(tb), pprof: mtatest.FreeAddr(tb)}
+	mtatest.Run(tb, "", bin, "init", "--dir", dir, "--domain", domain, "--hostname", "localhost",
 		"--submission", s.submission, "--imap", s.imap, "--ticket", s.ticket)
-	run(tb, s.password+"\n", bin, "user", "add", "--config", s.config(), "--password-file", "-",
+	mtatest.Run(tb, s.password+"\n", bin, "user", "add", "--config", s.config(), "--password-file", "-",
 		"--recovery-file", filepath.Join(dir, "recovery"), user)
 	return s
 }
@@ -132,7 +132,7 @@ func (s *bridgeSite) serve(tb testing.TB, bin string) {
 	s.cmd = exec.Command(bin, "serve", "--config", s.config())
 	s.cmd.Env = append(os.Environ(), "TOLLBRIDGE_MAILBENCH_PPROF_LISTEN="+s.pprof)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	startProcess(tb, s.cmd, s.imap, logPath)
+	mtatest.StartProcess(tb, s.cmd, s.imap, logPath)
 }
 
 // cpuSeconds is the user plus system CPU time the process has used, from
@@ -222,73 +222,6 @@ func (p *bridgePair) side() *side {
 	return &side{name: "bridge", submission: p.alice.submission, auth: true,
 		from: p.alice.user, fromPassword: p.alice.password,
 		imap: p.bob.imap, to: p.bob.user, toPassword: p.bob.password}
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free just now.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// run runs a command and fails with its output.
-func run(tb testing.TB, stdin string, name string, args ...string) string {
-	tb.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		tb.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// startProcess starts cmd, stops it when the benchmark ends and waits
-// until addr answers with an IMAP greeting.
-func startProcess(tb testing.TB, cmd *exec.Cmd, addr, logPath string) {
-	tb.Helper()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	tb.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	for i := 0; i < 300; i++ {
-		if greets(addr) {
-			return
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(logPath)
-			tb.Fatalf("%s exited: %s", cmd.Path, b)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	tb.Fatalf("%s: no IMAP greeting on %s within 30s", cmd.Path, addr)
-}
-
-// greets reports whether an IMAP server greets on addr.
-func greets(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "* OK")
 }
 
 // withWork sets the proof-of-work each bridge asks of senders to

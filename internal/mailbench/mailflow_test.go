@@ -17,6 +17,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"tollbridge/internal/mtatest"
 )
 
 // conns is how many submission connections alice's client opens.
@@ -146,7 +148,7 @@ func BenchmarkMailFlow(b *testing.B) {
 	for _, s := range []*side{br, mta} {
 		s.login(b)
 	}
-	attachments()
+	mtatest.Attachments()
 	profiled := bridges.startProfiles(b)
 	var sumBridge, sumMTA, sumRatio float64
 	// b.Loop, not b.N: the servers are set up once, not again for the
