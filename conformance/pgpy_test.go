@@ -24,6 +24,14 @@ import (
 // packet (1 for what PGPy writes).
 func sealPGPyStyle(t testing.TB, catalog []byte, parts []*part, signer *openpgp.Entity, sigs int) *sealed {
 	t.Helper()
+	return sealOnePassStyle(t, catalog, parts, signer, 1, sigs)
+}
+
+// sealOnePassStyle is sealPGPyStyle with opss copies of the one-pass
+// signature packet before the literal data (2 and 2: a message signed
+// twice, as RFC 4880 §5.4 nests it, which §3.6 does not allow).
+func sealOnePassStyle(t testing.TB, catalog []byte, parts []*part, signer *openpgp.Entity, opss, sigs int) *sealed {
+	t.Helper()
 	s := &sealed{key: make([]byte, 32), catalogPlain: catalog, parts: parts}
 	rand.Read(s.key)
 	key, ok := signer.SigningKey(time.Now())
@@ -48,7 +56,15 @@ func sealPGPyStyle(t testing.TB, catalog []byte, parts []*part, signer *openpgp.
 	if err := sig.Serialize(&sb); err != nil {
 		t.Fatal(err)
 	}
-	inner := append(newPacket(4, ops), newPacket(11, append([]byte{'b', 0, 0, 0, 0, 0}, catalog...))...)
+	var inner []byte
+	for i := range opss {
+		last := byte(0) // PGPy's flag for the only signature; 1 on the last of several
+		if opss > 1 && i == opss-1 {
+			last = 1
+		}
+		inner = append(inner, newPacket(4, append(ops[:len(ops)-1:len(ops)-1], last))...)
+	}
+	inner = append(inner, newPacket(11, append([]byte{'b', 0, 0, 0, 0, 0}, catalog...))...)
 	for range sigs {
 		inner = append(inner, newPacket(2, packetBody(t, sb.Bytes()))...)
 	}
