@@ -29,12 +29,12 @@ func runStoreMigrate(ctx context.Context, e *env, args []string) error {
 	if *from == "" || *to == "" || len(pos) != 0 {
 		return usagef("--from and --to are required, and nothing else")
 	}
-	src, srcCfg, err := openMigrateStore(ctx, *from)
+	srcCfg, src, err := openStore(ctx, *from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, dstCfg, err := openMigrateStore(ctx, *to)
+	dstCfg, dst, err := openStore(ctx, *to)
 	if err != nil {
 		return err
 	}
@@ -53,21 +53,6 @@ func runStoreMigrate(ctx context.Context, e *env, args []string) error {
 			srcCfg.Server.DataDir, dstCfg.Server.DataDir)
 	}
 	return nil
-}
-
-func openMigrateStore(ctx context.Context, path string) (*store.Store, *config.Config, error) {
-	cfg, err := loadConfig(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := requireDataDir(cfg); err != nil {
-		return nil, nil, err
-	}
-	st, err := openConfigStore(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, cfg, nil
 }
 
 // sameStore reports whether two configs name one store: copying a store
