@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -70,6 +71,22 @@ func imapLogin(addr, user, pw string) (*imapclient.Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// selectInbox logs in over IMAP and selects INBOX, failing t otherwise;
+// the caller closes the client.
+func selectInbox(t *testing.T, addr, user, pw string) (*imapclient.Client, *imap.SelectData) {
+	t.Helper()
+	c, err := imapLogin(addr, user, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, sel
 }
 
 // smtpLogin authenticates a submission session.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // corpusMessage reads a message of translate's corpus (real Thunderbird and
@@ -59,18 +58,8 @@ const groupMessage = "From: Alice Example <alice@example.org>\r\n" +
 // inbox fetches every message of user's INBOX over IMAP, by Message-ID.
 func inbox(t *testing.T, addr, user, pass string) map[string][]byte {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, mbox := selectInbox(t, addr, user, pass)
 	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	mbox, err := c.Select("INBOX", nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string][]byte{}
 	if mbox.NumMessages == 0 {
 		return out

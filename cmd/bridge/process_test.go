@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"tollbridge/config"
 	"tollbridge/internal/teststore"
@@ -148,18 +147,8 @@ func processLayout(t *testing.T, bits, count int) *qsLayout {
 // message in INBOX.
 func imapMessageIDs(t *testing.T, addr, user, pass string) []string {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, mbox := selectInbox(t, addr, user, pass)
 	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	mbox, err := c.Select("INBOX", nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if mbox.NumMessages == 0 {
 		return nil
 	}

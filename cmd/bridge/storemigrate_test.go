@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"tollbridge/internal/pgtest"
 	"tollbridge/internal/s3test"
@@ -26,18 +25,8 @@ type mailboxView struct {
 
 func viewInbox(t *testing.T, addr, user, pass string, flag imap.UID) mailboxView {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sel := selectInbox(t, addr, user, pass)
 	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sel, err := c.Select("INBOX", nil).Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if flag != 0 {
 		if err := c.Store(imap.UIDSetNum(flag), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}, Silent: true}, nil).Close(); err != nil {
 			t.Fatal(err)
