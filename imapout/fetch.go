@@ -29,6 +29,7 @@ const maxSections = 64
 // one whose content fails its integrity checks is left out and named in
 // the final NO, after all the others.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	s.fetchState, s.readState = nil, nil
 	// Each section item is rendered into a spool held until the message's
 	// answer is written: bound them (clients ask for a handful).
 	if n := len(options.BodySection) + len(options.BinarySection) + len(options.BinarySectionSize); n > maxSections {
@@ -61,6 +62,8 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: codeExpungeIssued,
 			Text: "Some messages were expunged by another session"}
 	}
+	// Answered OK: the Poll that follows takes the state last read.
+	s.fetchState = s.readState
 	return nil
 }
 

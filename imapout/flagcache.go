@@ -1,6 +1,8 @@
 package imapout
 
 import (
+	"context"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -8,34 +10,127 @@ import (
 	"tollbridge/store"
 )
 
-// flagCache holds the flag rows (store.RowFlags) of a run of a mailbox's
-// messages as the store had them at one mailbox modseq. Every change of a
-// mailbox (flags by any session or node, APPEND, COPY, expunge) takes the
-// next mailboxes.modseq in its own transaction, so while the mailbox's
-// modseq is still seq nothing it holds is stale; a FETCH (FLAGS) of a big
-// mailbox then costs one small query instead of reading every row again.
-type flagCache struct {
-	seq int64
-	// rows holds every message of the mailbox from UID lo to hi
-	// (ascending UIDs).
-	lo, hi uint32
-	rows   []store.MessageRow
+// mailboxIndex holds the UID, modseq, message id and flags of every
+// message of one mailbox, as the store had them at mailbox modseq seq.
+// Every change of a mailbox (flags by any session or node, APPEND, COPY,
+// expunge) takes the next mailboxes.modseq in its own transaction and
+// stamps the rows it changes with it, and every expunge leaves a record
+// with it: the index is brought up to date by reading only what changed
+// after seq, so a FETCH (FLAGS) or a SELECT of a big mailbox costs two
+// small queries instead of reading every row again (Dovecot keeps its
+// index files for the same reason).
+type mailboxIndex struct {
+	mu   sync.Mutex // held while the index is read or brought up to date
+	seq  int64      // 0: not read yet
+	rows []store.IndexRow
 }
 
-// flagCaches are an account's flag caches, one a mailbox (and
+// flagCaches are an account's mailbox indexes, one a mailbox (and
 // UIDVALIDITY), shared by the user's sessions: a client that opens a
 // connection per task finds them warm.
 type flagCaches struct {
 	mu sync.Mutex
-	m  map[metaKey]*flagCache // uid 0
+	m  map[metaKey]*mailboxIndex // uid 0
 }
 
-// maxFlagCaches bounds an account's flag caches: clients list a few
+// maxFlagCaches bounds an account's mailbox indexes: clients list a few
 // mailboxes over and over.
 const maxFlagCaches = 8
 
-// flagRows reads the flag rows of uids in the selected mailbox, from the
-// account's cache while the mailbox's modseq says nothing changed.
+// get returns the index of key, creating an empty one.
+func (fc *flagCaches) get(key metaKey) *mailboxIndex {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if x := fc.m[key]; x != nil {
+		return x
+	}
+	if len(fc.m) >= maxFlagCaches || fc.m == nil {
+		fc.m = map[metaKey]*mailboxIndex{}
+	}
+	x := &mailboxIndex{}
+	fc.m[key] = x
+	return x
+}
+
+// lockedIndex returns the account's index of box brought up to date with
+// state (at least), locked: the caller unlocks it.
+func (s *session) lockedIndex(box *store.Mailbox, state store.MailboxState) (*mailboxIndex, error) {
+	x := s.acct.flags.get(metaKey{mailbox: box.ID, validity: box.UIDValidity})
+	x.mu.Lock()
+	if err := x.refresh(s.ctx, s.srv.st, box.ID, state.ModSeq); err != nil {
+		x.mu.Unlock()
+		return nil, err
+	}
+	return x, nil
+}
+
+// refresh brings the index up to modseq seq or later: the rows changed
+// since, less the messages expunged since, or the whole mailbox when the
+// index is empty or the expunge records it would need were pruned. x.mu
+// is held.
+func (x *mailboxIndex) refresh(ctx context.Context, st *store.Store, mailboxID, seq int64) error {
+	if x.seq != 0 && x.seq >= seq {
+		return nil
+	}
+	if x.seq != 0 {
+		gone, complete, err := st.ExpungedAfter(ctx, mailboxID, x.seq, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		if complete {
+			changed, err := st.IndexRows(ctx, mailboxID, x.seq)
+			if err != nil {
+				return err
+			}
+			x.rows, x.seq = merge(x.rows, changed, gone), seq
+			return nil
+		}
+	}
+	rows, err := st.IndexRows(ctx, mailboxID, 0)
+	if err != nil {
+		x.seq, x.rows = 0, nil
+		return err
+	}
+	x.rows, x.seq = rows, seq
+	return nil
+}
+
+// merge applies changed rows and expunged UIDs (both ascending) to rows
+// (ascending): a row changed after it was expunged is left out too.
+func merge(rows, changed []store.IndexRow, gone []uint32) []store.IndexRow {
+	var added []store.IndexRow
+	for _, c := range changed {
+		if i, ok := findRow(rows, c.UID); ok {
+			rows[i] = c
+		} else {
+			added = append(added, c)
+		}
+	}
+	if len(gone) > 0 {
+		rows = slices.DeleteFunc(rows, func(r store.IndexRow) bool {
+			_, expunged := slices.BinarySearch(gone, r.UID)
+			return expunged
+		})
+	}
+	for _, a := range added {
+		if _, expunged := slices.BinarySearch(gone, a.UID); !expunged {
+			rows = append(rows, a)
+		}
+	}
+	if len(added) > 0 {
+		// New messages have UIDs above all others; a changed row read
+		// before its neighbours is put in place all the same.
+		slices.SortFunc(rows, func(a, b store.IndexRow) int { return int(int64(a.UID) - int64(b.UID)) })
+	}
+	return rows
+}
+
+func findRow(rows []store.IndexRow, uid uint32) (int, bool) {
+	return slices.BinarySearchFunc(rows, uid, func(r store.IndexRow, uid uint32) int { return int(int64(r.UID) - int64(uid)) })
+}
+
+// flagRows reads the flag rows of uids (ascending) in the selected
+// mailbox from the account's index of it.
 func (s *session) flagRows(uids []uint32) ([]*store.MessageRow, error) {
 	v := s.sel
 	if len(uids) == 0 {
@@ -46,91 +141,43 @@ func (s *session) flagRows(uids []uint32) ([]*store.MessageRow, error) {
 		// A deleted mailbox: the store answers as it did before.
 		return s.srv.st.MessageRows(s.ctx, v.box.ID, uids, store.RowFlags)
 	}
-	fc := &s.acct.flags
-	key := metaKey{mailbox: v.box.ID, validity: v.box.UIDValidity}
-	if rows := fc.pick(key, state.ModSeq, uids); rows != nil {
-		return rows, nil
-	}
-	rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, store.RowFlags)
+	x, err := s.lockedIndex(v.box, state)
 	if err != nil {
 		return nil, err
 	}
-	if v.run(uids) {
-		fc.add(key, v, state.ModSeq, uids[0], uids[len(uids)-1], rows)
-	}
-	return rows, nil
+	defer x.mu.Unlock()
+	s.readState = &state
+	return x.pick(uids), nil
 }
 
-// pick returns copies of the cached rows of uids when the cache of key
-// holds them at modseq seq; nil when it does not.
-func (fc *flagCaches) pick(key metaKey, seq int64, uids []uint32) []*store.MessageRow {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	c := fc.m[key]
-	if c == nil || c.seq != seq || uids[0] < c.lo || c.hi < uids[len(uids)-1] {
-		return nil
-	}
-	return c.pick(uids)
-}
-
-// add keeps rows read at seq for the run lo..hi of view v.
-func (fc *flagCaches) add(key metaKey, v *selected, seq int64, lo, hi uint32, rows []*store.MessageRow) {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	c := fc.m[key]
-	if c == nil {
-		if len(fc.m) >= maxFlagCaches || fc.m == nil {
-			fc.m = map[metaKey]*flagCache{}
-		}
-		c = &flagCache{}
-		fc.m[key] = c
-	}
-	c.add(v, seq, lo, hi, rows)
-}
-
-// run reports whether uids are all the view's UIDs from the first to the
-// last: only then does a read of them say which messages of that range
-// exist. (A view lacks no UID of the mailbox below its uidNext but those
-// expunged, which the read finds gone too.)
-func (v *selected) run(uids []uint32) bool {
-	i := v.index(uids[0])
-	return i >= 0 && i+len(uids) <= len(v.uids) && slices.Equal(v.uids[i:i+len(uids)], uids)
-}
-
-// add keeps rows, read at modseq seq for the view's run lo..hi: appended
-// to the cache when they continue it in v (a FETCH 1:* reads in chunks),
-// else in its place unless the cache holds more of the same modseq.
-func (c *flagCache) add(v *selected, seq int64, lo, hi uint32, rows []*store.MessageRow) {
-	next := -1
-	if i := v.index(c.hi); i >= 0 && c.rows != nil {
-		next = i + 1
-	}
-	if c.seq != seq || next < 0 || next >= len(v.uids) || v.uids[next] != lo {
-		if c.seq == seq && len(rows) < len(c.rows) {
-			return // a FETCH of a few messages keeps the bigger run
-		}
-		c.seq, c.lo, c.rows = seq, lo, make([]store.MessageRow, 0, len(rows))
-	}
-	for _, r := range rows {
-		c.rows = append(c.rows, *r)
-	}
-	c.hi = hi
-}
-
-// pick returns copies of the cached rows of uids (within lo..hi); the
+// pick returns rows for those of uids (ascending) the index holds; the
 // caller may change them.
-func (c *flagCache) pick(uids []uint32) []*store.MessageRow {
+func (x *mailboxIndex) pick(uids []uint32) []*store.MessageRow {
 	out := make([]*store.MessageRow, 0, len(uids))
 	copies := make([]store.MessageRow, 0, len(uids))
-	j := sort.Search(len(c.rows), func(i int) bool { return c.rows[i].UID >= uids[0] })
+	j := sort.Search(len(x.rows), func(i int) bool { return x.rows[i].UID >= uids[0] })
 	for _, uid := range uids {
-		for j < len(c.rows) && c.rows[j].UID < uid {
+		for j < len(x.rows) && x.rows[j].UID < uid {
 			j++
 		}
-		if j < len(c.rows) && c.rows[j].UID == uid {
-			copies = append(copies, c.rows[j])
+		if j < len(x.rows) && x.rows[j].UID == uid {
+			r := &x.rows[j]
+			copies = append(copies, store.MessageRow{UID: r.UID, MessageID: r.MessageID, Flags: r.Flags, ModSeq: r.ModSeq})
 			out = append(out, &copies[len(copies)-1])
 		}
 	}
 	return out
+}
+
+// uids returns the UIDs the index holds and the lowest without \Seen (0
+// if none), for SELECT.
+func (x *mailboxIndex) uids() (uids []uint32, firstUnseen uint32) {
+	uids = make([]uint32, len(x.rows))
+	for i, r := range x.rows {
+		uids[i] = r.UID
+		if firstUnseen == 0 && !slices.Contains(r.Flags, `\Seen`) {
+			firstUnseen = r.UID
+		}
+	}
+	return uids, firstUnseen
 }

@@ -1,7 +1,13 @@
 package imapout
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"tollbridge/store"
 )
 
 // A FETCH (FLAGS) answered from the account's flag cache still shows
@@ -52,5 +58,46 @@ func TestFetchFlagsCacheSeesOtherSessions(t *testing.T) {
 	}
 	if len(matching(u, `UID 3 FLAGS`)) > 0 {
 		t.Errorf("a new session sees expunged UID 3: %q", u)
+	}
+}
+
+// merge brings an index up to date: changed rows in place, new ones in
+// UID order (also one read out of order), expunged ones out, and a row
+// both changed and expunged since stays out.
+func TestIndexMerge(t *testing.T) {
+	row := func(uid uint32, flags ...string) store.IndexRow {
+		return store.IndexRow{UID: uid, ModSeq: int64(uid), MessageID: int64(100 + uid), Flags: flags}
+	}
+	rows := []store.IndexRow{row(1), row(2), row(4), row(6)}
+	changed := []store.IndexRow{row(2, `\Seen`), row(3), row(6, `\Deleted`), row(7), row(9)}
+	got := merge(rows, changed, []uint32{4, 6, 9})
+	var desc []string
+	for _, r := range got {
+		desc = append(desc, fmt.Sprintf("%d%v", r.UID, r.Flags))
+	}
+	if want := `1[] 2[\Seen] 3[] 7[]`; strings.Join(desc, " ") != want {
+		t.Errorf("merged: %s, want %s", strings.Join(desc, " "), want)
+	}
+}
+
+// When the expunge records an index would need were pruned, the index is
+// read again whole: a second session still never sees an expunged message.
+func TestIndexAfterPrunedExpunges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	e.fill(bob, 4)
+	r := e.rawLogin(bob)
+	r.ok("SELECT INBOX")
+	r.ok("UID FETCH 1:* (FLAGS)") // the index holds 1-4
+	r.ok("UNSELECT")
+	other(t, e, bob, nil, []uint32{2})
+	if _, err := e.st.PruneExpunged(context.Background(), -time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r.ok("SELECT INBOX")
+	u := r.ok("UID FETCH 1:* (FLAGS)")
+	if len(matching(u, `UID 2 FLAGS`)) > 0 || len(matching(u, `UID [134] FLAGS`)) != 3 {
+		t.Errorf("after the expunge of UID 2 and the prune of its record: %q", u)
 	}
 }

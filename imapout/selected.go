@@ -88,7 +88,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err != nil {
 		return nil, mailboxError(err)
 	}
-	uids, err := st.MailboxUIDs(s.ctx, box.ID, 0, 0)
+	uids, firstUnseen, err := s.selectUIDs(box, state)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +117,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		HighestModSeq: uint64(state.ModSeq), // RFC 7162 §3.1.2.1: always, never NOMODSEQ
 	}
 	v.condstore = options.CondStore || options.QResync != nil || s.condstore()
-	if first, err := st.FirstUnseen(s.ctx, box.ID); err != nil {
-		return nil, err
-	} else if i := v.index(first); first != 0 && i >= 0 {
+	if i := v.index(firstUnseen); firstUnseen != 0 && i >= 0 {
 		data.FirstUnseenSeqNum = uint32(i + 1)
 	}
 	if s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
@@ -127,6 +125,29 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	s.sel = v
 	return data, nil
+}
+
+// selectUIDs returns the UIDs of box and the lowest without \Seen (0 if
+// none) as of state, from the account's index of the mailbox; from the
+// store itself when the index went past state meanwhile (the view must
+// start exactly at state.ModSeq).
+func (s *session) selectUIDs(box *store.Mailbox, state store.MailboxState) ([]uint32, uint32, error) {
+	x, err := s.lockedIndex(box, state)
+	if err != nil {
+		return nil, 0, err
+	}
+	if x.seq == state.ModSeq {
+		uids, first := x.uids()
+		x.mu.Unlock()
+		return uids, first, nil
+	}
+	x.mu.Unlock()
+	uids, err := s.srv.st.MailboxUIDs(s.ctx, box.ID, 0, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	first, err := s.srv.st.FirstUnseen(s.ctx, box.ID)
+	return uids, first, err
 }
 
 // Unselect implements imapserver.Session.
@@ -147,8 +168,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if v == nil || v.gone {
 		return nil
 	}
-	st := s.srv.st
-	state, err := st.MailboxState(s.ctx, v.box.ID)
+	state, err := s.pollState()
 	if errors.Is(err, store.ErrNotFound) {
 		return s.mailboxGone(w, allowExpunge)
 	}
@@ -189,6 +209,16 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		return s.pollFlags(w, state, known)
 	}
 	return nil
+}
+
+// pollState reads the selected mailbox's state, or takes what the FETCH
+// just answered read.
+func (s *session) pollState() (store.MailboxState, error) {
+	if st := s.fetchState; st != nil {
+		s.fetchState = nil
+		return *st, nil
+	}
+	return s.srv.st.MailboxState(s.ctx, s.sel.box.ID)
 }
 
 // pollHighest sends OK [HIGHESTMODSEQ] when CONDSTORE was enabled after

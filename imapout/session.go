@@ -26,7 +26,13 @@ type session struct {
 	release func() // of the unlocked key
 
 	sel    *selected // the selected mailbox, nil when none
-	cached *renderedMessage
+	// fetchState is the selected mailbox's state as a FETCH just read it,
+	// after every change the FETCH made: the Poll that follows takes it
+	// instead of reading it again (a client opening mail one FETCH at a
+	// time would otherwise read it twice a message).
+	fetchState *store.MailboxState
+	readState  *store.MailboxState // the last that flagRows read
+	cached     *renderedMessage
 	buf    []byte // for copies
 }
 

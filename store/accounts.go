@@ -54,7 +54,7 @@ func orEmpty(b []byte) []byte {
 // with, so a password change made by another process ends them.
 func (s *Store) KeyGeneration(ctx context.Context, userID int64) (int64, error) {
 	var gen int64
-	err := s.read.QueryRowContext(ctx, `SELECT key_generation FROM users WHERE id = ?`, userID).Scan(&gen)
+	err := s.queryReadRow(ctx, `SELECT key_generation FROM users WHERE id = ?`, userID).Scan(&gen)
 	return gen, notFound(err, fmt.Sprintf("user %d", userID))
 }
 

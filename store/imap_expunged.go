@@ -19,7 +19,7 @@ func (s *Store) ExpungedAfter(ctx context.Context, mailboxID, after, upTo int64)
 		return nil, false, err
 	}
 	var floor int64
-	if err := s.read.QueryRowContext(ctx, `SELECT expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor); err != nil {
+	if err := s.queryReadRow(ctx, `SELECT expunged_floor FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor); err != nil {
 		return nil, false, fmt.Errorf("mailbox %d: expunged: %w", mailboxID, notFound(err, "mailbox"))
 	}
 	return uids, after >= floor, nil

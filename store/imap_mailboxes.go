@@ -82,14 +82,14 @@ func (s *Store) Mailboxes(ctx context.Context, userID int64) ([]*Mailbox, error)
 // MailboxByName finds one of a user's mailboxes.
 func (s *Store) MailboxByName(ctx context.Context, userID int64, name string) (*Mailbox, error) {
 	name = CanonicalMailboxName(name)
-	m, err := scanMailbox(s.read.QueryRowContext(ctx,
+	m, err := scanMailbox(s.queryReadRow(ctx,
 		`SELECT `+mailboxColumns+` FROM mailboxes WHERE user_id = ? AND name = ?`, userID, name))
 	return m, notFound(err, "mailbox "+name)
 }
 
 // MailboxByID finds a mailbox by id.
 func (s *Store) MailboxByID(ctx context.Context, id int64) (*Mailbox, error) {
-	m, err := scanMailbox(s.read.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
+	m, err := scanMailbox(s.queryReadRow(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
 	return m, notFound(err, fmt.Sprintf("mailbox %d", id))
 }
 

@@ -38,7 +38,7 @@ func (s *Store) MailboxUIDs(ctx context.Context, mailboxID int64, after, before 
 		q = `SELECT uid FROM mailbox_messages WHERE mailbox_id = ? AND uid > ? AND uid < ? ORDER BY uid`
 		args = append(args, before)
 	}
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.queryRead(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %d: uids: %w", mailboxID, err)
 	}
@@ -57,7 +57,7 @@ func (s *Store) MailboxUIDs(ctx context.Context, mailboxID int64, after, before 
 // ExpungedUIDs returns the UIDs expunged from a mailbox by changes with
 // after < modseq <= upTo, in UID order.
 func (s *Store) ExpungedUIDs(ctx context.Context, mailboxID, after, upTo int64) ([]uint32, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.queryRead(ctx,
 		`SELECT uid FROM mailbox_expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ? ORDER BY uid`, mailboxID, after, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %d: expunged: %w", mailboxID, err)
@@ -89,7 +89,7 @@ type FlagState struct {
 // ChangedFlags returns the messages with uid <= maxUID whose flags changed
 // (or that arrived) in changes after modseq after, in UID order.
 func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID uint32) ([]FlagState, error) {
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.queryRead(ctx,
 		`SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND modseq > ? AND uid <= ? ORDER BY uid`,
 		mailboxID, after, maxUID)
 	if err != nil {
@@ -105,6 +105,42 @@ func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID
 		}
 		f.Flags = ParseFlags(flags)
 		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// IndexRow is one message of a mailbox as an IMAP server's in-memory
+// index of the mailbox holds it: what FETCH (FLAGS) and SELECT need.
+type IndexRow struct {
+	UID       uint32
+	ModSeq    int64
+	MessageID int64
+	Flags     []string
+}
+
+// IndexRows returns the messages of a mailbox changed (or arrived) in
+// changes after modseq after, in UID order; after 0 returns them all.
+// With ExpungedAfter it brings an index read at after up to date.
+func (s *Store) IndexRows(ctx context.Context, mailboxID, after int64) ([]IndexRow, error) {
+	q := `SELECT uid, modseq, message_id, flags FROM mailbox_messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`
+	if after <= 0 {
+		// The whole mailbox, in primary key order.
+		q = `SELECT uid, modseq, message_id, flags FROM mailbox_messages WHERE mailbox_id = ? AND ? <= 0 ORDER BY uid`
+	}
+	rows, err := s.queryRead(ctx, q, mailboxID, after)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox %d: index rows: %w", mailboxID, err)
+	}
+	defer rows.Close()
+	var out []IndexRow
+	for rows.Next() {
+		var r IndexRow
+		var flags string
+		if err := rows.Scan(&r.UID, &r.ModSeq, &r.MessageID, &flags); err != nil {
+			return nil, fmt.Errorf("mailbox %d: index rows: %w", mailboxID, err)
+		}
+		r.Flags = ParseFlags(flags)
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

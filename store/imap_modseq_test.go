@@ -121,3 +121,45 @@ func TestIMAPPruneExpunged(t *testing.T) {
 		t.Errorf("from the floor: %v complete=%v %v", uids, complete, err)
 	}
 }
+
+// IndexRows after a modseq gives what an IMAP index read then lacks: the
+// rows whose flags changed and the messages that arrived, with their
+// message ids; ExpungedAfter gives the rest.
+func TestIMAPIndexRows(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	ctx := context.Background()
+	u := testUser(t, s, "alice@example.org")
+	var first *Delivered
+	for i := range 4 {
+		d := fileTest(t, s, u, "INBOX", fmt.Sprint("m", i))
+		if first == nil {
+			first = d
+		}
+	}
+	inbox := first.MailboxID
+	all, err := s.IndexRows(ctx, inbox, 0)
+	if err != nil || len(all) != 4 || all[0].UID != 1 || all[3].UID != 4 || all[0].MessageID != first.MessageID {
+		t.Fatalf("whole mailbox: %+v, %v", all, err)
+	}
+	at, _ := s.MailboxState(ctx, inbox)
+	if _, _, err := s.StoreFlags(ctx, inbox, []uint32{2, 4}, FlagsAdd, []string{`\Deleted`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ExpungeMessages(ctx, inbox, 4, []uint32{4}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := fileTest(t, s, u, "INBOX", "m4")
+	changed, err := s.IndexRows(ctx, inbox, at.ModSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 2 || changed[0].UID != 2 || fmt.Sprint(changed[0].Flags) != `[\Deleted]` ||
+		changed[1].UID != 5 || changed[1].MessageID != fresh.MessageID || changed[1].ModSeq <= at.ModSeq {
+		t.Errorf("changed after %d: %+v", at.ModSeq, changed)
+	}
+	gone, complete, err := s.ExpungedAfter(ctx, inbox, at.ModSeq, 1<<62)
+	if err != nil || !complete || fmt.Sprint(gone) != "[4]" {
+		t.Errorf("expunged after %d: %v %v %v", at.ModSeq, gone, complete, err)
+	}
+}
