@@ -211,6 +211,8 @@ func (s *Server) prefix(m *store.SealedMessage, auth string) []byte {
 // BODYSTRUCTURE, ENVELOPE, SEARCH) is read from this rendering.
 func (a *account) render(o *opened, prefix []byte) (*store.Spool, error) {
 	sp := store.NewSpool(a.srv.cfg.SpoolDir, memSpool)
+	// The results filter only ever takes lines out.
+	sp.Grow(len(prefix) + int(min(o.cat.MessageSize(), memSpool)))
 	if _, err := sp.Write(prefix); err != nil {
 		sp.Close()
 		return nil, err
@@ -221,7 +223,7 @@ func (a *account) render(o *opened, prefix []byte) (*store.Spool, error) {
 		filter = newResultsFilter(sp, a.srv.cfg.Hostname)
 		w = filter
 	}
-	if err := translate.Join(w, o.cat, o); err != nil {
+	if err := a.srv.joiner.Join(w, o.cat, o); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}

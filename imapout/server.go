@@ -19,6 +19,7 @@ import (
 
 	"tollbridge/keyring"
 	"tollbridge/store"
+	"tollbridge/translate"
 )
 
 // Options configure a Server. Unlocker should be the one SMTP submission
@@ -110,6 +111,9 @@ type Server struct {
 	startOnce         sync.Once
 	closeOnce         sync.Once
 	sessions          sync.WaitGroup
+
+	// joiner renders messages with buffers kept between fetches.
+	joiner translate.Joiner
 
 	mu       sync.Mutex
 	closed   bool

@@ -35,6 +35,15 @@ func NewSpool(dir string, memLimit int) *Spool {
 	return &Spool{dir: dir, memLimit: memLimit}
 }
 
+// Grow reserves memory for n more bytes when they will be held in
+// memory: a caller that knows what it will write (a message rendered
+// from its catalog) then allocates once, not at every doubling.
+func (s *Spool) Grow(n int) {
+	if s.f == nil && n > 0 && len(s.mem)+n <= s.memLimit && cap(s.mem)-len(s.mem) < n {
+		s.mem = append(make([]byte, 0, len(s.mem)+n), s.mem...)
+	}
+}
+
 // Size is the number of bytes written.
 func (s *Spool) Size() int64 { return s.size }
 

@@ -38,3 +38,33 @@ func TestSpoolEncryptsOnDisk(t *testing.T) {
 		}
 	}
 }
+
+// Grow reserves memory once for what the caller will write, keeps what
+// was written, and reserves nothing past the memory limit.
+func TestSpoolGrow(t *testing.T) {
+	t.Parallel()
+	sp := NewSpool(t.TempDir(), 1<<20)
+	defer sp.Close()
+	sp.Write([]byte("head:"))
+	sp.Grow(64 << 10)
+	reserved := cap(sp.mem)
+	if reserved < 5+64<<10 {
+		t.Fatalf("Grow(64 KiB) reserved %d bytes in all", reserved)
+	}
+	chunk := bytes.Repeat([]byte("x"), 1024)
+	for range 63 {
+		sp.Write(chunk)
+	}
+	if cap(sp.mem) != reserved {
+		t.Errorf("writing what Grow reserved grew the buffer again: %d, then %d", reserved, cap(sp.mem))
+	}
+	if got := sp.Bytes(); !bytes.HasPrefix(got, []byte("head:xxx")) || len(got) != 5+63*1024 {
+		t.Errorf("content after Grow: %d bytes, %q…", len(got), got[:8])
+	}
+	big := NewSpool(t.TempDir(), 1000)
+	defer big.Close()
+	big.Grow(2000)
+	if cap(big.mem) != 0 {
+		t.Errorf("Grow past the memory limit reserved %d bytes", cap(big.mem))
+	}
+}

@@ -196,6 +196,11 @@ func newBase64Writer(w *bufio.Writer, line int) *base64Writer {
 	return &base64Writer{w: w, line: line, in: make([]byte, 0, 3), enc: make([]byte, 4*(32<<10)/3+4)}
 }
 
+// reset readies the writer for a new part with lines of line characters.
+func (b *base64Writer) reset(line int) {
+	b.line, b.col, b.in = line, 0, b.in[:0]
+}
+
 func (b *base64Writer) Write(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {

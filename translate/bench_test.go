@@ -86,6 +86,26 @@ func BenchmarkJoinSmall(b *testing.B) {
 	}
 }
 
+// BenchmarkJoinerSmall is BenchmarkJoinSmall with a Joiner, as the IMAP
+// server renders: its buffers are kept from one message to the next.
+func BenchmarkJoinerSmall(b *testing.B) {
+	m := []byte("From: a@example.org\r\nTo: b@example.net\r\nSubject: small\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + string(bytes.Repeat([]byte("Lorem ipsum dolor sit amet.\r\n"), 140)))
+	sink := NewMemorySink()
+	c, err := Split(bytes.NewReader(m), int64(len(m)), sink, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var jr Joiner
+	b.SetBytes(int64(len(m)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := jr.Join(io.Discard, c, sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkMarshalParse(b *testing.B) {
 	m := benchMessage(b)
 	c, err := Split(bytes.NewReader(m), int64(len(m)), discardSink{}, Options{})

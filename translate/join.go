@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 )
 
 // Join writes the message c describes to w, reading parts from src. It
@@ -15,13 +16,32 @@ import (
 // failing part (and possibly some of it), which the caller must discard.
 func Join(w io.Writer, c *Catalog, src Source) error {
 	wsize, bsize := joinBuffers(c)
-	j := &joiner{
-		w:     bufio.NewWriterSize(w, wsize),
-		src:   src,
-		parts: make(map[string]*Part, len(c.Parts)),
-		hash:  sha256.New(),
-		buf:   make([]byte, bsize),
+	return join(w, c, src, newJoinScratch(wsize, bsize))
+}
+
+// Joiner is Join for a server that renders a message per BODY[] fetch: it
+// keeps its buffers from one call to the next, so that rendering costs
+// no allocation of them and the garbage collector no work on them. Its
+// zero value is ready; it is safe for concurrent use.
+type Joiner struct {
+	scratch sync.Pool // *joinScratch of full size
+}
+
+// Join is Join with the Joiner's buffers.
+func (jr *Joiner) Join(w io.Writer, c *Catalog, src Source) error {
+	sc, _ := jr.scratch.Get().(*joinScratch)
+	if sc == nil {
+		sc = newJoinScratch(64<<10, 48<<10)
 	}
+	err := join(w, c, src, sc)
+	sc.w.Reset(nil) // holds no reference to w
+	jr.scratch.Put(sc)
+	return err
+}
+
+func join(w io.Writer, c *Catalog, src Source, sc *joinScratch) error {
+	sc.w.Reset(w)
+	j := &joiner{joinScratch: sc, src: src, parts: make(map[string]*Part, len(c.Parts))}
 	for i := range c.Parts {
 		j.parts[c.Parts[i].ID] = &c.Parts[i]
 	}
@@ -32,6 +52,21 @@ func Join(w io.Writer, c *Catalog, src Source) error {
 		return fmt.Errorf("join: %w", err)
 	}
 	return nil
+}
+
+// joinScratch is what Join writes and copies through: the output buffer,
+// the copy buffer, the part hash and the base64 encoder (made for the
+// first base64 part).
+type joinScratch struct {
+	w    *bufio.Writer
+	buf  []byte
+	hash hash.Hash
+	b64  *base64Writer
+}
+
+func newJoinScratch(wsize, bsize int) *joinScratch {
+	w := bufio.NewWriterSize(nil, wsize)
+	return &joinScratch{w: w, buf: make([]byte, bsize), hash: sha256.New()}
 }
 
 // joinBuffers sizes Join's output buffer (at most 64 KiB) and copy
@@ -51,11 +86,9 @@ func joinBuffers(c *Catalog) (out, copyBuf int) {
 }
 
 type joiner struct {
-	w     *bufio.Writer
+	*joinScratch
 	src   Source
 	parts map[string]*Part
-	hash  hash.Hash
-	buf   []byte
 }
 
 func (j *joiner) node(n *Node) error {
@@ -95,7 +128,11 @@ func (j *joiner) part(it *Item) error {
 		if it.Transfer.Line <= 0 {
 			return fmt.Errorf("part %s: base64 line length %d", p.ID, it.Transfer.Line)
 		}
-		b64 = newBase64Writer(j.w, it.Transfer.Line)
+		if j.b64 == nil {
+			j.b64 = newBase64Writer(j.w, it.Transfer.Line)
+		}
+		b64 = j.b64
+		b64.reset(it.Transfer.Line)
 		out = b64
 	default:
 		return fmt.Errorf("part %s: unknown transfer encoding %q", p.ID, it.Transfer.Encoding)
