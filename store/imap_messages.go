@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -270,73 +271,68 @@ func (s *Store) SealedMessage(ctx context.Context, id int64) (*SealedMessage, er
 }
 
 // SealedMessages reads several stored messages (those that exist) by id.
-// Messages and blob names are read in one snapshot: a message expunged
-// meanwhile by another session is absent, never returned without its
-// blobs.
+// Messages and blob names are read by one statement, so in one snapshot:
+// a message expunged meanwhile by another session is absent, never
+// returned without its blobs.
 func (s *Store) SealedMessages(ctx context.Context, ids []int64) (map[int64]*SealedMessage, error) {
 	out := make(map[int64]*SealedMessage, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("messages: %w", err)
-	}
-	defer tx.Rollback()
 	in := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	// One message (a FETCH of one BODY[]) is the common case: its two
-	// statements are prepared once; IN lists of other lengths are not,
-	// so that they do not fill the statement cache.
-	query := tx.QueryContext
+	// One message (a FETCH of one BODY[]) is the common case: its
+	// statement is prepared once; IN lists of other lengths are not, so
+	// that they do not fill the statement cache.
+	query := s.read.QueryContext
 	if len(ids) == 1 {
-		query = func(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-			return s.queryTx(ctx, tx, q, args...)
-		}
+		query = s.queryRead
 	}
-	if err := sealedRows(ctx, query, out, in, args); err != nil {
-		return nil, err
-	}
-	rows, err := query(ctx, `SELECT message_id, name, blob FROM message_blobs WHERE message_id IN (`+in+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("message blobs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var name, hash string
-		if err := rows.Scan(&id, &name, &hash); err != nil {
-			return nil, fmt.Errorf("message blobs: %w", err)
-		}
-		if m := out[id]; m != nil {
-			m.Blobs[name] = hash
-		}
-	}
-	return out, rows.Err()
-}
-
-// sealedRows reads the messages rows of SealedMessages.
-func sealedRows(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), out map[int64]*SealedMessage, in string, args []any) error {
 	rows, err := query(ctx,
-		`SELECT id, user_id, header, source, auth, trace, received, filed, no_work, auth_results FROM messages WHERE id IN (`+in+`)`, args...)
+		`SELECT m.id, m.user_id, m.header, m.source, m.auth, m.trace, m.received, m.filed, m.no_work, m.auth_results,
+		        COALESCE(b.name, ''), COALESCE(b.blob, '')
+		 FROM messages m LEFT JOIN message_blobs b ON b.message_id = m.id
+		 WHERE m.id IN (`+in+`) ORDER BY m.id`, args...)
 	if err != nil {
-		return fmt.Errorf("messages: %w", err)
+		return nil, fmt.Errorf("messages: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		m := &SealedMessage{Blobs: map[string]string{}}
-		var received int64
-		if err := rows.Scan(&m.ID, &m.UserID, &m.Header, &m.Source, &m.Auth, &m.Trace, &received, &m.Filed, &m.NoWork, &m.AuthResults); err != nil {
-			return fmt.Errorf("messages: %w", err)
+		if err := scanSealed(rows, out); err != nil {
+			return nil, fmt.Errorf("messages: %w", err)
 		}
-		m.Received = time.Unix(received, 0)
-		out[m.ID] = m
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("messages: %w", err)
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	return out, nil
+}
+
+// scanSealed reads one row of SealedMessages' join: a message's columns
+// (kept from its first row) and one of its blobs.
+func scanSealed(rows *sql.Rows, out map[int64]*SealedMessage) error {
+	var (
+		m              SealedMessage
+		header, trace  sql.RawBytes
+		received       int64
+		blobName, hash string
+	)
+	if err := rows.Scan(&m.ID, &m.UserID, &header, &m.Source, &m.Auth, &trace, &received, &m.Filed, &m.NoWork, &m.AuthResults, &blobName, &hash); err != nil {
+		return err
+	}
+	have := out[m.ID]
+	if have == nil {
+		m.Header, m.Trace = bytes.Clone(header), bytes.Clone(trace)
+		m.Received = time.Unix(received, 0)
+		m.Blobs = map[string]string{}
+		have = &m
+		out[m.ID] = have
+	}
+	if blobName != "" {
+		have.Blobs[blobName] = hash
 	}
 	return nil
 }
