@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -408,4 +409,63 @@ func TestCondStoreBadSyntax(t *testing.T) {
 		}
 	}
 	r.ok("NOOP")
+}
+
+// The go-imap client (our copy) resynchronizes with QRESYNC against the
+// server: SELECT (QRESYNC (uidvalidity modseq)) brings the flags changed
+// and, as VANISHED (EARLIER), the UIDs expunged since.
+func TestClientQResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bob := e.addUser("bob@example.net")
+	e.fill(bob, 5)
+	c := e.login(bob)
+	st, err := c.Status("INBOX", &imap.StatusOptions{UIDValidity: true, HighestModSeq: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Logout()
+	other(t, e, bob, []uint32{2}, []uint32{4})
+
+	var mu sync.Mutex
+	var fetched []uint32
+	var vanished imap.UIDSet
+	var earlier bool
+	c = e.login(bob, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Fetch: func(m *imapclient.FetchMessageData) {
+			mu.Lock()
+			defer mu.Unlock()
+			buf, err := m.Collect()
+			if err == nil {
+				fetched = append(fetched, uint32(buf.UID))
+			}
+		},
+		Vanished: func(e bool, uids imap.UIDSet) {
+			mu.Lock()
+			defer mu.Unlock()
+			earlier, vanished = e, uids
+		},
+	}})
+	if _, err := c.Enable(imap.CapQResync).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	q := &imap.SelectQResync{UIDValidity: st.UIDValidity, ModSeq: st.HighestModSeq}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{QResync: q}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The client hands unilateral FETCH data to the handler in a
+	// goroutine of its own.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(fetched)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(fetched) != "[2]" || !earlier || vanished.String() != "4" {
+		t.Errorf("resync: FETCH of UIDs %v, VANISHED (EARLIER %v) %v; want [2], true, 4", fetched, earlier, vanished)
+	}
 }

@@ -1,11 +1,13 @@
 package imapbench
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,9 +46,7 @@ var ops = []op{
 	{"uid-search-text", "command", benchSearch(true, &imap.SearchCriteria{Text: []string{needle}})},
 	{"store-100-flags", "command", benchStore},
 	{"body-peek-100", "100 fetches", benchBodies},
-	// The QRESYNC resync row (SELECT ... (QRESYNC (uidvalidity modseq))
-	// after 100 flag changes from another session) goes here once the
-	// bridge has CONDSTORE/QRESYNC (issue 13, i13a).
+	{"qresync-100-changes", "resync", benchQResync},
 	{"append-4-conns", "message", benchAppend},
 	{"mixed-10-open", "command", benchMixed(false)},
 	{"mixed-10-relogin", "command", benchMixed(true)},
@@ -265,16 +265,18 @@ func benchStore(b *testing.B, s *server, n int) {
 // server is timed on what an earlier run put in its caches).
 var bodyRuns = map[string]uint64{}
 
-// benchBodies fetches BODY.PEEK[] of 100 random messages one command at
-// a time, as a client opening mail does; the same messages on both
-// servers.
+// benchBodies fetches BODY.PEEK[] of 100 random corpus messages one
+// command at a time, as a client opening mail does: the same messages on
+// both servers, found by their Message-ID (the fill appended them over
+// four connections, so their sequence numbers differ).
 func benchBodies(b *testing.B, s *server, n int) {
 	bodyRuns[s.name]++
 	r := rand.New(rand.NewPCG(bodyRuns[s.name], 2))
+	seqOf := corpusSeqs(b, s, n)
 	for b.Loop() {
 		c := session(b, s)
 		for range 100 {
-			set := imap.SeqSetNum(uint32(1 + r.IntN(n)))
+			set := imap.SeqSetNum(seqOf[r.IntN(n)])
 			cmd := c.Fetch(set, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 			if drain(b, cmd) != 1 {
 				b.Fatal("body: no message")
@@ -282,6 +284,104 @@ func benchBodies(b *testing.B, s *server, n int) {
 		}
 		done(b, c)
 	}
+}
+
+// corpusSeqs returns the sequence number of each of INBOX's n corpus
+// messages (index: the corpus number), read off the clock from their
+// Message-IDs.
+func corpusSeqs(b *testing.B, s *server, n int) []uint32 {
+	b.StopTimer()
+	defer b.StartTimer()
+	c := s.dial(b)
+	defer c.Close()
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	item := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: uint32(n)}}, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{item}}).Collect()
+	if err != nil {
+		b.Fatal(err)
+	}
+	seqOf := make([]uint32, n)
+	for _, m := range msgs {
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimSpace(string(m.FindBodySection(item))), "Message-ID: <m%d@example.com>", &i); err != nil || i < 0 || i >= n {
+			b.Fatalf("%s: message %d: no corpus Message-ID (%v)", s.name, m.SeqNum, err)
+		}
+		seqOf[i] = m.SeqNum
+	}
+	for i, seq := range seqOf {
+		if seq == 0 {
+			b.Fatalf("%s: corpus message %d not in INBOX", s.name, i)
+		}
+	}
+	return seqOf
+}
+
+// benchQResync is a client coming back to INBOX after another session
+// changed the flags of 100 messages: ENABLE QRESYNC and SELECT INBOX
+// (QRESYNC (uidvalidity modseq)) with what it knew, on the clock (RFC
+// 7162 §3.2.5); connecting and logging in, off it. The resync must bring
+// the 100 messages' new flags.
+func benchQResync(b *testing.B, s *server, n int) {
+	b.StopTimer()
+	changer := s.dial(b)
+	defer changer.Close()
+	if _, err := changer.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	for round := 0; b.Loop(); round++ {
+		b.StopTimer()
+		known := status(b, s)
+		first := uint32(1 + (round/2*100)%(n-100)) // set, then cleared
+		op := imap.StoreFlagsAdd
+		if round%2 == 1 {
+			op = imap.StoreFlagsDel
+		}
+		set := imap.SeqSet{{Start: first, Stop: first + 99}}
+		if err := changer.Store(set, &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{"$Yardstick"}}, nil).Close(); err != nil {
+			b.Fatal(err)
+		}
+		var fetched atomic.Int64
+		c, err := imapclient.DialStartTLS(s.addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true},
+			UnilateralDataHandler: &imapclient.UnilateralDataHandler{Fetch: func(*imapclient.FetchMessageData) { fetched.Add(1) }}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Login(s.user, s.password).Wait(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := c.Enable(imap.CapQResync).Wait(); err != nil {
+			b.Fatalf("%s: ENABLE QRESYNC: %v", s.name, err)
+		}
+		q := &imap.SelectQResync{UIDValidity: known.UIDValidity, ModSeq: known.HighestModSeq}
+		if _, err := c.Select("INBOX", &imap.SelectOptions{QResync: q}).Wait(); err != nil {
+			b.Fatalf("%s: SELECT (QRESYNC): %v", s.name, err)
+		}
+		b.StopTimer()
+		// The client hands each FETCH to the handler in a goroutine.
+		for deadline := time.Now().Add(5 * time.Second); fetched.Load() < 100 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if got := fetched.Load(); got < 100 {
+			b.Fatalf("%s: the resync brought %d changed messages, want 100", s.name, got)
+		}
+		done(b, c)
+	}
+}
+
+// status reads INBOX's UIDVALIDITY and HIGHESTMODSEQ in a session of its
+// own: what a client remembers of the mailbox.
+func status(b *testing.B, s *server) *imap.StatusData {
+	c := s.dial(b)
+	defer c.Close()
+	st, err := c.Status("INBOX", &imap.StatusOptions{UIDValidity: true, HighestModSeq: true}).Wait()
+	if err != nil || st.HighestModSeq == 0 {
+		b.Fatalf("%s: STATUS INBOX (UIDVALIDITY HIGHESTMODSEQ): %v, %v", s.name, st, err)
+	}
+	return st
 }
 
 // benchAppend appends b.N corpus messages (after the mailbox's) to a

@@ -4,8 +4,8 @@ package imap
 type SelectOptions struct {
 	ReadOnly  bool
 	CondStore bool // requires CONDSTORE
-	// tollbridge: the QRESYNC select parameter (RFC 7162 §3.2.5); a
-	// server-side field, imapclient does not send it.
+	// tollbridge: the QRESYNC select parameter (RFC 7162 §3.2.5);
+	// imapclient sends it without SeqMatch.
 	QResync *SelectQResync // requires QRESYNC
 }
 

@@ -997,6 +997,8 @@ func (c *Client) readResponseData(typ string) error {
 		return c.handleFetch(num)
 	case "EXPUNGE":
 		return c.handleExpunge(num)
+	case "VANISHED": // tollbridge
+		return c.handleVanished()
 	case "SEARCH":
 		return c.handleSearch()
 	case "ESEARCH":
@@ -1210,8 +1212,12 @@ type UnilateralDataMailbox struct {
 // See Options.UnilateralDataHandler.
 type UnilateralDataHandler struct {
 	Expunge func(seqNum uint32)
-	Mailbox func(data *UnilateralDataMailbox)
-	Fetch   func(msg *FetchMessageData)
+	// tollbridge: Vanished gets the UIDs of a VANISHED response (RFC 7162
+	// §3.2.10), with earlier true for VANISHED (EARLIER). The client's
+	// message count is not changed: the handler must track it.
+	Vanished func(earlier bool, uids imap.UIDSet)
+	Mailbox  func(data *UnilateralDataMailbox)
+	Fetch    func(msg *FetchMessageData)
 
 	// Requires ENABLE METADATA or ENABLE SERVER-METADATA.
 	Metadata func(mailbox string, entries []string)

@@ -1,6 +1,8 @@
 package imapclient
 
 import (
+	"strings"
+
 	"github.com/emersion/go-imap/v2"
 )
 
@@ -37,6 +39,30 @@ func (c *Client) handleExpunge(seqNum uint32) error {
 		handler(seqNum)
 	}
 
+	return nil
+}
+
+// handleVanished reads a VANISHED response after its name. tollbridge:
+// added.
+func (c *Client) handleVanished() error {
+	if !c.dec.ExpectSP() {
+		return c.dec.Err()
+	}
+	earlier := false
+	if c.dec.Special('(') {
+		var atom string
+		if !c.dec.ExpectAtom(&atom) || !c.dec.ExpectSpecial(')') || !c.dec.ExpectSP() {
+			return c.dec.Err()
+		}
+		earlier = strings.EqualFold(atom, "EARLIER")
+	}
+	var uids imap.UIDSet
+	if !c.dec.ExpectUIDSet(&uids) {
+		return c.dec.Err()
+	}
+	if handler := c.options.unilateralDataHandler().Vanished; handler != nil {
+		handler(earlier, uids)
+	}
 	return nil
 }
 

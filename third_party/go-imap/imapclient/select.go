@@ -20,6 +20,17 @@ func (c *Client) Select(mailbox string, options *imap.SelectOptions) *SelectComm
 	if options != nil && options.CondStore {
 		enc.SP().Special('(').Atom("CONDSTORE").Special(')')
 	}
+	// tollbridge: the QRESYNC parameter (RFC 7162 §3.2.5), without the
+	// sequence match data. Its FETCH answers go to the unilateral data
+	// handler; VANISHED is not decoded.
+	if options != nil && options.QResync != nil {
+		q := options.QResync
+		enc.SP().Special('(').Atom("QRESYNC").SP().Special('(').Number(q.UIDValidity).SP().ModSeq(q.ModSeq)
+		if q.KnownUIDs != nil {
+			enc.SP().NumSet(q.KnownUIDs)
+		}
+		enc.Special(')').Special(')')
+	}
 	enc.end()
 	return cmd
 }
