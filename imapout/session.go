@@ -25,7 +25,7 @@ type session struct {
 	acct    *account
 	release func() // of the unlocked key
 
-	sel    *selected // the selected mailbox, nil when none
+	sel *selected // the selected mailbox, nil when none
 	// fetchState is the selected mailbox's state as a FETCH just read it,
 	// after every change the FETCH made: the Poll that follows takes it
 	// instead of reading it again (a client opening mail one FETCH at a
@@ -33,7 +33,7 @@ type session struct {
 	fetchState *store.MailboxState
 	readState  *store.MailboxState // the last that flagRows read
 	cached     *renderedMessage
-	buf    []byte // for copies
+	buf        []byte // for copies
 }
 
 // copyBuf is the session's buffer for io.CopyBuffer.
