@@ -43,7 +43,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err := s.fetchVanished(w, numSet, options); err != nil {
 		return err
 	}
-	f := fetch{s: s, w: w, options: options, markSeen: s.marksSeen(options), cols: store.RowFlags, condstore: s.condstore()}
+	f := fetch{s: s, w: w, options: options, markSeen: s.marksSeen(options), cols: store.RowFlags, condstore: s.condstore(), lists: s.newFlagLists()}
 	if options.InternalDate || options.RFC822Size || needsMeta(options) {
 		f.cols = store.RowMeta
 	}
@@ -98,6 +98,7 @@ type fetch struct {
 	// condstore: a FETCH that sets \Seen tells UID and MODSEQ too
 	// (RFC 7162 §3.1).
 	condstore bool
+	lists     *flagLists
 }
 
 // chunk answers one batch of messages, given by their indexes in the
@@ -112,6 +113,9 @@ func (f *fetch) chunk(chunk []int) error {
 	if err != nil {
 		return err
 	}
+	if f.cols == store.RowFlags {
+		return f.flagsChunk(uids, seen)
+	}
 	rows, metas, err := s.rows(uids, f.cols == store.RowMeta, needsMeta(f.options))
 	if err != nil {
 		return err
@@ -125,7 +129,7 @@ func (f *fetch) chunk(chunk []int) error {
 	}
 	for i, row := range rows {
 		seq := uint32(v.index(row.UID) + 1)
-		err := s.fetchOne(f.w, seq, row, metas[i], f.options, fetchSeen{changed: seen[row.UID], condstore: f.condstore})
+		err := s.fetchOne(f.w, seq, row, metas[i], f.options, fetchSeen{changed: seen[row.UID], condstore: f.condstore, lists: f.lists})
 		if errors.Is(err, errUnreadable) {
 			err = f.gone(row, err)
 		}
@@ -139,6 +143,30 @@ func (f *fetch) chunk(chunk []int) error {
 			continue
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flagsChunk is chunk for a FETCH of UID, FLAGS and MODSEQ only, which
+// the mailbox index answers alone: no message is opened, so none can be
+// unreadable, and each row is made on the stack.
+func (f *fetch) flagsChunk(uids []uint32, seen map[uint32]bool) error {
+	s, v := f.s, f.s.sel
+	rows, err := s.indexRows(uids)
+	if err != nil {
+		return err
+	}
+	f.missing = f.missing || len(rows) < len(uids)
+	since := int64(f.options.ChangedSince)
+	for _, r := range rows {
+		if since != 0 && r.ModSeq <= since {
+			continue
+		}
+		row := store.MessageRow{UID: r.UID, MessageID: r.MessageID, Flags: r.Flags, ModSeq: r.ModSeq}
+		seq := uint32(v.index(row.UID) + 1)
+		if err := s.fetchOne(f.w, seq, &row, nil, f.options, fetchSeen{changed: seen[row.UID], condstore: f.condstore, lists: f.lists}); err != nil {
 			return err
 		}
 	}
@@ -193,8 +221,12 @@ type item struct {
 // fetchOne prepares everything a message's FETCH response holds, then
 // writes it: nothing is written for a message that cannot be shown.
 // fetchSeen says whether this FETCH set the message's \Seen, and whether
-// the answer then carries UID and MODSEQ (CONDSTORE).
-type fetchSeen struct{ changed, condstore bool }
+// the answer then carries UID and MODSEQ (CONDSTORE); lists makes the
+// FETCH's FLAGS lists.
+type fetchSeen struct {
+	changed, condstore bool
+	lists              *flagLists
+}
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, row *store.MessageRow, md *meta, o *imap.FetchOptions, seen fetchSeen) error {
 	var bodies, binaries []item
@@ -280,7 +312,7 @@ func (s *session) writeHead(resp *imapserver.FetchResponseWriter, row *store.Mes
 		resp.WriteUID(imap.UID(row.UID))
 	}
 	if o.Flags || seen.changed {
-		resp.WriteFlags(s.flagList(row.UID, row.Flags))
+		resp.WriteFlags(seen.lists.list(s.sel, row.UID, row.Flags))
 	}
 	if o.ModSeq || seen.changed && seen.condstore {
 		resp.WriteModSeq(uint64(row.ModSeq))

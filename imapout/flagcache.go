@@ -132,6 +132,22 @@ func findRow(rows []store.IndexRow, uid uint32) (int, bool) {
 // flagRows reads the flag rows of uids (ascending) in the selected
 // mailbox from the account's index of it.
 func (s *session) flagRows(uids []uint32) ([]*store.MessageRow, error) {
+	irows, err := s.indexRows(uids)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]store.MessageRow, len(irows))
+	out := make([]*store.MessageRow, len(irows))
+	for i, r := range irows {
+		rows[i] = store.MessageRow{UID: r.UID, MessageID: r.MessageID, Flags: r.Flags, ModSeq: r.ModSeq}
+		out[i] = &rows[i]
+	}
+	return out, nil
+}
+
+// indexRows returns the index rows of uids (ascending) in the selected
+// mailbox, copied from the account's index of it.
+func (s *session) indexRows(uids []uint32) ([]store.IndexRow, error) {
 	v := s.sel
 	if len(uids) == 0 {
 		return nil, nil
@@ -139,7 +155,12 @@ func (s *session) flagRows(uids []uint32) ([]*store.MessageRow, error) {
 	state, err := s.srv.st.MailboxState(s.ctx, v.box.ID)
 	if err != nil {
 		// A deleted mailbox: the store answers as it did before.
-		return s.srv.st.MessageRows(s.ctx, v.box.ID, uids, store.RowFlags)
+		rows, err := s.srv.st.MessageRows(s.ctx, v.box.ID, uids, store.RowFlags)
+		out := make([]store.IndexRow, len(rows))
+		for i, r := range rows {
+			out[i] = store.IndexRow{UID: r.UID, ModSeq: r.ModSeq, MessageID: r.MessageID, Flags: r.Flags}
+		}
+		return out, err
 	}
 	x, err := s.lockedIndex(v.box, state)
 	if err != nil {
@@ -150,20 +171,17 @@ func (s *session) flagRows(uids []uint32) ([]*store.MessageRow, error) {
 	return x.pick(uids), nil
 }
 
-// pick returns rows for those of uids (ascending) the index holds; the
-// caller may change them.
-func (x *mailboxIndex) pick(uids []uint32) []*store.MessageRow {
-	out := make([]*store.MessageRow, 0, len(uids))
-	copies := make([]store.MessageRow, 0, len(uids))
+// pick returns copies of the rows of those of uids (ascending) the index
+// holds.
+func (x *mailboxIndex) pick(uids []uint32) []store.IndexRow {
+	out := make([]store.IndexRow, 0, len(uids))
 	j := sort.Search(len(x.rows), func(i int) bool { return x.rows[i].UID >= uids[0] })
 	for _, uid := range uids {
 		for j < len(x.rows) && x.rows[j].UID < uid {
 			j++
 		}
 		if j < len(x.rows) && x.rows[j].UID == uid {
-			r := &x.rows[j]
-			copies = append(copies, store.MessageRow{UID: r.UID, MessageID: r.MessageID, Flags: r.Flags, ModSeq: r.ModSeq})
-			out = append(out, &copies[len(copies)-1])
+			out = append(out, x.rows[j])
 		}
 	}
 	return out

@@ -474,12 +474,54 @@ func compactInts(s []int) []int {
 // flagList is what FLAGS shows for a message: its stored flags and, for
 // IMAP4rev1 clients, \Recent.
 func (s *session) flagList(uid uint32, flags []string) []imap.Flag {
+	recent := s.sel != nil && s.sel.recent[uid] && !s.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
+	return toFlags(flags, recent)
+}
+
+func toFlags(flags []string, recent bool) []imap.Flag {
 	out := make([]imap.Flag, 0, len(flags)+1)
 	for _, f := range flags {
 		out = append(out, imap.Flag(f))
 	}
-	if s.sel != nil && s.sel.recent[uid] && !s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+	if recent {
 		out = append(out, imap.Flag(`\Recent`))
+	}
+	return out
+}
+
+// flagLists is flagList for the many messages of one FETCH: the rows of
+// the mailbox index share one flag slice per distinct set of flags, and
+// each gets its FLAGS list made once.
+type flagLists struct {
+	showRecent bool // not IMAP4rev2: \Recent is a flag
+	made       map[flagListKey][]imap.Flag
+}
+
+type flagListKey struct {
+	first  *string
+	n      int
+	recent bool
+}
+
+func (s *session) newFlagLists() *flagLists {
+	return &flagLists{showRecent: !s.conn.EnabledCaps().Has(imap.CapIMAP4rev2), made: map[flagListKey][]imap.Flag{}}
+}
+
+// list returns the FLAGS list of message uid of view v with flags; the
+// caller must not change it.
+func (l *flagLists) list(v *selected, uid uint32, flags []string) []imap.Flag {
+	recent := l.showRecent && v.recent[uid]
+	if len(flags) == 0 {
+		if recent {
+			return []imap.Flag{`\Recent`}
+		}
+		return []imap.Flag{}
+	}
+	key := flagListKey{first: &flags[0], n: len(flags), recent: recent}
+	out, ok := l.made[key]
+	if !ok {
+		out = toFlags(flags, recent)
+		l.made[key] = out
 	}
 	return out
 }

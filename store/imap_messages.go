@@ -112,6 +112,7 @@ func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID
 
 // IndexRow is one message of a mailbox as an IMAP server's in-memory
 // index of the mailbox holds it: what FETCH (FLAGS) and SELECT need.
+// Its Flags may be shared with other rows and must not be changed.
 type IndexRow struct {
 	UID       uint32
 	ModSeq    int64
@@ -134,13 +135,21 @@ func (s *Store) IndexRows(ctx context.Context, mailboxID, after int64) ([]IndexR
 	}
 	defer rows.Close()
 	var out []IndexRow
+	// Rows with the same flags share one slice (callers never change
+	// them): an index of a big mailbox holds a few distinct sets.
+	sets := map[string][]string{}
 	for rows.Next() {
 		var r IndexRow
 		var flags string
 		if err := rows.Scan(&r.UID, &r.ModSeq, &r.MessageID, &flags); err != nil {
 			return nil, fmt.Errorf("mailbox %d: index rows: %w", mailboxID, err)
 		}
-		r.Flags = ParseFlags(flags)
+		set, ok := sets[flags]
+		if !ok {
+			set = ParseFlags(flags)
+			sets[flags] = set
+		}
+		r.Flags = set
 		out = append(out, r)
 	}
 	return out, rows.Err()

@@ -96,7 +96,26 @@ func (enc *Encoder) SP() *Encoder {
 }
 
 func (enc *Encoder) Special(ch byte) *Encoder {
-	return enc.writeString(string(ch))
+	// tollbridge: a byte, not string(ch), which allocates.
+	if enc.err != nil || enc.literal {
+		return enc.writeString("")
+	}
+	if err := enc.w.WriteByte(ch); err != nil {
+		enc.err = err
+	}
+	return enc
+}
+
+// tollbridge: numbers are formatted into the writer's buffer, not into a
+// new string each.
+func (enc *Encoder) uint(v uint64) *Encoder {
+	if enc.err != nil || enc.literal {
+		return enc.writeString("")
+	}
+	if _, err := enc.w.Write(strconv.AppendUint(enc.w.AvailableBuffer(), v, 10)); err != nil {
+		enc.err = err
+	}
+	return enc
 }
 
 func (enc *Encoder) Quoted(s string) *Encoder {
@@ -221,7 +240,7 @@ func isValidFlag(s string) bool {
 }
 
 func (enc *Encoder) Number(v uint32) *Encoder {
-	return enc.writeString(strconv.FormatUint(uint64(v), 10))
+	return enc.uint(uint64(v))
 }
 
 func (enc *Encoder) Number64(v int64) *Encoder {
@@ -231,7 +250,7 @@ func (enc *Encoder) Number64(v int64) *Encoder {
 
 func (enc *Encoder) ModSeq(v uint64) *Encoder {
 	// TODO: disallow zero values
-	return enc.writeString(strconv.FormatUint(v, 10))
+	return enc.uint(v)
 }
 
 // List writes a parenthesized list.
