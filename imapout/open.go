@@ -55,6 +55,7 @@ type opened struct {
 	cat     *translate.Catalog
 	key     *seal.SessionKey
 	blobs   *store.Blobs
+	bufs    *seal.PartBuffers
 }
 
 // sessionKey unwraps a message's session key with the user's key, or
@@ -104,7 +105,7 @@ func (a *account) open(ctx context.Context, m *store.SealedMessage) (*opened, er
 	if err := a.srv.checkRebuiltSize(oc.cat, int64(len(oc.catalog.Plaintext))); err != nil {
 		return nil, err
 	}
-	return &opened{msg: m, catalog: oc.catalog, cat: oc.cat, key: key, blobs: a.srv.st.Blobs()}, nil
+	return &opened{msg: m, catalog: oc.catalog, cat: oc.cat, key: key, blobs: a.srv.st.Blobs(), bufs: &a.srv.partBufs}, nil
 }
 
 // catalogCacheBytes bounds an account's cache of decrypted catalogs (about
@@ -176,7 +177,7 @@ func (o *opened) OpenPart(id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.key.OpenPart(f)
+	return o.key.OpenPartWith(f, o.bufs)
 }
 
 // prefix is what the client sees in front of the rebuilt message m:

@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"tollbridge/keyring"
+	"tollbridge/seal"
 	"tollbridge/store"
 	"tollbridge/translate"
 )
@@ -112,8 +113,10 @@ type Server struct {
 	closeOnce         sync.Once
 	sessions          sync.WaitGroup
 
-	// joiner renders messages with buffers kept between fetches.
-	joiner translate.Joiner
+	// joiner renders messages, and partBufs decrypts their parts, with
+	// buffers kept between fetches.
+	joiner   translate.Joiner
+	partBufs seal.PartBuffers
 
 	mu       sync.Mutex
 	closed   bool

@@ -116,7 +116,7 @@ func (k *SessionKey) OpenCatalog(r io.Reader, limit int64) (_ *Catalog, err erro
 }
 
 func (k *SessionKey) openCatalog(r io.Reader, limit int64) (*Catalog, error) {
-	sr, err := openSEIPD(r, k.key[:])
+	sr, err := openSEIPD(r, k.key[:], nil)
 	if err != nil {
 		return nil, err
 	}

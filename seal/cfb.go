@@ -69,8 +69,9 @@ type cfbDecrypter struct {
 // cfbBatch is how many keystream bytes are made at once when decrypting.
 const cfbBatch = 4096
 
-func newCFBDecrypter(b cipher.Block) *cfbDecrypter {
-	x := &cfbDecrypter{b: b, batch: make([]byte, cfbBatch)}
+// newCFBDecrypter makes its keystream in batch (a multiple of 16 bytes).
+func newCFBDecrypter(b cipher.Block, batch []byte) *cfbDecrypter {
+	x := &cfbDecrypter{b: b, batch: batch}
 	b.Encrypt(x.ks[:], x.prev[:])
 	return x
 }

@@ -84,8 +84,12 @@ type partReader struct {
 // treat what they have read as unverified until EOF, and compare its size
 // and SHA-256 with the catalog before using it.
 func (k *SessionKey) DecryptPart(r io.Reader) (_ io.Reader, err error) {
+	return k.decryptPart(r, nil)
+}
+
+func (k *SessionKey) decryptPart(r io.Reader, bufs *partBuffers) (_ *partReader, err error) {
 	defer recoverMalformed(&err, "part")
-	sr, err := openSEIPD(r, k.key[:])
+	sr, err := openSEIPD(r, k.key[:], bufs)
 	if err != nil {
 		return nil, fmt.Errorf("seal: part: %w", err)
 	}

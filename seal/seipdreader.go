@@ -38,8 +38,9 @@ type seipdReader struct {
 }
 
 // openSEIPD reads one SEIPD packet header from r and returns a reader of its
-// decrypted contents. It accepts only tag 18, version 1.
-func openSEIPD(r io.Reader, key []byte) (*seipdReader, error) {
+// decrypted contents. It accepts only tag 18, version 1. With bufs it
+// decrypts into them instead of buffers of its own.
+func openSEIPD(r io.Reader, key []byte, bufs *partBuffers) (*seipdReader, error) {
 	var first [1]byte
 	if _, err := io.ReadFull(r, first[:]); err != nil {
 		if err == io.EOF {
@@ -62,11 +63,13 @@ func openSEIPD(r io.Reader, key []byte) (*seipdReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &seipdReader{
-		src:    se.Contents,
-		stream: newCFBDecrypter(block),
-		mdc:    sha1.New(),
-		buf:    make([]byte, firstBufSize),
+	sr := &seipdReader{src: se.Contents, mdc: sha1.New()}
+	if bufs != nil {
+		sr.stream = newCFBDecrypter(block, bufs.batch)
+		sr.buf = bufs.plain
+	} else {
+		sr.stream = newCFBDecrypter(block, make([]byte, cfbBatch))
+		sr.buf = make([]byte, firstBufSize)
 	}
 	// The prefix is hashed but not returned. Its quick-check octets are
 	// deliberately not checked (a decryption oracle; RFC 9580 §5.7): a
