@@ -87,11 +87,18 @@ type FlagState struct {
 	Modified bool
 }
 
+// changedFlagsQuery is ChangedFlags' query. The + before uid keeps SQLite
+// from walking the primary key over every UID up to maxUID (all of a big
+// mailbox, after every change) instead of the modseq index over the few
+// rows changed.
+const changedFlagsQuery = `SELECT uid, flags, modseq FROM mailbox_messages
+	WHERE mailbox_id = ? AND modseq > ? AND +uid <= ? ORDER BY uid`
+
 // ChangedFlags returns the messages with uid <= maxUID whose flags changed
 // (or that arrived) in changes after modseq after, in UID order.
 func (s *Store) ChangedFlags(ctx context.Context, mailboxID, after int64, maxUID uint32) ([]FlagState, error) {
 	rows, err := s.queryRead(ctx,
-		`SELECT uid, flags, modseq FROM mailbox_messages WHERE mailbox_id = ? AND modseq > ? AND uid <= ? ORDER BY uid`,
+		changedFlagsQuery,
 		mailboxID, after, maxUID)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox %d: changed flags: %w", mailboxID, err)

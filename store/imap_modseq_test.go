@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,5 +162,32 @@ func TestIMAPIndexRows(t *testing.T) {
 	gone, complete, err := s.ExpungedAfter(ctx, inbox, at.ModSeq, 1<<62)
 	if err != nil || !complete || fmt.Sprint(gone) != "[4]" {
 		t.Errorf("expunged after %d: %v %v %v", at.ModSeq, gone, complete, err)
+	}
+}
+
+// On SQLite, ChangedFlags (every Poll after a change) reads the changed
+// rows through the modseq index, not every UID of the mailbox.
+func TestSQLiteOnlyChangedFlagsPlan(t *testing.T) {
+	t.Parallel()
+	s, _ := openTest(t)
+	if s.dialect != sqliteDialect {
+		t.Skip("SQLite's query plan")
+	}
+	rows, err := s.read.Query(`EXPLAIN QUERY PLAN `+changedFlagsQuery, 1, 5, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if got := strings.Join(plan, "; "); !strings.Contains(got, "INDEX mailbox_messages_modseq") {
+		t.Errorf("ChangedFlags' plan: %s", got)
 	}
 }
