@@ -146,7 +146,7 @@ func openDB(path string, conns int) (*sql.DB, error) {
 	q := url.Values{}
 	for _, p := range []string{
 		"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
-		"busy_timeout(10000)", "cache_size(-16000)",
+		"busy_timeout(10000)", "cache_size(-16000)", "mmap_size(268435456)",
 	} {
 		q.Add("_pragma", p)
 	}
