@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"sync"
@@ -15,17 +16,31 @@ type PartBuffers struct {
 	pool sync.Pool // *partBuffers
 }
 
-// partBuffers are one part reader's: its plaintext and keystream buffers.
+// partBuffers are one part reader's: its plaintext and keystream buffers,
+// and a read buffer in front of the stored part, which the packet headers
+// would otherwise read from a few bytes at a time (a system call each
+// from a file).
 type partBuffers struct {
 	plain []byte // readBufSize
 	batch []byte // cfbBatch
+	in    *bufio.Reader
 }
+
+// inBufSize is the read buffer's size: the headers and the start of a
+// part; big reads of the ciphertext go past it.
+const inBufSize = 4 << 10
 
 func (pb *PartBuffers) get() *partBuffers {
 	if b, ok := pb.pool.Get().(*partBuffers); ok {
 		return b
 	}
-	return &partBuffers{plain: make([]byte, readBufSize), batch: make([]byte, cfbBatch)}
+	return &partBuffers{plain: make([]byte, readBufSize), batch: make([]byte, cfbBatch), in: bufio.NewReaderSize(nil, inBufSize)}
+}
+
+// put gives bufs back, holding no reference to the part they read.
+func (pb *PartBuffers) put(bufs *partBuffers) {
+	bufs.in.Reset(nil)
+	pb.pool.Put(bufs)
 }
 
 // errPartClosed is what a pooled part reader returns after Close: its
@@ -40,10 +55,11 @@ func (k *SessionKey) OpenPartWith(rc io.ReadCloser, pb *PartBuffers) (io.ReadClo
 		return k.OpenPart(rc)
 	}
 	bufs := pb.get()
-	pr, err := k.decryptPart(rc, bufs)
+	bufs.in.Reset(rc)
+	pr, err := k.decryptPart(bufs.in, bufs)
 	if err != nil {
 		rc.Close()
-		pb.pool.Put(bufs)
+		pb.put(bufs)
 		return nil, err
 	}
 	return &pooledPart{pr: pr, rc: rc, bufs: bufs, pool: pb}, nil
@@ -68,7 +84,7 @@ func (p *pooledPart) Close() error {
 	if p.bufs == nil {
 		return nil
 	}
-	p.pool.pool.Put(p.bufs)
+	p.pool.put(p.bufs)
 	p.bufs, p.pr = nil, nil
 	return p.rc.Close()
 }
