@@ -70,14 +70,8 @@ func BenchmarkJoin(b *testing.B) {
 // BenchmarkJoinSmall renders the common message, 4 KiB of text: what an
 // IMAP BODY[] fetch of everyday mail costs beside its decryption.
 func BenchmarkJoinSmall(b *testing.B) {
-	m := []byte("From: a@example.org\r\nTo: b@example.net\r\nSubject: small\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + string(bytes.Repeat([]byte("Lorem ipsum dolor sit amet.\r\n"), 140)))
-	sink := NewMemorySink()
-	c, err := Split(bytes.NewReader(m), int64(len(m)), sink, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(m)))
+	c, sink, size := smallMessage(b)
+	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := Join(io.Discard, c, sink); err != nil {
@@ -89,6 +83,19 @@ func BenchmarkJoinSmall(b *testing.B) {
 // BenchmarkJoinerSmall is BenchmarkJoinSmall with a Joiner, as the IMAP
 // server renders: its buffers are kept from one message to the next.
 func BenchmarkJoinerSmall(b *testing.B) {
+	c, sink, size := smallMessage(b)
+	var jr Joiner
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := jr.Join(io.Discard, c, sink); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// smallMessage splits a message of 4 KiB of text.
+func smallMessage(b *testing.B) (*Catalog, *MemorySink, int64) {
 	m := []byte("From: a@example.org\r\nTo: b@example.net\r\nSubject: small\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\n\r\n" + string(bytes.Repeat([]byte("Lorem ipsum dolor sit amet.\r\n"), 140)))
 	sink := NewMemorySink()
@@ -96,14 +103,7 @@ func BenchmarkJoinerSmall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var jr Joiner
-	b.SetBytes(int64(len(m)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := jr.Join(io.Discard, c, sink); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return c, sink, int64(len(m))
 }
 
 func BenchmarkMarshalParse(b *testing.B) {
