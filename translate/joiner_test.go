@@ -2,7 +2,6 @@ package translate
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -20,7 +19,7 @@ func TestJoinerMatchesJoin(t *testing.T) {
 		data := strings.Repeat(fmt.Sprintf("attachment %d ", i), 200*(i+1))
 		msgs = append(msgs, []byte("Subject: m"+fmt.Sprint(i)+"\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"+
 			"Content-Type: text/plain\r\n\r\nhello "+fmt.Sprint(i)+"\r\n--b\r\nContent-Type: application/octet-stream\r\n"+
-			"Content-Transfer-Encoding: base64\r\n\r\n"+b64Lines([]byte(data), line)+"--b--\r\n"))
+			"Content-Transfer-Encoding: base64\r\n\r\n"+base64Lines([]byte(data), line)+"--b--\r\n"))
 	}
 	type job struct {
 		c    *Catalog
@@ -67,16 +66,4 @@ func TestJoinerMatchesJoin(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// b64Lines encodes data as base64 lines of line characters.
-func b64Lines(data []byte, line int) string {
-	enc := base64.StdEncoding.EncodeToString(data)
-	var out strings.Builder
-	for len(enc) > 0 {
-		k := min(line, len(enc))
-		out.WriteString(enc[:k] + "\r\n")
-		enc = enc[k:]
-	}
-	return out.String()
 }
