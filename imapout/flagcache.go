@@ -23,31 +23,46 @@ type mailboxIndex struct {
 	mu   sync.Mutex // held while the index is read or brought up to date
 	seq  int64      // 0: not read yet
 	rows []store.IndexRow
+	used uint64 // when it was last asked for (flagCaches.clock); flagCaches.mu
 }
 
 // flagCaches are an account's mailbox indexes, one a mailbox (and
 // UIDVALIDITY), shared by the user's sessions: a client that opens a
 // connection per task finds them warm.
 type flagCaches struct {
-	mu sync.Mutex
-	m  map[metaKey]*mailboxIndex // uid 0
+	mu    sync.Mutex
+	m     map[metaKey]*mailboxIndex // uid 0
+	clock uint64
 }
 
-// maxFlagCaches bounds an account's mailbox indexes: clients list a few
-// mailboxes over and over.
-const maxFlagCaches = 8
+// maxFlagCaches bounds an account's mailbox indexes: a client that
+// synchronizes every folder in turn keeps the ones it uses most; the
+// least recently used goes first.
+const maxFlagCaches = 16
 
 // get returns the index of key, creating an empty one.
 func (fc *flagCaches) get(key metaKey) *mailboxIndex {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
+	fc.clock++
 	if x := fc.m[key]; x != nil {
+		x.used = fc.clock
 		return x
 	}
-	if len(fc.m) >= maxFlagCaches || fc.m == nil {
+	if fc.m == nil {
 		fc.m = map[metaKey]*mailboxIndex{}
 	}
-	x := &mailboxIndex{}
+	if len(fc.m) >= maxFlagCaches {
+		var oldest metaKey
+		var at uint64 = math.MaxUint64
+		for k, x := range fc.m {
+			if x.used < at {
+				oldest, at = k, x.used
+			}
+		}
+		delete(fc.m, oldest)
+	}
+	x := &mailboxIndex{used: fc.clock}
 	fc.m[key] = x
 	return x
 }

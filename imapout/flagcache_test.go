@@ -101,3 +101,20 @@ func TestIndexAfterPrunedExpunges(t *testing.T) {
 		t.Errorf("after the expunge of UID 2 and the prune of its record: %q", u)
 	}
 }
+
+// The account keeps the indexes of the mailboxes it used last: a client
+// going through more folders than the bound drops the least recently
+// used one, not all of them.
+func TestIndexesLeastRecentlyUsedGo(t *testing.T) {
+	var fc flagCaches
+	key := func(i int) metaKey { return metaKey{mailbox: int64(i), validity: 1} }
+	for i := range maxFlagCaches {
+		fc.get(key(i))
+	}
+	inbox := fc.get(key(0)) // used again: the newest
+	fc.get(key(maxFlagCaches))
+	if len(fc.m) != maxFlagCaches || fc.m[key(0)] != inbox || fc.m[key(1)] != nil {
+		t.Errorf("after one more mailbox: %d indexes, INBOX kept %v, the oldest dropped %v",
+			len(fc.m), fc.m[key(0)] == inbox, fc.m[key(1)] == nil)
+	}
+}

@@ -33,7 +33,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 		sealed := s.sealedLoader(rows)
 		for i, row := range rows {
-			m := &candidate{s: s, seq: uint32(v.index(row.UID) + 1), row: row, text: map[string]bool{}, sealed: sealed(row)}
+			m := &candidate{s: s, seq: uint32(v.index(row.UID) + 1), row: row, sealed: sealed(row)}
 			if metas != nil {
 				m.md = metas[i]
 			}
@@ -345,6 +345,9 @@ func (m *candidate) contains(needle string, withHeader bool) (bool, error) {
 	}
 	if found, ok := m.text[needle]; ok {
 		return found, nil
+	}
+	if m.text == nil {
+		m.text = map[string]bool{} // made for the few candidates BODY/TEXT reaches
 	}
 	if !mayContain(m.md.Filter, needle) {
 		m.text[needle] = false // the text filter rules it out
