@@ -82,16 +82,6 @@ func (s *Store) queryReadRow(ctx context.Context, q string, args ...any) *sql.Ro
 	return st.QueryRowContext(ctx, args...)
 }
 
-// queryTx runs a query in a read transaction of the read pool, with the
-// statement prepared once on SQLite.
-func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
-	st, err := s.readStmt(ctx, q)
-	if st == nil || err != nil {
-		return tx.QueryContext(ctx, q, args...)
-	}
-	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-}
-
 // readStmt is the read pool's prepared statement of q: nil on
 // PostgreSQL, whose driver caches statements itself, or when the cache
 // is full.
