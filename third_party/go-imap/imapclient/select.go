@@ -21,8 +21,8 @@ func (c *Client) Select(mailbox string, options *imap.SelectOptions) *SelectComm
 		enc.SP().Special('(').Atom("CONDSTORE").Special(')')
 	}
 	// tollbridge: the QRESYNC parameter (RFC 7162 §3.2.5), without the
-	// sequence match data. Its FETCH answers go to the unilateral data
-	// handler; VANISHED is not decoded.
+	// sequence match data. Its FETCH and VANISHED answers go to the
+	// unilateral data handler (Fetch, Vanished).
 	if options != nil && options.QResync != nil {
 		q := options.QResync
 		enc.SP().Special('(').Atom("QRESYNC").SP().Special('(').Number(q.UIDValidity).SP().ModSeq(q.ModSeq)
