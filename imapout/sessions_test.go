@@ -251,13 +251,7 @@ func TestIdleAfterBatchedFetches(t *testing.T) {
 	}
 	a.send("IDLE")
 	a.expect(`^\+ `)
-	b := e.login(bob)
-	if _, err := b.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
-		t.Fatal(err)
-	}
+	other(t, e, bob, []uint32{2}, nil) // \Flagged on UID 2 from another session
 	if l := a.expect(`FETCH`); !regexp.MustCompile(`^\* 2 FETCH \(UID 2 FLAGS \(.*\\Flagged`).MatchString(l) {
 		t.Errorf("flag update during IDLE: %q", l)
 	}
